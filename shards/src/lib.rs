@@ -1,0 +1,1 @@
+//! The per-core data plane of Natrix.
