@@ -1,1 +1,138 @@
-fn main() {}
+//! The `natrix` binary: flags, logging, signals and start-up of the shards.
+//!
+//! Owns: everything that happens once per process (command line, log output, PID file,
+//! signals, starting and stopping the shard threads). Must not touch: the data path; it talks
+//! to shards only through the control handle of the mesh.
+//!
+//! Modules: `flags` (Go-compatible command line), `logging` (Go log format), `bootstrap`
+//! (io_uring check, listeners, pinned shard threads), `signals` (`--signal`).
+
+mod bootstrap;
+mod flags;
+mod logging;
+mod signals;
+
+use std::process::ExitCode;
+
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+use signal_hook::iterator::Signals;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command_line = match flags::parse(&args) {
+        Ok(command_line) => command_line,
+        Err(error) => {
+            eprintln!("natrix: {error}\n\n{}", flags::USAGE);
+            return ExitCode::from(1);
+        }
+    };
+    if command_line.show_help {
+        println!("{}", flags::USAGE);
+        return ExitCode::SUCCESS;
+    }
+    if command_line.show_version {
+        println!("natrix: v{}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    if let Some(spec) = &command_line.signal {
+        return match signals::send(spec) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("natrix: {error}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    let sink = match logging::LogSink::open(command_line.log_file.as_deref()) {
+        Ok(sink) => sink,
+        Err(error) => {
+            eprintln!("natrix: cannot open log file: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    logging::init(
+        sink.clone(),
+        command_line.debug,
+        command_line.trace,
+        command_line.logtime,
+        command_line.logtime_utc,
+    );
+    // A shard never dies alone: any panic takes the whole process down with a clear message.
+    std::panic::set_hook(Box::new(|panic| {
+        tracing::error!("fatal: {panic}");
+        eprintln!("natrix: fatal: {panic}");
+        std::process::exit(2);
+    }));
+    match run(command_line, sink) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("natrix: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(command_line: flags::CommandLine, sink: logging::LogSink) -> anyhow::Result<()> {
+    // Install signal handlers before the shards start so no early signal is lost.
+    let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2])?;
+    tracing::info!("Starting natrix");
+    tracing::info!("  Version:  {}", env!("CARGO_PKG_VERSION"));
+    tracing::info!(
+        "  Protocol: NATS, compatible with nats-server {}",
+        bootstrap::GO_COMPATIBLE_VERSION
+    );
+    let server = bootstrap::start(command_line.options)?;
+    tracing::info!("  Name:     {}", server.server_name);
+    tracing::info!("  ID:       {}", server.server_id);
+    let pinning: Vec<String> = server
+        .pinning
+        .iter()
+        .map(|(shard, cpu)| format!("{shard}->cpu{cpu}"))
+        .collect();
+    tracing::info!(
+        "  Shards:   {} ({})",
+        server.pinning.len(),
+        pinning.join(" ")
+    );
+    if let Some(pid_file) = &command_line.pid_file {
+        std::fs::write(pid_file, std::process::id().to_string())
+            .map_err(|error| anyhow::anyhow!("could not write pid file {pid_file}: {error}"))?;
+    }
+    tracing::info!("Listening for client connections on {}", server.address);
+    tracing::info!("Server is ready");
+
+    for signal in signals.forever() {
+        match signal {
+            SIGINT | SIGTERM => {
+                let name = if signal == SIGINT {
+                    "interrupt"
+                } else {
+                    "terminated"
+                };
+                tracing::info!("Trapped \"{name}\" signal");
+                break;
+            }
+            SIGUSR1 => {
+                tracing::info!("Trapped \"user defined signal 1\" signal");
+                if let Err(error) = sink.reopen() {
+                    tracing::error!("Failed to reopen log file: {error}");
+                }
+            }
+            SIGUSR2 => {
+                tracing::warn!("Trapped \"user defined signal 2\" signal: lame duck mode is not implemented yet, ignoring");
+            }
+            SIGHUP => {
+                tracing::warn!("Trapped \"hangup\" signal: configuration reload is not implemented yet, ignoring");
+            }
+            _ => {}
+        }
+    }
+    tracing::info!("Initiating Shutdown...");
+    server.shutdown();
+    if let Some(pid_file) = &command_line.pid_file {
+        let _ = std::fs::remove_file(pid_file);
+    }
+    tracing::info!("Server Exiting..");
+    Ok(())
+}

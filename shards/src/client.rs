@@ -1,0 +1,515 @@
+//! A client connection on its shard: the reader task that parses and routes, the writer task
+//! that flushes the outbound buffer, and the per-connection state they share.
+
+use std::cell::{Cell, RefCell};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use ahash::AHashMap;
+use bytes::{Bytes, BytesMut};
+use compio::buf::BufResult;
+use compio::io::{AsyncReadExt, AsyncWriteExt};
+use compio::net::TcpStream;
+
+use crate::local_sync::LocalNotify;
+use crate::outbound::{MsgView, Outbound};
+use crate::protocol::handshake::MAX_CLIENT_PROTOCOL;
+use crate::protocol::parser::Parsed;
+use crate::protocol::{ClientError, ClientOp, ConnectOptions, ParseError, Parser, PublishMsg};
+use crate::shard::{PendingDelivery, RemoteBatch, Shard, SubId};
+use crate::subject::{has_wildcard_token, is_valid_literal_subject, is_valid_subject};
+
+/// Why a connection closed (the Go server's closed-connection reasons).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    ClientClosed,
+    ProtocolViolation(Option<ClientError>),
+    SlowConsumerPendingBytes,
+    SlowConsumerWriteDeadline,
+    StaleConnection,
+    MaxConnectionsExceeded,
+    WriteError,
+    ServerShutdown,
+}
+
+impl CloseReason {
+    pub fn description(self) -> &'static str {
+        match self {
+            CloseReason::ClientClosed => "Client Closed",
+            CloseReason::ProtocolViolation(_) => "Protocol Violation",
+            CloseReason::SlowConsumerPendingBytes => "Slow Consumer (Pending Bytes)",
+            CloseReason::SlowConsumerWriteDeadline => "Slow Consumer (Write Deadline)",
+            CloseReason::StaleConnection => "Stale Connection",
+            CloseReason::MaxConnectionsExceeded => "Maximum Connections Exceeded",
+            CloseReason::WriteError => "Write Error",
+            CloseReason::ServerShutdown => "Server Shutdown",
+        }
+    }
+
+    /// The error line sent before closing, if any.
+    fn error(self) -> Option<ClientError> {
+        match self {
+            CloseReason::ProtocolViolation(error) => error,
+            CloseReason::StaleConnection => Some(ClientError::StaleConnection),
+            CloseReason::MaxConnectionsExceeded => Some(ClientError::MaximumConnectionsExceeded),
+            _ => None,
+        }
+    }
+
+    fn is_slow_consumer(self) -> bool {
+        matches!(
+            self,
+            CloseReason::SlowConsumerPendingBytes | CloseReason::SlowConsumerWriteDeadline
+        )
+    }
+}
+
+/// The per-connection state shared by the reader, the writer and deliveries from other tasks.
+pub struct Client {
+    pub id: u64,
+    peer: SocketAddr,
+    stream: TcpStream,
+    pub outbound: RefCell<Outbound>,
+    pub writer_wake: LocalNotify,
+    writer_done: LocalNotify,
+    /// Set once the connection is in the shard's dirty list for this batch.
+    pub dirty: Cell<bool>,
+    close_reason: Cell<Option<CloseReason>>,
+    connect: RefCell<ConnectOptions>,
+    echo: Cell<bool>,
+    headers: Cell<bool>,
+    verbose: Cell<bool>,
+    pedantic: Cell<bool>,
+    no_responders: Cell<bool>,
+    /// sid -> subscription
+    pub subscriptions: RefCell<AHashMap<Bytes, SubId>>,
+    /// Interest changes were broadcast since the last PONG: the next PING waits for a barrier.
+    interest_pending: Cell<bool>,
+    pings_out: Cell<u32>,
+    /// Something arrived since the last ping tick.
+    recent_activity: Cell<bool>,
+}
+
+impl Client {
+    fn new(id: u64, peer: SocketAddr, stream: TcpStream) -> Self {
+        let connect = ConnectOptions::default();
+        Client {
+            id,
+            peer,
+            stream,
+            outbound: RefCell::default(),
+            writer_wake: LocalNotify::default(),
+            writer_done: LocalNotify::default(),
+            dirty: Cell::new(false),
+            close_reason: Cell::new(None),
+            echo: Cell::new(connect.echo),
+            headers: Cell::new(connect.headers),
+            verbose: Cell::new(connect.verbose),
+            pedantic: Cell::new(connect.pedantic),
+            no_responders: Cell::new(connect.no_responders),
+            connect: RefCell::new(connect),
+            subscriptions: RefCell::default(),
+            interest_pending: Cell::new(false),
+            pings_out: Cell::new(0),
+            recent_activity: Cell::new(false),
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.close_reason.get().is_some()
+    }
+
+    pub fn echo(&self) -> bool {
+        self.echo.get()
+    }
+
+    pub fn headers(&self) -> bool {
+        self.headers.get()
+    }
+
+    pub fn set_interest_pending(&self, pending: bool) {
+        self.interest_pending.set(pending);
+    }
+
+    /// The Go server's log prefix for a client: `IP:PORT - cid:N`.
+    pub fn log_prefix(&self) -> String {
+        format!("{} - cid:{}", self.peer, self.id)
+    }
+
+    /// Starts closing: queue the error line (or drop queued data for a slow consumer) and
+    /// let the writer finish. A slow consumer's socket is shut down at once, because its writer
+    /// may be stuck in a write that will never complete.
+    pub fn close(&self, reason: CloseReason) {
+        if self.close_reason.get().is_some() {
+            return;
+        }
+        self.close_reason.set(Some(reason));
+        if reason.is_slow_consumer() {
+            self.outbound.borrow_mut().discard();
+            self.shutdown_socket();
+        } else if let Some(error) = reason.error() {
+            self.outbound.borrow_mut().push_raw(&error.line());
+        }
+        self.writer_wake.notify();
+    }
+
+    fn shutdown_socket(&self) {
+        // Shutting down both directions wakes a reader blocked in read and fails a blocked
+        // write; an error only means the peer is already gone.
+        let _ = socket2::SockRef::from(&self.stream).shutdown(std::net::Shutdown::Both);
+    }
+
+    fn push_line(&self, shard: &Shard, client: &Rc<Client>, line: &[u8]) {
+        self.outbound.borrow_mut().push_raw(line);
+        shard.mark_dirty(client);
+    }
+}
+
+/// Serves one accepted connection until it closes.
+pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let id = shard.shared.next_client_id();
+    let client = Rc::new(Client::new(id, peer, stream));
+    let mut info = shard.shared.info.clone();
+    info.client_id = id;
+    info.client_ip = peer.ip().to_string();
+    client.outbound.borrow_mut().push_raw(&info.line());
+    compio::runtime::spawn(run_writer(Rc::clone(&shard), Rc::clone(&client))).detach();
+
+    let connections = shard.shared.connections.fetch_add(1, Ordering::AcqRel) + 1;
+    if connections > shard.options.max_connections {
+        tracing::error!(
+            "{} - {}",
+            client.log_prefix(),
+            ClientError::MaximumConnectionsExceeded.text()
+        );
+        shard.close_client(&client, CloseReason::MaxConnectionsExceeded);
+    } else {
+        tracing::debug!("{} - Client connection created", client.log_prefix());
+        shard.clients.borrow_mut().insert(id, Rc::clone(&client));
+        client.writer_wake.notify();
+        read_loop(&shard, &client).await;
+    }
+
+    shard.remove_client_subscriptions(&client);
+    shard.clients.borrow_mut().remove(&id);
+    shard.flush_dirty();
+    // Wait for the writer to send what is left (an error line, say) and close the socket.
+    client.writer_done.notified().await;
+    shard.shared.connections.fetch_sub(1, Ordering::AcqRel);
+    let reason = client
+        .close_reason
+        .get()
+        .unwrap_or(CloseReason::ClientClosed);
+    tracing::debug!(
+        "{} - Client connection closed: {}",
+        client.log_prefix(),
+        reason.description()
+    );
+}
+
+/// The first read buffer; it doubles while reads fill it, up to [`READ_BUFFER_MAX`].
+const READ_BUFFER_MIN: usize = 4 * 1024;
+const READ_BUFFER_MAX: usize = 64 * 1024;
+
+async fn read_loop(shard: &Rc<Shard>, client: &Rc<Client>) {
+    let mut buffer = BytesMut::with_capacity(READ_BUFFER_MIN);
+    let mut read_size = READ_BUFFER_MIN;
+    let mut needed: usize = 0;
+    while !client.is_closed() {
+        buffer.reserve(read_size.max(needed.saturating_sub(buffer.len())));
+        let before = buffer.len();
+        let BufResult(result, returned) = (&client.stream).append(buffer).await;
+        buffer = returned;
+        match result {
+            Ok(0) | Err(_) => {
+                client.close(CloseReason::ClientClosed);
+                break;
+            }
+            Ok(count) => {
+                client.recent_activity.set(true);
+                if count == buffer.len() - before && buffer.len() == buffer.capacity() {
+                    read_size = (read_size * 2).min(READ_BUFFER_MAX);
+                }
+            }
+        }
+        needed = process_input(shard, client, &mut buffer).await;
+        shard.flush_dirty();
+        shard.wait_for_outbox_room().await;
+    }
+}
+
+/// Parses and handles every complete operation in `buffer`, consuming it. Returns how many
+/// bytes the next incomplete operation needs in total.
+async fn process_input(shard: &Rc<Shard>, client: &Rc<Client>, buffer: &mut BytesMut) -> usize {
+    let mut batch = RemoteBatch::new(shard.shard_count);
+    let mut position = 0;
+    let mut needed = 0;
+    loop {
+        let parser = Parser {
+            max_payload: shard.options.max_payload,
+            max_control_line: shard.options.max_control_line,
+            headers_enabled: client.headers(),
+        };
+        let (op, consumed) = match parser.parse(&buffer[position..]) {
+            Ok(Parsed::Op { op, consumed }) => (op, consumed),
+            Ok(Parsed::NeedMore { total_len }) => {
+                needed = total_len;
+                break;
+            }
+            Err(ParseError::Client(error)) => {
+                tracing::debug!("{} - {}", client.log_prefix(), error.text());
+                shard.close_client(client, CloseReason::ProtocolViolation(Some(error)));
+                break;
+            }
+            Err(error @ ParseError::Malformed(_)) => {
+                tracing::debug!("{} - {error}", client.log_prefix());
+                shard.close_client(client, CloseReason::ProtocolViolation(None));
+                break;
+            }
+        };
+        let base = position;
+        position += consumed;
+        match op {
+            ClientOp::Pub(msg) => handle_publish(shard, client, &buffer[..], base, msg, &mut batch),
+            ClientOp::Sub {
+                subject,
+                queue,
+                sid,
+            } => {
+                let field = |range: std::ops::Range<usize>| {
+                    Bytes::copy_from_slice(&buffer[base + range.start..base + range.end])
+                };
+                handle_subscribe(shard, client, field(subject), queue.map(field), field(sid));
+            }
+            ClientOp::Unsub { sid, max_msgs } => {
+                shard.unsubscribe(client, &buffer[base + sid.start..base + sid.end], max_msgs);
+                if client.verbose.get() {
+                    client.push_line(shard, client, b"+OK\r\n");
+                }
+            }
+            ClientOp::Ping => {
+                if client.interest_pending.replace(false) && shard.shard_count > 1 {
+                    // Everything before this PING must be visible on every shard before the
+                    // PONG: send what this batch routed so far, then wait for the barrier.
+                    let done = buffer.split_to(position).freeze();
+                    shard.send_batch(
+                        std::mem::replace(&mut batch, RemoteBatch::new(shard.shard_count)),
+                        &done,
+                    );
+                    position = 0;
+                    shard.flush_dirty();
+                    shard.interest_barrier().await;
+                }
+                client.push_line(shard, client, b"PONG\r\n");
+            }
+            ClientOp::Pong => client.pings_out.set(0),
+            ClientOp::Connect { json } => {
+                handle_connect(shard, client, &buffer[base + json.start..base + json.end]);
+            }
+            ClientOp::Ok | ClientOp::Err | ClientOp::Info => {}
+        }
+        if client.is_closed() {
+            break;
+        }
+    }
+    if batch.is_empty() {
+        let _ = buffer.split_to(position);
+    } else {
+        let done = buffer.split_to(position).freeze();
+        shard.send_batch(batch, &done);
+    }
+    needed
+}
+
+fn handle_publish(
+    shard: &Rc<Shard>,
+    client: &Rc<Client>,
+    data: &[u8],
+    base: usize,
+    msg: PublishMsg,
+    batch: &mut RemoteBatch,
+) {
+    let offset = |range: std::ops::Range<usize>| base + range.start..base + range.end;
+    let spans = PendingDelivery {
+        subject: offset(msg.subject),
+        reply: msg.reply.map(offset),
+        payload: offset(msg.payload),
+        header_len: msg.header_len,
+        to_plain_subscribers: false,
+        to_queue_groups: Vec::new(),
+    };
+    let subject = &data[spans.subject.clone()];
+    let payload = &data[spans.payload.clone()];
+    shard.stats.in_msgs.set(shard.stats.in_msgs.get() + 1);
+    shard
+        .stats
+        .in_bytes
+        .set(shard.stats.in_bytes.get() + payload.len() as u64);
+    let valid = if client.pedantic.get() {
+        is_valid_literal_subject(subject)
+    } else {
+        !has_wildcard_token(subject)
+    };
+    if !valid {
+        client.push_line(shard, client, &ClientError::InvalidPublishSubject.line());
+        return;
+    }
+    if client.verbose.get() {
+        client.push_line(shard, client, b"+OK\r\n");
+    }
+    let reply = spans.reply.clone().map(|range| &data[range]);
+    let view = MsgView {
+        subject,
+        reply,
+        payload,
+        header_len: msg.header_len,
+        shared_payload: None,
+    };
+    let delivered = shard.route_publish(client, view, &spans, batch);
+    if !delivered && client.no_responders.get() {
+        if let Some(reply) = reply {
+            shard.send_no_responders(client, reply, subject);
+        }
+    }
+}
+
+fn handle_subscribe(
+    shard: &Rc<Shard>,
+    client: &Rc<Client>,
+    subject: Bytes,
+    queue: Option<Bytes>,
+    sid: Bytes,
+) {
+    let queue_valid = queue.as_ref().is_none_or(|queue| is_valid_subject(queue));
+    if !is_valid_subject(&subject) || !queue_valid {
+        client.push_line(shard, client, &ClientError::InvalidSubject.line());
+        return;
+    }
+    let max = shard.options.max_subscriptions;
+    if max > 0 && client.subscriptions.borrow().len() >= max {
+        tracing::error!(
+            "{} - {}",
+            client.log_prefix(),
+            ClientError::MaximumSubscriptionsExceeded.text()
+        );
+        client.push_line(
+            shard,
+            client,
+            &ClientError::MaximumSubscriptionsExceeded.line(),
+        );
+        return;
+    }
+    if !client.subscriptions.borrow().contains_key(&sid) {
+        shard.add_subscription(client, subject, queue, sid);
+    }
+    if client.verbose.get() {
+        client.push_line(shard, client, b"+OK\r\n");
+    }
+}
+
+fn handle_connect(shard: &Rc<Shard>, client: &Rc<Client>, json: &[u8]) {
+    let options: ConnectOptions = match serde_json::from_slice(json) {
+        Ok(options) => options,
+        Err(error) => {
+            tracing::debug!("{} - bad CONNECT: {error}", client.log_prefix());
+            shard.close_client(client, CloseReason::ProtocolViolation(None));
+            return;
+        }
+    };
+    if !(0..=MAX_CLIENT_PROTOCOL).contains(&options.protocol) {
+        shard.close_client(
+            client,
+            CloseReason::ProtocolViolation(Some(ClientError::InvalidClientProtocol)),
+        );
+        return;
+    }
+    if options.no_responders && !options.headers {
+        shard.close_client(
+            client,
+            CloseReason::ProtocolViolation(Some(ClientError::NoRespondersRequiresHeaders)),
+        );
+        return;
+    }
+    client.echo.set(options.echo);
+    client.headers.set(options.headers);
+    client.verbose.set(options.verbose);
+    client.pedantic.set(options.pedantic);
+    client.no_responders.set(options.no_responders);
+    if options.verbose {
+        client.push_line(shard, client, b"+OK\r\n");
+    }
+    *client.connect.borrow_mut() = options;
+}
+
+/// Writes the outbound buffer whenever there is something in it; closes the socket once the
+/// connection is closing and everything queued has been sent.
+async fn run_writer(shard: Rc<Shard>, client: Rc<Client>) {
+    loop {
+        if client.outbound.borrow().is_empty() {
+            if client.is_closed() {
+                break;
+            }
+            client.writer_wake.notified().await;
+            continue;
+        }
+        let chunks = client.outbound.borrow_mut().take();
+        let written: usize = chunks.iter().map(Bytes::len).sum();
+        let write = async {
+            if chunks.len() == 1 {
+                let chunk = chunks.into_iter().next().unwrap_or_default();
+                let BufResult(result, _) = (&client.stream).write_all(chunk).await;
+                result
+            } else {
+                let BufResult(result, _) = (&client.stream).write_vectored_all(chunks).await;
+                result
+            }
+        };
+        match compio::time::timeout(shard.options.write_deadline, write).await {
+            Ok(Ok(())) => {
+                let _ = written;
+            }
+            Ok(Err(_)) => {
+                client.close(CloseReason::WriteError);
+                break;
+            }
+            Err(_elapsed) => {
+                shard.close_client(&client, CloseReason::SlowConsumerWriteDeadline);
+                break;
+            }
+        }
+    }
+    client.shutdown_socket();
+    client.writer_done.notify();
+}
+
+/// Sends PINGs to idle connections and closes those that stopped answering.
+pub async fn run_pinger(shard: Rc<Shard>) {
+    let interval = shard.options.ping_interval;
+    loop {
+        compio::time::sleep(interval).await;
+        if shard.shutting_down.get() {
+            return;
+        }
+        let clients: Vec<Rc<Client>> = shard.clients.borrow().values().cloned().collect();
+        for client in clients {
+            if client.recent_activity.replace(false) {
+                client.pings_out.set(0);
+                continue;
+            }
+            if client.pings_out.get() + 1 > shard.options.max_pings_out {
+                shard.close_client(&client, CloseReason::StaleConnection);
+                continue;
+            }
+            client.pings_out.set(client.pings_out.get() + 1);
+            client.push_line(&shard, &client, b"PING\r\n");
+        }
+        shard.flush_dirty();
+    }
+}
+
+/// Gives idle connections this long to receive their last bytes during shutdown.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);

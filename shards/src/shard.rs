@@ -1,0 +1,926 @@
+//! One shard: the state a core owns and the tasks that run on its runtime.
+//!
+//! A shard owns its connections, their subscriptions, its slice of the subject index, its copy
+//! of the interest summary and its outboxes to other shards. Every field is plain owned data
+//! behind `Cell`/`RefCell`, touched only by this shard's thread; borrows never span an `.await`.
+//!
+//! Routing a publish (see ARCHITECTURE.md for the picture): the publishing connection's task
+//! matches the subject against the local index and writes to local subscribers' outbound
+//! buffers; it matches the interest summary to find other shards with interest, picks one member
+//! per queue group server-wide, and adds one delivery per interested shard to its read batch.
+//! At the end of the batch the deliveries go to the outboxes and over the mesh, and every
+//! connection that got data is flushed once.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ahash::AHashMap;
+use bytes::Bytes;
+use slab::Slab;
+
+use crate::client::{Client, CloseReason};
+use crate::local_sync::{yield_now, LocalNotify};
+use crate::mesh::{Delivery, InterestChange, MeshEndpoint, ShardId, ShardMsg};
+use crate::options::ServerOptions;
+use crate::outbound::MsgView;
+use crate::protocol::ServerInfo;
+use crate::sublist::{MatchResult, SubjectIndex};
+
+/// Identifies a subscription within its shard.
+pub type SubId = usize;
+
+/// State shared by all shards: only counters touched when connections come and go.
+pub struct SharedState {
+    pub connections: AtomicUsize,
+    next_client_id: AtomicU64,
+    pub shutting_down: AtomicBool,
+    /// The INFO every connection starts from; `client_id`/`client_ip` are filled per connection.
+    pub info: ServerInfo,
+}
+
+impl SharedState {
+    pub fn new(info: ServerInfo) -> Self {
+        SharedState {
+            connections: AtomicUsize::new(0),
+            next_client_id: AtomicU64::new(1),
+            shutting_down: AtomicBool::new(false),
+            info,
+        }
+    }
+
+    pub fn next_client_id(&self) -> u64 {
+        self.next_client_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// A subscription of a connection on this shard.
+pub struct Subscription {
+    pub client: Rc<Client>,
+    pub subject: Bytes,
+    pub queue: Option<Bytes>,
+    pub sid: Bytes,
+    /// Auto-unsubscribe after this many deliveries; 0 for no limit.
+    pub max_msgs: u64,
+    pub delivered: u64,
+}
+
+/// What the local index yields for a subject.
+#[derive(Default)]
+pub struct LocalMatch {
+    pub plain: Vec<SubId>,
+    pub queues: Vec<(Bytes, Vec<SubId>)>,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct LocalEntry {
+    pub id: SubId,
+    pub queue: Option<Bytes>,
+}
+
+impl MatchResult for LocalMatch {
+    type Value = LocalEntry;
+
+    fn add(&mut self, entry: &LocalEntry) {
+        match &entry.queue {
+            None => self.plain.push(entry.id),
+            Some(name) => match self.queues.iter_mut().find(|(group, _)| group == name) {
+                Some((_, members)) => members.push(entry.id),
+                None => self.queues.push((name.clone(), vec![entry.id])),
+            },
+        }
+    }
+}
+
+/// One shard's interest in one pattern, as the summary records it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SummaryEntry {
+    pub shard: ShardId,
+    pub queue: Option<Bytes>,
+    /// Plain interest: 1. Queue groups: the number of members on that shard.
+    pub count: u32,
+}
+
+/// What the summary yields for a subject: which shards have plain interest, and for each queue
+/// group, the shards with members and how many.
+#[derive(Default)]
+pub struct RemoteMatch {
+    pub plain_shards: ShardSet,
+    pub queues: Vec<(Bytes, Vec<(ShardId, u32)>)>,
+}
+
+impl MatchResult for RemoteMatch {
+    type Value = SummaryEntry;
+
+    fn add(&mut self, entry: &SummaryEntry) {
+        match &entry.queue {
+            None => self.plain_shards.insert(entry.shard),
+            Some(name) => {
+                let members = match self.queues.iter_mut().position(|(group, _)| group == name) {
+                    Some(index) => &mut self.queues[index].1,
+                    None => {
+                        self.queues.push((name.clone(), Vec::new()));
+                        let last = self.queues.len() - 1;
+                        &mut self.queues[last].1
+                    }
+                };
+                match members.iter_mut().find(|(shard, _)| *shard == entry.shard) {
+                    Some((_, count)) => *count += entry.count,
+                    None => members.push((entry.shard, entry.count)),
+                }
+            }
+        }
+    }
+}
+
+/// A set of shard ids; shards are capped at 128.
+#[derive(Default, Clone, Copy, PartialEq, Eq, Debug)]
+pub struct ShardSet(u128);
+
+pub const MAX_SHARDS: usize = 128;
+
+impl ShardSet {
+    pub fn insert(&mut self, shard: ShardId) {
+        self.0 |= 1u128 << shard;
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = ShardId> {
+        (0..MAX_SHARDS as ShardId).filter(move |shard| self.0 & (1u128 << shard) != 0)
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// Deliveries of one read batch waiting for their bytes to be frozen, per destination shard.
+/// Ranges index the connection's read buffer.
+pub struct RemoteBatch {
+    per_shard: Vec<Vec<PendingDelivery>>,
+    is_empty: bool,
+}
+
+pub struct PendingDelivery {
+    pub subject: std::ops::Range<usize>,
+    pub reply: Option<std::ops::Range<usize>>,
+    pub payload: std::ops::Range<usize>,
+    pub header_len: usize,
+    pub to_plain_subscribers: bool,
+    pub to_queue_groups: Vec<Bytes>,
+}
+
+impl RemoteBatch {
+    pub fn new(shard_count: usize) -> Self {
+        RemoteBatch {
+            per_shard: (0..shard_count).map(|_| Vec::new()).collect(),
+            is_empty: true,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.is_empty
+    }
+
+    fn target(&mut self, shard: ShardId, message: &PendingDelivery) -> &mut PendingDelivery {
+        self.is_empty = false;
+        let pending = &mut self.per_shard[usize::from(shard)];
+        let same_message = pending
+            .last()
+            .is_some_and(|last| last.payload == message.payload);
+        if !same_message {
+            pending.push(PendingDelivery {
+                subject: message.subject.clone(),
+                reply: message.reply.clone(),
+                payload: message.payload.clone(),
+                header_len: message.header_len,
+                to_plain_subscribers: false,
+                to_queue_groups: Vec::new(),
+            });
+        }
+        let last = pending.len() - 1;
+        &mut pending[last]
+    }
+}
+
+/// A PING waiting for every other shard to acknowledge a barrier.
+struct BarrierWait {
+    remaining: Cell<usize>,
+    done: LocalNotify,
+}
+
+/// Counters a shard keeps for itself; monitoring reads them through snapshots.
+#[derive(Default)]
+pub struct ShardStats {
+    pub in_msgs: Cell<u64>,
+    pub in_bytes: Cell<u64>,
+    pub out_msgs: Cell<u64>,
+    pub out_bytes: Cell<u64>,
+    pub slow_consumers: Cell<u64>,
+    pub handoffs_out: Cell<u64>,
+}
+
+pub struct Shard {
+    pub id: ShardId,
+    pub shard_count: usize,
+    pub options: Arc<ServerOptions>,
+    pub shared: Arc<SharedState>,
+    pub stats: ShardStats,
+    mesh: RefCell<MeshEndpoint>,
+    outboxes: RefCell<Vec<VecDeque<ShardMsg>>>,
+    outbox_blocked: LocalNotify,
+    pub clients: RefCell<AHashMap<u64, Rc<Client>>>,
+    subscriptions: RefCell<Slab<Subscription>>,
+    local: RefCell<SubjectIndex<LocalMatch>>,
+    summary: RefCell<SubjectIndex<RemoteMatch>>,
+    local_interest: RefCell<AHashMap<(Bytes, Option<Bytes>), u32>>,
+    dirty: RefCell<Vec<Rc<Client>>>,
+    barriers: RefCell<AHashMap<u64, Rc<BarrierWait>>>,
+    next_barrier_token: Cell<u64>,
+    random_state: Cell<u64>,
+    pub shutdown: LocalNotify,
+    pub shutting_down: Cell<bool>,
+}
+
+/// How long a PING waits for the other shards before answering anyway (they only fail to answer
+/// while the server is shutting down).
+const BARRIER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Messages handled from the mesh before the shard lets its connections run.
+const MESH_BATCH_LIMIT: usize = 64;
+
+impl Shard {
+    pub fn new(mesh: MeshEndpoint, options: Arc<ServerOptions>, shared: Arc<SharedState>) -> Self {
+        let shard_count = mesh.shard_count();
+        Shard {
+            id: mesh.shard,
+            shard_count,
+            options,
+            shared,
+            stats: ShardStats::default(),
+            outboxes: RefCell::new((0..shard_count).map(|_| VecDeque::new()).collect()),
+            mesh: RefCell::new(mesh),
+            outbox_blocked: LocalNotify::default(),
+            clients: RefCell::default(),
+            subscriptions: RefCell::default(),
+            local: RefCell::default(),
+            summary: RefCell::default(),
+            local_interest: RefCell::default(),
+            dirty: RefCell::default(),
+            barriers: RefCell::default(),
+            next_barrier_token: Cell::new(1),
+            random_state: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (u64::from(1 + mesh_seed()))),
+            shutdown: LocalNotify::default(),
+            shutting_down: Cell::new(false),
+        }
+    }
+
+    // ----- publishing -----------------------------------------------------------------------
+
+    /// Routes one message published by `publisher` (or arriving from another shard when
+    /// `publisher` is `None`). Returns whether anyone will receive it.
+    pub fn route_publish(
+        &self,
+        publisher: &Rc<Client>,
+        msg: MsgView<'_>,
+        spans: &PendingDelivery,
+        batch: &mut RemoteBatch,
+    ) -> bool {
+        let local = self.local.borrow_mut().matches(msg.subject);
+        let mut delivered = self.deliver_to_plain(&local, msg, Some(publisher));
+        if self.shard_count == 1 {
+            for (_, members) in &local.queues {
+                delivered |= self.deliver_to_one_member(members, msg, Some(publisher));
+            }
+            return delivered;
+        }
+        let remote = self.summary.borrow_mut().matches(msg.subject);
+        for shard in remote.plain_shards.iter().filter(|&shard| shard != self.id) {
+            batch.target(shard, spans).to_plain_subscribers = true;
+            delivered = true;
+        }
+        for (group, members) in &remote.queues {
+            let Some(shard) = self.pick_weighted(members) else {
+                continue;
+            };
+            if shard == self.id {
+                if let Some((_, local_members)) =
+                    local.queues.iter().find(|(name, _)| name == group)
+                {
+                    delivered |= self.deliver_to_one_member(local_members, msg, Some(publisher));
+                }
+            } else {
+                batch
+                    .target(shard, spans)
+                    .to_queue_groups
+                    .push(group.clone());
+                delivered = true;
+            }
+        }
+        delivered
+    }
+
+    /// Delivers a message handed over by another shard to this shard's subscribers.
+    fn deliver_from_mesh(&self, delivery: &Delivery) {
+        let local = self.local.borrow_mut().matches(&delivery.subject);
+        let msg = MsgView {
+            subject: &delivery.subject,
+            reply: delivery.reply.as_deref(),
+            payload: &delivery.payload,
+            header_len: delivery.header_len,
+            shared_payload: Some(&delivery.payload),
+        };
+        if delivery.to_plain_subscribers {
+            self.deliver_to_plain(&local, msg, None);
+        }
+        for group in &delivery.to_queue_groups {
+            if let Some((_, members)) = local.queues.iter().find(|(name, _)| name == group) {
+                self.deliver_to_one_member(members, msg, None);
+            }
+        }
+    }
+
+    fn deliver_to_plain(
+        &self,
+        local: &LocalMatch,
+        msg: MsgView<'_>,
+        publisher: Option<&Rc<Client>>,
+    ) -> bool {
+        let mut delivered = false;
+        let mut finished = Vec::new();
+        {
+            let mut subscriptions = self.subscriptions.borrow_mut();
+            for &id in &local.plain {
+                let Some(subscription) = subscriptions.get_mut(id) else {
+                    continue;
+                };
+                if publisher.is_some_and(|p| Rc::ptr_eq(p, &subscription.client) && !p.echo()) {
+                    continue;
+                }
+                delivered = true;
+                if self.deliver_to(subscription, msg) {
+                    finished.push(id);
+                }
+            }
+        }
+        for id in finished {
+            self.remove_subscription(id);
+        }
+        delivered
+    }
+
+    fn deliver_to_one_member(
+        &self,
+        members: &[SubId],
+        msg: MsgView<'_>,
+        publisher: Option<&Rc<Client>>,
+    ) -> bool {
+        let finished = {
+            let mut subscriptions = self.subscriptions.borrow_mut();
+            let eligible = |id: &&SubId| {
+                subscriptions.get(**id).is_some_and(|subscription| {
+                    !publisher.is_some_and(|p| Rc::ptr_eq(p, &subscription.client) && !p.echo())
+                })
+            };
+            let count = members.iter().filter(eligible).count();
+            if count == 0 {
+                return false;
+            }
+            let pick = self.random_below(count as u64) as usize;
+            let Some(&id) = members.iter().filter(eligible).nth(pick) else {
+                return false;
+            };
+            let Some(subscription) = subscriptions.get_mut(id) else {
+                return false;
+            };
+            self.deliver_to(subscription, msg).then_some(id)
+        };
+        if let Some(id) = finished {
+            self.remove_subscription(id);
+        }
+        true
+    }
+
+    /// Queues `msg` for one subscription. Returns whether the subscription reached its
+    /// auto-unsubscribe limit and must be removed.
+    fn deliver_to(&self, subscription: &mut Subscription, msg: MsgView<'_>) -> bool {
+        let client = &subscription.client;
+        if client.is_closed() {
+            return false;
+        }
+        let pending = {
+            let mut outbound = client.outbound.borrow_mut();
+            outbound.push_msg(msg, &subscription.sid, client.headers());
+            outbound.pending_bytes()
+        };
+        self.stats.out_msgs.set(self.stats.out_msgs.get() + 1);
+        self.stats
+            .out_bytes
+            .set(self.stats.out_bytes.get() + msg.payload.len() as u64);
+        if pending > self.options.max_pending {
+            self.close_client(client, CloseReason::SlowConsumerPendingBytes);
+        } else {
+            self.mark_dirty(client);
+        }
+        subscription.delivered += 1;
+        subscription.max_msgs != 0 && subscription.delivered >= subscription.max_msgs
+    }
+
+    /// Sends the no-responders status to `requester` through its own subscription on `reply`.
+    pub fn send_no_responders(&self, requester: &Rc<Client>, reply: &[u8], subject: &[u8]) {
+        let local = self.local.borrow_mut().matches(reply);
+        let subscriptions = self.subscriptions.borrow();
+        let own = local
+            .plain
+            .iter()
+            .filter_map(|&id| subscriptions.get(id))
+            .find(|subscription| Rc::ptr_eq(&subscription.client, requester));
+        let Some(subscription) = own else {
+            return;
+        };
+        let mut headers = b"NATS/1.0 503\r\nNats-Subject: ".to_vec();
+        headers.extend_from_slice(subject);
+        headers.extend_from_slice(b"\r\n\r\n");
+        let msg = MsgView {
+            subject: reply,
+            reply: None,
+            payload: &headers,
+            header_len: headers.len(),
+            shared_payload: None,
+        };
+        requester
+            .outbound
+            .borrow_mut()
+            .push_msg(msg, &subscription.sid, true);
+        self.mark_dirty(requester);
+    }
+
+    // ----- subscriptions and interest -------------------------------------------------------
+
+    /// Adds a subscription. The caller has validated the subject and the limits.
+    pub fn add_subscription(
+        &self,
+        client: &Rc<Client>,
+        subject: Bytes,
+        queue: Option<Bytes>,
+        sid: Bytes,
+    ) {
+        let id = self.subscriptions.borrow_mut().insert(Subscription {
+            client: Rc::clone(client),
+            subject: subject.clone(),
+            queue: queue.clone(),
+            sid: sid.clone(),
+            max_msgs: 0,
+            delivered: 0,
+        });
+        client.subscriptions.borrow_mut().insert(sid, id);
+        let entry = LocalEntry {
+            id,
+            queue: queue.clone(),
+        };
+        self.local
+            .borrow_mut()
+            .modify(&subject, |entries| entries.push(entry));
+        self.change_interest(client, subject, queue, 1);
+    }
+
+    /// Handles UNSUB: removes now, or after `max_msgs` deliveries in total.
+    pub fn unsubscribe(&self, client: &Rc<Client>, sid: &[u8], max_msgs: Option<u64>) {
+        let Some(id) = client.subscriptions.borrow().get(sid).copied() else {
+            return;
+        };
+        if let Some(max_msgs) = max_msgs {
+            let mut subscriptions = self.subscriptions.borrow_mut();
+            if let Some(subscription) = subscriptions.get_mut(id) {
+                if max_msgs > subscription.delivered {
+                    subscription.max_msgs = max_msgs;
+                    return;
+                }
+            }
+        }
+        self.remove_subscription(id);
+    }
+
+    pub fn remove_subscription(&self, id: SubId) {
+        let Some(subscription) = self.subscriptions.borrow_mut().try_remove(id) else {
+            return;
+        };
+        subscription
+            .client
+            .subscriptions
+            .borrow_mut()
+            .remove(&subscription.sid);
+        self.local
+            .borrow_mut()
+            .modify(&subscription.subject, |entries| {
+                entries.retain(|entry| entry.id != id);
+            });
+        self.change_interest(
+            &subscription.client,
+            subscription.subject,
+            subscription.queue,
+            -1,
+        );
+    }
+
+    /// Removes every subscription of a closing connection.
+    pub fn remove_client_subscriptions(&self, client: &Rc<Client>) {
+        let ids: Vec<SubId> = client.subscriptions.borrow().values().copied().collect();
+        for id in ids {
+            self.remove_subscription(id);
+        }
+    }
+
+    fn change_interest(&self, client: &Client, pattern: Bytes, queue: Option<Bytes>, delta: i32) {
+        if self.shard_count == 1 {
+            return;
+        }
+        let (before, after) = {
+            let mut interest = self.local_interest.borrow_mut();
+            let key = (pattern.clone(), queue.clone());
+            let count = interest.entry(key.clone()).or_insert(0);
+            let before = *count;
+            *count = count.saturating_add_signed(delta);
+            let after = *count;
+            if after == 0 {
+                interest.remove(&key);
+            }
+            (before, after)
+        };
+        let summary_changes = queue.is_some() || (before == 0) != (after == 0);
+        if !summary_changes {
+            return;
+        }
+        let change = InterestChange {
+            origin: self.id,
+            pattern,
+            queue,
+            delta,
+        };
+        self.apply_interest(&change);
+        {
+            let mut outboxes = self.outboxes.borrow_mut();
+            for (shard, outbox) in outboxes.iter_mut().enumerate() {
+                if shard != usize::from(self.id) {
+                    outbox.push_back(ShardMsg::Interest(change.clone()));
+                }
+            }
+        }
+        client.set_interest_pending(true);
+        self.flush_outboxes();
+    }
+
+    fn apply_interest(&self, change: &InterestChange) {
+        self.summary
+            .borrow_mut()
+            .modify(&change.pattern, |entries| {
+                let position = entries
+                    .iter()
+                    .position(|entry| entry.shard == change.origin && entry.queue == change.queue);
+                match position {
+                    Some(index) => {
+                        let entry = &mut entries[index];
+                        entry.count = entry.count.saturating_add_signed(change.delta);
+                        if entry.count == 0 {
+                            entries.swap_remove(index);
+                        }
+                    }
+                    None if change.delta > 0 => entries.push(SummaryEntry {
+                        shard: change.origin,
+                        queue: change.queue.clone(),
+                        count: change.delta.unsigned_abs(),
+                    }),
+                    None => {}
+                }
+            });
+    }
+
+    /// Waits until every other shard has applied every interest change this shard sent
+    /// before the call.
+    pub async fn interest_barrier(&self) {
+        if self.shard_count == 1 {
+            return;
+        }
+        let token = self.next_barrier_token.get();
+        self.next_barrier_token.set(token + 1);
+        let wait = Rc::new(BarrierWait {
+            remaining: Cell::new(self.shard_count - 1),
+            done: LocalNotify::default(),
+        });
+        self.barriers.borrow_mut().insert(token, Rc::clone(&wait));
+        {
+            let mut outboxes = self.outboxes.borrow_mut();
+            for (shard, outbox) in outboxes.iter_mut().enumerate() {
+                if shard != usize::from(self.id) {
+                    outbox.push_back(ShardMsg::Barrier {
+                        origin: self.id,
+                        token,
+                    });
+                }
+            }
+        }
+        self.flush_outboxes();
+        let acknowledged = async {
+            while wait.remaining.get() > 0 {
+                wait.done.notified().await;
+            }
+        };
+        let _ = compio::time::timeout(BARRIER_TIMEOUT, acknowledged).await;
+        self.barriers.borrow_mut().remove(&token);
+    }
+
+    // ----- connections ----------------------------------------------------------------------
+
+    /// Marks a connection for one flush at the end of the current batch.
+    pub fn mark_dirty(&self, client: &Rc<Client>) {
+        if !client.dirty.replace(true) {
+            self.dirty.borrow_mut().push(Rc::clone(client));
+        }
+    }
+
+    /// Wakes the writer of every connection that got data since the last flush.
+    pub fn flush_dirty(&self) {
+        let dirty = std::mem::take(&mut *self.dirty.borrow_mut());
+        for client in dirty {
+            client.dirty.set(false);
+            client.writer_wake.notify();
+        }
+    }
+
+    /// Starts closing a connection: its writer sends what is queued (plus the error line, if
+    /// any) and closes the socket; its reader then cleans up.
+    pub fn close_client(&self, client: &Rc<Client>, reason: CloseReason) {
+        if client.is_closed() {
+            return;
+        }
+        if reason == CloseReason::SlowConsumerPendingBytes
+            || reason == CloseReason::SlowConsumerWriteDeadline
+        {
+            self.stats
+                .slow_consumers
+                .set(self.stats.slow_consumers.get() + 1);
+            tracing::info!(
+                "{} - Slow Consumer Detected: {}",
+                client.log_prefix(),
+                reason.description()
+            );
+        }
+        client.close(reason);
+    }
+
+    // ----- the mesh -------------------------------------------------------------------------
+
+    /// Moves a finished read batch into the outboxes, giving each delivery its bytes.
+    pub fn send_batch(&self, batch: RemoteBatch, data: &Bytes) {
+        if batch.is_empty {
+            return;
+        }
+        {
+            let mut outboxes = self.outboxes.borrow_mut();
+            for (shard, pending) in batch.per_shard.into_iter().enumerate() {
+                if pending.is_empty() {
+                    continue;
+                }
+                self.stats
+                    .handoffs_out
+                    .set(self.stats.handoffs_out.get() + pending.len() as u64);
+                let deliveries = pending
+                    .into_iter()
+                    .map(|pending| Delivery {
+                        subject: data.slice(pending.subject),
+                        reply: pending.reply.map(|range| data.slice(range)),
+                        payload: data.slice(pending.payload),
+                        header_len: pending.header_len,
+                        to_plain_subscribers: pending.to_plain_subscribers,
+                        to_queue_groups: pending.to_queue_groups,
+                    })
+                    .collect();
+                outboxes[shard].push_back(ShardMsg::Deliver(deliveries));
+            }
+        }
+        self.flush_outboxes();
+    }
+
+    /// Pushes outbox messages into the mesh queues until they are empty or full.
+    pub fn flush_outboxes(&self) {
+        let mesh = self.mesh.borrow();
+        let mut outboxes = self.outboxes.borrow_mut();
+        let mut blocked = false;
+        for (shard, outbox) in outboxes.iter_mut().enumerate() {
+            let mut sent = false;
+            while let Some(msg) = outbox.pop_front() {
+                match mesh.try_send(shard as ShardId, msg) {
+                    Ok(()) => sent = true,
+                    Err(msg) => {
+                        outbox.push_front(msg);
+                        blocked = true;
+                        break;
+                    }
+                }
+            }
+            if sent {
+                mesh.ring(shard as ShardId);
+            }
+        }
+        if blocked {
+            self.outbox_blocked.notify();
+        }
+    }
+
+    fn outboxes_empty(&self) -> bool {
+        self.outboxes.borrow().iter().all(VecDeque::is_empty)
+    }
+
+    /// Waits until the outboxes have drained into the mesh: a publisher calls this after each
+    /// read batch, so a full queue stops it from reading (TCP backpressure) instead of growing.
+    pub async fn wait_for_outbox_room(&self) {
+        let mut pause = Duration::from_micros(20);
+        while !self.outboxes_empty() {
+            compio::time::sleep(pause).await;
+            self.flush_outboxes();
+            pause = (pause * 2).min(Duration::from_millis(1));
+        }
+    }
+
+    /// Retries blocked outboxes in the background (messages from the mesh task itself, such as
+    /// barrier acknowledgements, cannot wait in place).
+    pub async fn run_outbox_retry(self: Rc<Self>) {
+        loop {
+            self.outbox_blocked.notified().await;
+            self.wait_for_outbox_room().await;
+            if self.shutting_down.get() && self.outboxes_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Handles messages from other shards until shutdown.
+    pub async fn run_mesh(self: Rc<Self>) {
+        let spin = self.options.tuning.spin_before_park;
+        loop {
+            let mut handled = 0;
+            while handled < MESH_BATCH_LIMIT {
+                let Some(msg) = self.mesh.borrow_mut().try_recv() else {
+                    break;
+                };
+                handled += 1;
+                if !self.handle_shard_msg(msg) {
+                    self.flush_dirty();
+                    self.begin_shutdown();
+                    return;
+                }
+            }
+            self.flush_dirty();
+            self.flush_outboxes();
+            if handled == MESH_BATCH_LIMIT {
+                yield_now().await;
+                continue;
+            }
+            if !spin.is_zero() {
+                let deadline = std::time::Instant::now() + spin;
+                while std::time::Instant::now() < deadline {
+                    yield_now().await;
+                    if self.mesh.borrow().has_pending() {
+                        break;
+                    }
+                }
+            }
+            std::future::poll_fn(|context| self.mesh.borrow().poll_incoming(context)).await;
+        }
+    }
+
+    /// Returns false when the shard must shut down.
+    fn handle_shard_msg(&self, msg: ShardMsg) -> bool {
+        match msg {
+            ShardMsg::Deliver(deliveries) => {
+                for delivery in &deliveries {
+                    self.deliver_from_mesh(delivery);
+                }
+            }
+            ShardMsg::Interest(change) => self.apply_interest(&change),
+            ShardMsg::Barrier { origin, token } => {
+                self.outboxes.borrow_mut()[usize::from(origin)]
+                    .push_back(ShardMsg::BarrierAck { token });
+            }
+            ShardMsg::BarrierAck { token } => {
+                let wait = self.barriers.borrow().get(&token).cloned();
+                if let Some(wait) = wait {
+                    wait.remaining.set(wait.remaining.get().saturating_sub(1));
+                    if wait.remaining.get() == 0 {
+                        wait.done.notify();
+                    }
+                }
+            }
+            ShardMsg::Shutdown => return false,
+        }
+        true
+    }
+
+    fn begin_shutdown(&self) {
+        self.shutting_down.set(true);
+        let clients: Vec<Rc<Client>> = self.clients.borrow().values().cloned().collect();
+        for client in clients {
+            self.close_client(&client, CloseReason::ServerShutdown);
+        }
+        self.shutdown.notify();
+    }
+
+    /// Checks the shard's internal invariants; tests call this.
+    pub fn validate(&self) -> Result<(), String> {
+        let subscriptions = self.subscriptions.borrow();
+        for (id, subscription) in subscriptions.iter() {
+            let registered = subscription
+                .client
+                .subscriptions
+                .borrow()
+                .get(&subscription.sid)
+                .copied();
+            if registered != Some(id) {
+                return Err(format!(
+                    "subscription {id} is not registered with its client"
+                ));
+            }
+        }
+        let indexed = self.local.borrow().pattern_count();
+        let distinct: std::collections::HashSet<&[u8]> = subscriptions
+            .iter()
+            .map(|(_, subscription)| &subscription.subject[..])
+            .collect();
+        if indexed != distinct.len() {
+            return Err(format!(
+                "index has {indexed} patterns, subscriptions use {}",
+                distinct.len()
+            ));
+        }
+        Ok(())
+    }
+
+    // ----- helpers --------------------------------------------------------------------------
+
+    fn pick_weighted(&self, members: &[(ShardId, u32)]) -> Option<ShardId> {
+        let total: u64 = members.iter().map(|(_, count)| u64::from(*count)).sum();
+        if total == 0 {
+            return None;
+        }
+        let mut pick = self.random_below(total);
+        for (shard, count) in members {
+            if pick < u64::from(*count) {
+                return Some(*shard);
+            }
+            pick -= u64::from(*count);
+        }
+        None
+    }
+
+    /// xorshift64*: queue-member picks need speed and spread, not cryptographic quality.
+    fn random_below(&self, bound: u64) -> u64 {
+        let mut state = self.random_state.get();
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        self.random_state.set(state);
+        state.wrapping_mul(0x2545_F491_4F6C_DD1D) % bound.max(1)
+    }
+}
+
+fn mesh_seed() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(7, |elapsed| elapsed.subsec_nanos())
+}
+
+/// Runs a shard on the current compio runtime until it is told to shut down: accepts
+/// connections on its own SO_REUSEPORT listener and serves them, handles the mesh, pings idle
+/// clients. Returns once every connection has closed (or the grace period is over).
+pub async fn run_shard(shard: Rc<Shard>, listener: std::net::TcpListener) -> std::io::Result<()> {
+    let listener = compio::net::TcpListener::from_std(listener)?;
+    compio::runtime::spawn(Rc::clone(&shard).run_mesh()).detach();
+    compio::runtime::spawn(Rc::clone(&shard).run_outbox_retry()).detach();
+    compio::runtime::spawn(crate::client::run_pinger(Rc::clone(&shard))).detach();
+    let accept_loop = async {
+        loop {
+            match listener.accept().await {
+                Ok((stream, peer)) => {
+                    compio::runtime::spawn(crate::client::serve(Rc::clone(&shard), stream, peer))
+                        .detach();
+                }
+                Err(error) => {
+                    // Typically EMFILE: back off instead of spinning, as the Go server does.
+                    tracing::error!("Error accepting client connection: {error}");
+                    compio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    };
+    let shutdown = shard.shutdown.notified();
+    futures_util::future::select(std::pin::pin!(accept_loop), std::pin::pin!(shutdown)).await;
+    drop(listener);
+    let drained = async {
+        while !shard.clients.borrow().is_empty() {
+            compio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    let _ = compio::time::timeout(crate::client::SHUTDOWN_GRACE, drained).await;
+    Ok(())
+}

@@ -1,0 +1,204 @@
+//! Start-up: checks the host, binds one SO_REUSEPORT listener per shard, builds the mesh and
+//! starts one pinned thread per shard, each with its own compio (io_uring) runtime.
+
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::rc::Rc;
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+
+use anyhow::{anyhow, bail, Context};
+use natrix_shards::mesh::{build_mesh, ControlHandle, ShardMsg};
+use natrix_shards::options::ServerOptions;
+use natrix_shards::protocol::ServerInfo;
+use natrix_shards::shard::{run_shard, Shard, SharedState, MAX_SHARDS};
+use rand::Rng;
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// The Go server release whose client-visible behavior Natrix matches; INFO reports it as
+/// `version` because clients gate features on it.
+pub const GO_COMPATIBLE_VERSION: &str = "2.14.0";
+
+/// A started server: its shard threads and the handle that stops them.
+pub struct RunningServer {
+    pub address: SocketAddr,
+    pub server_id: String,
+    pub server_name: String,
+    /// (shard, CPU) for every shard, for the start-up log and for tests.
+    pub pinning: Vec<(usize, usize)>,
+    threads: Vec<JoinHandle<()>>,
+    control: ControlHandle,
+}
+
+impl RunningServer {
+    /// Asks every shard to flush and close its connections, and waits for them to exit.
+    pub fn shutdown(self) {
+        self.control.broadcast(|| ShardMsg::Shutdown);
+        for thread in self.threads {
+            // A shard that panicked has already taken the process down (see main's panic hook).
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Fails with a clear message when this kernel or sandbox cannot run io_uring.
+pub fn check_io_uring() -> anyhow::Result<()> {
+    compio::runtime::Runtime::new().map(drop).map_err(|error| {
+        anyhow!(
+            "io_uring is not usable here ({error}). Natrix needs Linux 5.11 or newer with \
+             io_uring enabled (see /proc/sys/kernel/io_uring_disabled, container seccomp \
+             profiles and RLIMIT_MEMLOCK)"
+        )
+    })
+}
+
+/// The CPUs shards are pinned to, in shard order.
+fn shard_cpus(options: &ServerOptions) -> anyhow::Result<Vec<usize>> {
+    let available: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|core| core.id)
+        .collect();
+    if available.is_empty() {
+        bail!("could not read the CPUs this process may run on");
+    }
+    let cpus = match &options.tuning.cpus {
+        Some(cpus) => {
+            if let Some(missing) = cpus.iter().find(|cpu| !available.contains(cpu)) {
+                bail!("CPU {missing} in the CPU list is not available to this process (available: {available:?})");
+            }
+            cpus.clone()
+        }
+        None => available,
+    };
+    let shard_count = options
+        .tuning
+        .shards
+        .unwrap_or(cpus.len())
+        .clamp(1, MAX_SHARDS);
+    Ok((0..shard_count)
+        .map(|shard| cpus[shard % cpus.len()])
+        .collect())
+}
+
+fn bind_listener(address: SocketAddr) -> anyhow::Result<TcpListener> {
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::STREAM,
+        Some(Protocol::TCP),
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket
+        .bind(&address.into())
+        .with_context(|| format!("cannot listen on {address}"))?;
+    socket.listen(4096)?;
+    Ok(socket.into())
+}
+
+/// A random id in the shape of the Go server's (56 base32 characters starting with N).
+fn new_server_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut random = rand::rng();
+    std::iter::once('N')
+        .chain((0..55).map(|_| char::from(ALPHABET[random.random_range(0..ALPHABET.len())])))
+        .collect()
+}
+
+/// Starts the shards. Returns once every shard is accepting connections.
+pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
+    check_io_uring()?;
+    let cpus = shard_cpus(&options)?;
+    let shard_count = cpus.len();
+    let requested = (options.host.as_str(), options.port)
+        .to_socket_addrs()
+        .with_context(|| format!("bad listen address {}:{}", options.host, options.port))?
+        .next()
+        .ok_or_else(|| anyhow!("no address for {}", options.host))?;
+    // The first listener decides the port (it may be random); the others share it.
+    let first = bind_listener(requested)?;
+    let address = first.local_addr()?;
+    let mut listeners = vec![first];
+    for _ in 1..shard_count {
+        listeners.push(bind_listener(address)?);
+    }
+
+    let server_id = new_server_id();
+    let server_name = if options.server_name.is_empty() {
+        server_id.clone()
+    } else {
+        options.server_name.clone()
+    };
+    let info = ServerInfo {
+        server_id: server_id.clone(),
+        server_name: server_name.clone(),
+        version: GO_COMPATIBLE_VERSION.to_string(),
+        proto: 1,
+        go: format!("natrix {}", env!("CARGO_PKG_VERSION")),
+        host: options.host.clone(),
+        port: address.port(),
+        headers: true,
+        auth_required: false,
+        tls_required: false,
+        max_payload: options.max_payload,
+        client_id: 0,
+        client_ip: String::new(),
+        nonce: String::new(),
+        ldm: false,
+    };
+    let shared = Arc::new(SharedState::new(info));
+    let options = Arc::new(options);
+    let (endpoints, control) = build_mesh(shard_count, options.tuning.mesh_queue_capacity);
+    let (ready_sender, ready_receiver) = mpsc::channel::<Result<usize, String>>();
+    let mut threads = Vec::with_capacity(shard_count);
+    for ((endpoint, listener), cpu) in endpoints
+        .into_iter()
+        .zip(listeners)
+        .zip(cpus.iter().copied())
+    {
+        let options = Arc::clone(&options);
+        let shared = Arc::clone(&shared);
+        let ready = ready_sender.clone();
+        let shard_index = usize::from(endpoint.shard);
+        let thread = std::thread::Builder::new()
+            .name(format!("natrix-shard-{shard_index}"))
+            .spawn(move || {
+                if !core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
+                    let _ =
+                        ready.send(Err(format!("shard {shard_index}: cannot pin to CPU {cpu}")));
+                    return;
+                }
+                let runtime = match compio::runtime::Runtime::new() {
+                    Ok(runtime) => runtime,
+                    Err(error) => {
+                        let _ = ready.send(Err(format!("shard {shard_index}: io_uring: {error}")));
+                        return;
+                    }
+                };
+                let shard = Rc::new(Shard::new(endpoint, options, shared));
+                let _ = ready.send(Ok(shard_index));
+                if let Err(error) = runtime.block_on(run_shard(shard, listener)) {
+                    tracing::error!("shard {shard_index} stopped: {error}");
+                }
+            })
+            .context("cannot start a shard thread")?;
+        threads.push(thread);
+    }
+    drop(ready_sender);
+    for _ in 0..shard_count {
+        match ready_receiver.recv() {
+            Ok(Ok(_)) => {}
+            Ok(Err(message)) => bail!(message),
+            Err(_) => bail!("a shard thread exited during start-up"),
+        }
+    }
+    let pinning = cpus.into_iter().enumerate().collect();
+    Ok(RunningServer {
+        address,
+        server_id,
+        server_name,
+        pinning,
+        threads,
+        control,
+    })
+}

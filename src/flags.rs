@@ -1,0 +1,353 @@
+//! Command-line flags, parsed the way the Go server's `flag` package parses them.
+//!
+//! The Go server's flags are not POSIX style (`-js`, `-sd`, `-DV`, `-ms` are single-dash
+//! multi-letter flags; `-port` and `--port` are the same flag), which argument parsers such as
+//! clap cannot express, so this small parser implements Go's rules: one or two leading dashes,
+//! `-name=value` or `-name value` (the next argument is the value even if it starts with a
+//! dash, so `-p -1` works), and booleans that take a value only with `=`.
+
+use std::time::Duration;
+
+use natrix_shards::options::ServerOptions;
+
+/// What the command line asks for.
+#[derive(Debug, Default)]
+pub struct CommandLine {
+    pub options: ServerOptions,
+    pub log_file: Option<String>,
+    pub pid_file: Option<String>,
+    pub debug: bool,
+    pub trace: bool,
+    pub logtime: bool,
+    pub logtime_utc: bool,
+    pub show_version: bool,
+    pub show_help: bool,
+    /// `--signal CMD[=PID]`.
+    pub signal: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FlagError {
+    #[error("flag provided but not defined: {0}")]
+    Unknown(String),
+    #[error("flag needs an argument: {0}")]
+    MissingValue(String),
+    #[error("invalid value {value:?} for flag {flag}: {reason}")]
+    InvalidValue {
+        flag: String,
+        value: String,
+        reason: String,
+    },
+    #[error("flag {0} is a Go server option that Natrix does not support yet")]
+    NotYetSupported(String),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Bool,
+    Value,
+}
+
+/// (names, kind, key). The key is what `apply` matches on.
+const FLAGS: &[(&[&str], Kind, &str)] = &[
+    (&["a", "addr", "net"], Kind::Value, "addr"),
+    (&["p", "port"], Kind::Value, "port"),
+    (&["n", "name", "server_name"], Kind::Value, "name"),
+    (&["P", "pid"], Kind::Value, "pid"),
+    (&["l", "log"], Kind::Value, "log"),
+    (&["T", "logtime"], Kind::Bool, "logtime"),
+    (&["logtime_utc"], Kind::Bool, "logtime_utc"),
+    (&["D", "debug"], Kind::Bool, "debug"),
+    (&["V", "trace", "VV"], Kind::Bool, "trace"),
+    (&["DV", "DVV"], Kind::Bool, "debug_trace"),
+    (&["sl", "signal"], Kind::Value, "signal"),
+    (&["v", "version"], Kind::Bool, "version"),
+    (&["h", "help"], Kind::Bool, "help"),
+    (&["shards"], Kind::Value, "shards"),
+    (&["cpus"], Kind::Value, "cpus"),
+    (&["spin_before_park"], Kind::Value, "spin_before_park"),
+];
+
+/// Go server flags that belong to later work (config, auth, TLS, clustering, JetStream,
+/// monitoring). They are recognized so the error names them instead of calling them unknown.
+const NOT_YET_SUPPORTED: &[(&str, Kind)] = &[
+    ("c", Kind::Value),
+    ("config", Kind::Value),
+    ("t", Kind::Bool),
+    ("m", Kind::Value),
+    ("http_port", Kind::Value),
+    ("ms", Kind::Value),
+    ("https_port", Kind::Value),
+    ("client_advertise", Kind::Value),
+    ("ports_file_dir", Kind::Value),
+    ("s", Kind::Bool),
+    ("syslog", Kind::Bool),
+    ("r", Kind::Value),
+    ("remote_syslog", Kind::Value),
+    ("log_size_limit", Kind::Value),
+    ("max_traced_msg_len", Kind::Value),
+    ("js", Kind::Bool),
+    ("jetstream", Kind::Bool),
+    ("sd", Kind::Value),
+    ("store_dir", Kind::Value),
+    ("user", Kind::Value),
+    ("pass", Kind::Value),
+    ("auth", Kind::Value),
+    ("no_auth_user", Kind::Value),
+    ("tls", Kind::Bool),
+    ("tlscert", Kind::Value),
+    ("tlskey", Kind::Value),
+    ("tlsverify", Kind::Bool),
+    ("tlscacert", Kind::Value),
+    ("routes", Kind::Value),
+    ("cluster", Kind::Value),
+    ("cluster_name", Kind::Value),
+    ("no_advertise", Kind::Bool),
+    ("cluster_advertise", Kind::Value),
+    ("connect_retries", Kind::Value),
+    ("cluster_listen", Kind::Value),
+    ("profile", Kind::Value),
+    ("help_tls", Kind::Bool),
+];
+
+/// Parses the arguments after the program name.
+pub fn parse(args: &[String]) -> Result<CommandLine, FlagError> {
+    let mut command_line = CommandLine {
+        logtime: true,
+        ..CommandLine::default()
+    };
+    let mut index = 0;
+    while index < args.len() {
+        let arg = &args[index];
+        index += 1;
+        let Some(stripped) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')) else {
+            // The Go server ignores positional arguments after the flags; so do we.
+            break;
+        };
+        if stripped.is_empty() {
+            break;
+        }
+        let (name, inline_value) = match stripped.split_once('=') {
+            Some((name, value)) => (name, Some(value.to_string())),
+            None => (stripped, None),
+        };
+        let shown = format!("-{name}");
+        let Some((_, kind, key)) = FLAGS.iter().find(|(names, _, _)| names.contains(&name)) else {
+            if NOT_YET_SUPPORTED.iter().any(|(known, _)| *known == name) {
+                return Err(FlagError::NotYetSupported(shown));
+            }
+            return Err(FlagError::Unknown(shown));
+        };
+        let value = match (kind, inline_value) {
+            (Kind::Bool, None) => "true".to_string(),
+            (_, Some(value)) => value,
+            (Kind::Value, None) => {
+                let value = args
+                    .get(index)
+                    .ok_or_else(|| FlagError::MissingValue(shown.clone()))?;
+                index += 1;
+                value.clone()
+            }
+        };
+        apply(&mut command_line, key, &shown, &value)?;
+    }
+    Ok(command_line)
+}
+
+fn apply(
+    command_line: &mut CommandLine,
+    key: &str,
+    flag: &str,
+    value: &str,
+) -> Result<(), FlagError> {
+    let invalid = |reason: &str| FlagError::InvalidValue {
+        flag: flag.to_string(),
+        value: value.to_string(),
+        reason: reason.to_string(),
+    };
+    let boolean = || match value {
+        "true" | "1" | "t" | "T" | "TRUE" | "True" => Ok(true),
+        "false" | "0" | "f" | "F" | "FALSE" | "False" => Ok(false),
+        _ => Err(invalid("not a boolean")),
+    };
+    let options = &mut command_line.options;
+    match key {
+        "addr" => options.host = value.to_string(),
+        "port" => {
+            let port: i64 = value.parse().map_err(|_| invalid("not a number"))?;
+            options.port = match port {
+                -1 => 0,
+                0..=65535 => port as u16,
+                _ => return Err(invalid("not a port")),
+            };
+        }
+        "name" => options.server_name = value.to_string(),
+        "pid" => command_line.pid_file = Some(value.to_string()),
+        "log" => command_line.log_file = Some(value.to_string()),
+        "logtime" => command_line.logtime = boolean()?,
+        "logtime_utc" => command_line.logtime_utc = boolean()?,
+        "debug" => command_line.debug = boolean()?,
+        "trace" => command_line.trace = boolean()?,
+        "debug_trace" => {
+            command_line.debug = boolean()?;
+            command_line.trace = command_line.debug;
+        }
+        "signal" => command_line.signal = Some(value.to_string()),
+        "version" => command_line.show_version = boolean()?,
+        "help" => command_line.show_help = boolean()?,
+        "shards" => {
+            let shards: usize = value.parse().map_err(|_| invalid("not a number"))?;
+            if shards == 0 || shards > natrix_shards::shard::MAX_SHARDS {
+                return Err(invalid("must be between 1 and 128"));
+            }
+            options.tuning.shards = Some(shards);
+        }
+        "cpus" => {
+            options.tuning.cpus = Some(parse_cpu_list(value).map_err(|reason| invalid(&reason))?)
+        }
+        "spin_before_park" => {
+            options.tuning.spin_before_park =
+                parse_duration(value).map_err(|reason| invalid(&reason))?
+        }
+        _ => return Err(FlagError::Unknown(flag.to_string())),
+    }
+    Ok(())
+}
+
+/// Parses `0,2,4-7` into a list of CPU ids, in order.
+pub fn parse_cpu_list(list: &str) -> Result<Vec<usize>, String> {
+    let mut cpus = Vec::new();
+    for part in list
+        .split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+    {
+        let parse = |text: &str| {
+            text.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("bad CPU {text:?}"))
+        };
+        match part.split_once('-') {
+            Some((first, last)) => {
+                let (first, last) = (parse(first)?, parse(last)?);
+                if first > last {
+                    return Err(format!("bad CPU range {part:?}"));
+                }
+                cpus.extend(first..=last);
+            }
+            None => cpus.push(parse(part)?),
+        }
+    }
+    if cpus.is_empty() {
+        return Err("empty CPU list".to_string());
+    }
+    Ok(cpus)
+}
+
+/// Parses Go-style durations such as `50us`, `2ms`, `1s`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("bad duration {text:?}"))?;
+    Ok(match unit {
+        "" | "s" => Duration::from_secs(number),
+        "ns" => Duration::from_nanos(number),
+        "us" | "µs" => Duration::from_micros(number),
+        "ms" => Duration::from_millis(number),
+        "m" => Duration::from_secs(number * 60),
+        _ => return Err(format!("bad duration unit in {text:?}")),
+    })
+}
+
+pub const USAGE: &str = "\
+Usage: natrix [options]
+
+Server Options:
+    -a, --addr, --net <host>         Bind to host address (default: 0.0.0.0)
+    -p, --port <port>                Use port for clients (default: 4222, -1 for a random port)
+    -n, --name
+        --server_name <server_name>  Server name (default: auto)
+    -P, --pid <file>                 File to store PID
+    -sl,--signal <signal>[=<pid>]    Send signal to natrix process (ldm, stop, quit, term, reopen, reload)
+                                     <pid> can be either a PID (e.g. 1) or the path to a PID file (e.g. /var/run/natrix.pid)
+
+Logging Options:
+    -l, --log <file>                 File to redirect log output
+    -T, --logtime                    Timestamp log entries (default: true)
+        --logtime_utc                Timestamps in UTC instead of local timezone (default: false)
+    -D, --debug                      Enable debugging output
+    -V, --trace                      Trace the raw protocol
+    -DV                              Debug and trace
+
+Natrix Options (thread-per-core tuning):
+        --shards <n>                 Number of shards, one thread each (default: one per CPU in --cpus, or per online CPU)
+        --cpus <list>                CPUs to pin shards to, in order, e.g. 0,2,4-7 (default: all online CPUs)
+        --spin_before_park <dur>     Poll cross-shard queues this long before sleeping, e.g. 50us (default: 0)
+
+Common Options:
+    -h, --help                       Show this message
+    -v, --version                    Show version
+
+Go server options for configuration files, monitoring, authorization, TLS, clustering and
+JetStream are recognized and refused with a clear error until Natrix implements them.
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|arg| arg.to_string()).collect()
+    }
+
+    #[test]
+    fn go_style_single_and_double_dash_flags_are_the_same() {
+        let parsed =
+            parse(&args(&["-p", "4333", "--addr=127.0.0.1", "-n", "x", "-DV"])).expect("ok");
+        assert_eq!(parsed.options.port, 4333);
+        assert_eq!(parsed.options.host, "127.0.0.1");
+        assert_eq!(parsed.options.server_name, "x");
+        assert!(parsed.debug && parsed.trace);
+        let parsed = parse(&args(&["--port", "5000", "-port=6000"])).expect("ok");
+        assert_eq!(parsed.options.port, 6000);
+    }
+
+    #[test]
+    fn port_minus_one_means_random() {
+        assert_eq!(parse(&args(&["-p", "-1"])).expect("ok").options.port, 0);
+    }
+
+    #[test]
+    fn unknown_and_unsupported_flags_are_errors_that_name_them() {
+        assert_eq!(
+            parse(&args(&["-x"])).unwrap_err(),
+            FlagError::Unknown("-x".into())
+        );
+        assert_eq!(
+            parse(&args(&["-js"])).unwrap_err(),
+            FlagError::NotYetSupported("-js".into())
+        );
+        assert_eq!(
+            parse(&args(&["-p"])).unwrap_err(),
+            FlagError::MissingValue("-p".into())
+        );
+    }
+
+    #[test]
+    fn cpu_lists_accept_ranges() {
+        assert_eq!(parse_cpu_list("0,2,4-6").expect("ok"), vec![0, 2, 4, 5, 6]);
+        assert!(parse_cpu_list("3-1").is_err());
+        assert!(parse_cpu_list("").is_err());
+    }
+
+    #[test]
+    fn durations_use_go_units() {
+        assert_eq!(parse_duration("50us"), Ok(Duration::from_micros(50)));
+        assert_eq!(parse_duration("2ms"), Ok(Duration::from_millis(2)));
+        assert!(parse_duration("2h").is_err());
+    }
+}
