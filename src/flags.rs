@@ -66,6 +66,14 @@ const FLAGS: &[(&[&str], Kind, &str)] = &[
     (&["shards"], Kind::Value, "shards"),
     (&["cpus"], Kind::Value, "cpus"),
     (&["spin_before_park"], Kind::Value, "spin_before_park"),
+    (&["max_payload"], Kind::Value, "max_payload"),
+    (&["max_control_line"], Kind::Value, "max_control_line"),
+    (&["max_connections"], Kind::Value, "max_connections"),
+    (&["max_subscriptions"], Kind::Value, "max_subscriptions"),
+    (&["max_pending"], Kind::Value, "max_pending"),
+    (&["write_deadline"], Kind::Value, "write_deadline"),
+    (&["ping_interval"], Kind::Value, "ping_interval"),
+    (&["ping_max"], Kind::Value, "ping_max"),
 ];
 
 /// Go server flags that belong to later work (config, auth, TLS, clustering, JetStream,
@@ -170,6 +178,8 @@ fn apply(
         "false" | "0" | "f" | "F" | "FALSE" | "False" => Ok(false),
         _ => Err(invalid("not a boolean")),
     };
+    let size = || parse_size_with_unit(value).map_err(|reason| invalid(&reason));
+    let duration = || parse_duration(value).map_err(|reason| invalid(&reason));
     let options = &mut command_line.options;
     match key {
         "addr" => options.host = value.to_string(),
@@ -209,9 +219,32 @@ fn apply(
             options.tuning.spin_before_park =
                 parse_duration(value).map_err(|reason| invalid(&reason))?
         }
+        "max_payload" => options.max_payload = size()?,
+        "max_control_line" => options.max_control_line = size()?,
+        "max_connections" => options.max_connections = size()?,
+        "max_subscriptions" => options.max_subscriptions = size()?,
+        "max_pending" => options.max_pending = size()?,
+        "write_deadline" => options.write_deadline = duration()?,
+        "ping_interval" => options.ping_interval = duration()?,
+        "ping_max" => options.max_pings_out = size()?.try_into().map_err(|_| invalid("too large"))?,
         _ => return Err(FlagError::Unknown(flag.to_string())),
     }
     Ok(())
+}
+
+/// Parses sizes the way the Go config does: a number with an optional unit (`64KB`, `1MB`).
+pub fn parse_size_with_unit(text: &str) -> Result<usize, String> {
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: usize = number.parse().map_err(|_| format!("bad size {text:?}"))?;
+    let multiplier: usize = match unit.to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        _ => return Err(format!("bad size unit in {text:?}")),
+    };
+    number.checked_mul(multiplier).ok_or_else(|| format!("size {text:?} is too large"))
 }
 
 /// Parses `0,2,4-7` into a list of CPU ids, in order.
@@ -288,6 +321,16 @@ Natrix Options (thread-per-core tuning):
         --cpus <list>                CPUs to pin shards to, in order, e.g. 0,2,4-7 (default: all online CPUs)
         --spin_before_park <dur>     Poll cross-shard queues this long before sleeping, e.g. 50us (default: 0)
 
+Limits (the Go server sets these in its config file; Natrix also takes them as flags):
+        --max_payload <size>         Maximum message payload (default: 1MB)
+        --max_control_line <size>    Maximum protocol control line (default: 4KB)
+        --max_connections <n>        Maximum client connections (default: 65536)
+        --max_subscriptions <n>      Maximum subscriptions per connection (default: 0, unlimited)
+        --max_pending <size>         Outbound bytes per connection before it is a slow consumer (default: 64MB)
+        --write_deadline <dur>       Time a write may block before the client is a slow consumer (default: 10s)
+        --ping_interval <dur>        Interval between server PINGs to idle clients (default: 2m)
+        --ping_max <n>               Unanswered PINGs before a client is stale (default: 2)
+
 Common Options:
     -h, --help                       Show this message
     -v, --version                    Show version
@@ -342,6 +385,14 @@ mod tests {
         assert_eq!(parse_cpu_list("0,2,4-6").expect("ok"), vec![0, 2, 4, 5, 6]);
         assert!(parse_cpu_list("3-1").is_err());
         assert!(parse_cpu_list("").is_err());
+    }
+
+    #[test]
+    fn limits_accept_size_units() {
+        let parsed = parse(&args(&["--max_payload", "64KB", "--max_pending=2MB"])).expect("ok");
+        assert_eq!(parsed.options.max_payload, 64 * 1024);
+        assert_eq!(parsed.options.max_pending, 2 * 1024 * 1024);
+        assert!(parse(&args(&["--max_payload", "1XB"])).is_err());
     }
 
     #[test]

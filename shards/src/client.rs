@@ -171,7 +171,7 @@ impl Client {
 /// Serves one accepted connection until it closes.
 pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
-    let id = shard.shared.next_client_id();
+    let id = shard.next_client_id();
     let client = Rc::new(Client::new(id, peer, stream));
     let mut info = shard.shared.info.clone();
     info.client_id = id;

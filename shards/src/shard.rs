@@ -14,7 +14,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,11 +33,9 @@ use crate::sublist::{MatchResult, SubjectIndex};
 /// Identifies a subscription within its shard.
 pub type SubId = usize;
 
-/// State shared by all shards: only counters touched when connections come and go.
+/// State shared by all shards: only what is touched when connections come and go.
 pub struct SharedState {
     pub connections: AtomicUsize,
-    next_client_id: AtomicU64,
-    pub shutting_down: AtomicBool,
     /// The INFO every connection starts from; `client_id`/`client_ip` are filled per connection.
     pub info: ServerInfo,
 }
@@ -46,14 +44,8 @@ impl SharedState {
     pub fn new(info: ServerInfo) -> Self {
         SharedState {
             connections: AtomicUsize::new(0),
-            next_client_id: AtomicU64::new(1),
-            shutting_down: AtomicBool::new(false),
             info,
         }
-    }
-
-    pub fn next_client_id(&self) -> u64 {
-        self.next_client_id.fetch_add(1, Ordering::Relaxed)
     }
 }
 
@@ -239,6 +231,7 @@ pub struct Shard {
     dirty: RefCell<Vec<Rc<Client>>>,
     barriers: RefCell<AHashMap<u64, Rc<BarrierWait>>>,
     next_barrier_token: Cell<u64>,
+    next_client_sequence: Cell<u64>,
     random_state: Cell<u64>,
     pub shutdown: LocalNotify,
     pub shutting_down: Cell<bool>,
@@ -270,10 +263,19 @@ impl Shard {
             dirty: RefCell::default(),
             barriers: RefCell::default(),
             next_barrier_token: Cell::new(1),
+            next_client_sequence: Cell::new(0),
             random_state: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (u64::from(1 + mesh_seed()))),
             shutdown: LocalNotify::default(),
             shutting_down: Cell::new(false),
         }
+    }
+
+    /// A new client id, unique server-wide without shared counters: ids are dealt round-robin,
+    /// so `(id - 1) % shard_count` is the shard that owns the connection.
+    pub fn next_client_id(&self) -> u64 {
+        let sequence = self.next_client_sequence.get();
+        self.next_client_sequence.set(sequence + 1);
+        sequence * self.shard_count as u64 + u64::from(self.id) + 1
     }
 
     // ----- publishing -----------------------------------------------------------------------

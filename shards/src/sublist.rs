@@ -141,18 +141,23 @@ fn match_level<'s, R: MatchResult>(
         full.values.iter().for_each(|value| result.add(value));
     }
     let last = tokens.clone().next().is_none();
-    let mut visit = |node: &Node<R::Value>| {
-        if last {
+    // Visit in the Go sublist's order (full wildcard, single wildcard subtree, literal path;
+    // at the last token the literal node before the single wildcard) so that a connection
+    // with several matching subscriptions sees them in the same order on both servers.
+    if last {
+        if let Some(node) = level.literal.get(token) {
             node.values.iter().for_each(|value| result.add(value));
-        } else if let Some(next) = &node.next {
-            match_level(next, tokens.clone(), result);
         }
-    };
-    if let Some(node) = level.literal.get(token) {
-        visit(node);
+        if let Some(node) = &level.single_wildcard {
+            node.values.iter().for_each(|value| result.add(value));
+        }
+        return;
     }
-    if let Some(node) = &level.single_wildcard {
-        visit(node);
+    if let Some(next) = level.single_wildcard.as_ref().and_then(|node| node.next.as_deref()) {
+        match_level(next, tokens.clone(), result);
+    }
+    if let Some(next) = level.literal.get(token).and_then(|node| node.next.as_deref()) {
+        match_level(next, tokens, result);
     }
 }
 
