@@ -53,8 +53,8 @@ fn hpub_delivers_hmsg_and_strips_headers_for_subscribers_without_them() {
     let mut without_headers = RawClient::connect(server.port);
     without_headers.send(b"CONNECT {\"verbose\":false,\"headers\":false}\r\nSUB h 9\r\nPING\r\n");
     without_headers.expect(b"PONG\r\n");
-    with_headers.send(b"SUB h 1\r\nHPUB h 18 20\r\nNATS/1.0\r\nA: b\r\n\r\n\r\nhi\r\nPING\r\n");
-    with_headers.expect(b"HMSG h 1 18 20\r\nNATS/1.0\r\nA: b\r\n\r\n\r\nhi\r\nPONG\r\n");
+    with_headers.send(b"SUB h 1\r\nHPUB h 18 20\r\nNATS/1.0\r\nA: b\r\n\r\nhi\r\nPING\r\n");
+    with_headers.expect(b"HMSG h 1 18 20\r\nNATS/1.0\r\nA: b\r\n\r\nhi\r\nPONG\r\n");
     without_headers.expect(b"MSG h 9 2\r\nhi\r\n");
 }
 
