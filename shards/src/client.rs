@@ -19,7 +19,7 @@ use crate::protocol::handshake::MAX_CLIENT_PROTOCOL;
 use crate::protocol::parser::Parsed;
 use crate::protocol::{ClientError, ClientOp, ConnectOptions, ParseError, Parser, PublishMsg};
 use crate::shard::{PendingDelivery, RemoteBatch, Shard, SubId};
-use crate::subject::{has_wildcard_token, is_valid_literal_subject, is_valid_subject};
+use crate::subject::{is_valid_literal_subject, is_valid_subject};
 
 /// Why a connection closed (the Go server's closed-connection reasons).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -349,12 +349,8 @@ fn handle_publish(
         .stats
         .in_bytes
         .set(shard.stats.in_bytes.get() + payload.len() as u64);
-    let valid = if client.pedantic.get() {
-        is_valid_literal_subject(subject)
-    } else {
-        !has_wildcard_token(subject)
-    };
-    if !valid {
+    // Only pedantic clients get their publish subjects checked, as in the Go server.
+    if client.pedantic.get() && !is_valid_literal_subject(subject) {
         client.push_line(shard, client, &ClientError::InvalidPublishSubject.line());
         return;
     }
