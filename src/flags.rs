@@ -226,7 +226,9 @@ fn apply(
         "max_pending" => options.max_pending = size()?,
         "write_deadline" => options.write_deadline = duration()?,
         "ping_interval" => options.ping_interval = duration()?,
-        "ping_max" => options.max_pings_out = size()?.try_into().map_err(|_| invalid("too large"))?,
+        "ping_max" => {
+            options.max_pings_out = size()?.try_into().map_err(|_| invalid("too large"))?
+        }
         _ => return Err(FlagError::Unknown(flag.to_string())),
     }
     Ok(())
@@ -234,7 +236,9 @@ fn apply(
 
 /// Parses sizes the way the Go config does: a number with an optional unit (`64KB`, `1MB`).
 pub fn parse_size_with_unit(text: &str) -> Result<usize, String> {
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: usize = number.parse().map_err(|_| format!("bad size {text:?}"))?;
     let multiplier: usize = match unit.to_ascii_uppercase().as_str() {
@@ -244,7 +248,9 @@ pub fn parse_size_with_unit(text: &str) -> Result<usize, String> {
         "G" | "GB" | "GIB" => 1 << 30,
         _ => return Err(format!("bad size unit in {text:?}")),
     };
-    number.checked_mul(multiplier).ok_or_else(|| format!("size {text:?} is too large"))
+    number
+        .checked_mul(multiplier)
+        .ok_or_else(|| format!("size {text:?} is too large"))
 }
 
 /// Parses `0,2,4-7` into a list of CPU ids, in order.

@@ -15,7 +15,10 @@ struct Script {
 }
 
 fn script(name: &'static str, text: &str) -> Script {
-    Script { name, chunks: vec![text.as_bytes().to_vec()] }
+    Script {
+        name,
+        chunks: vec![text.as_bytes().to_vec()],
+    }
 }
 
 fn split_script(name: &'static str, text: &str, splits: &[usize]) -> Script {
@@ -126,7 +129,8 @@ fn natrix_replies_like_the_go_server_to_every_script() {
         })
         .collect();
     let mut mismatches = Vec::new();
-    for (script, ((go_info, go_reply), (natrix_info, natrix_reply))) in scripts.iter().zip(results) {
+    for (script, ((go_info, go_reply), (natrix_info, natrix_reply))) in scripts.iter().zip(results)
+    {
         if go_reply != natrix_reply {
             mismatches.push(format!(
                 "{}:\n  go:     {go_reply:?}\n  natrix: {natrix_reply:?}",
@@ -135,11 +139,22 @@ fn natrix_replies_like_the_go_server_to_every_script() {
         }
         compare_info(&go_info, &natrix_info, &mut mismatches);
     }
-    assert!(mismatches.is_empty(), "replies differ:\n{}", mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "replies differ:\n{}",
+        mismatches.join("\n")
+    );
 }
 
 /// Fields whose values differ by nature; their presence and JSON type must still match.
-const MASKED: &[&str] = &["server_id", "server_name", "version", "go", "port", "client_id"];
+const MASKED: &[&str] = &[
+    "server_id",
+    "server_name",
+    "version",
+    "go",
+    "port",
+    "client_id",
+];
 /// Fields the Go server sends that Natrix leaves out until the features exist (JetStream API
 /// level, build commit, the x25519 key for auth callouts).
 const GO_ONLY: &[&str] = &["git_commit", "api_lvl", "xkey"];

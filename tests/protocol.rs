@@ -19,8 +19,21 @@ fn quiet_client(server: &TestServer) -> RawClient {
 fn info_has_the_go_server_fields_and_a_trailing_space() {
     let server = TestServer::natrix(2, &[]);
     let client = RawClient::connect(server.port);
-    for key in ["server_id", "server_name", "version", "proto", "go", "host", "port", "headers"] {
-        assert!(client.info.get(key).is_some(), "INFO lacks {key}: {}", client.info);
+    for key in [
+        "server_id",
+        "server_name",
+        "version",
+        "proto",
+        "go",
+        "host",
+        "port",
+        "headers",
+    ] {
+        assert!(
+            client.info.get(key).is_some(),
+            "INFO lacks {key}: {}",
+            client.info
+        );
     }
     assert_eq!(client.info["max_payload"], 1048576);
     assert_eq!(client.info["client_ip"], "127.0.0.1");
@@ -67,8 +80,12 @@ fn wildcards_and_queue_groups_match_on_one_shard() {
     let (bytes, _) = client.read_until_quiet(QUIET);
     let text = String::from_utf8_lossy(&bytes);
     assert!(text.starts_with("MSG a.b.c 2 1\r\n1\r\n"), "{text}");
-    let queue_deliveries = text.matches("MSG b 3 1\r\n").count() + text.matches("MSG b 4 1\r\n").count();
-    assert_eq!(queue_deliveries, 1, "exactly one queue member gets it: {text}");
+    let queue_deliveries =
+        text.matches("MSG b 3 1\r\n").count() + text.matches("MSG b 4 1\r\n").count();
+    assert_eq!(
+        queue_deliveries, 1,
+        "exactly one queue member gets it: {text}"
+    );
 }
 
 #[test]
@@ -87,7 +104,9 @@ fn unsub_with_max_delivers_exactly_max_messages() {
 fn echo_false_suppresses_own_messages() {
     let server = TestServer::natrix(1, &[]);
     let mut client = RawClient::connect(server.port);
-    client.send(b"CONNECT {\"verbose\":false,\"echo\":false}\r\nSUB foo 1\r\nPUB foo 1\r\nx\r\nPING\r\n");
+    client.send(
+        b"CONNECT {\"verbose\":false,\"echo\":false}\r\nSUB foo 1\r\nPUB foo 1\r\nx\r\nPING\r\n",
+    );
     client.expect(b"PONG\r\n");
 }
 
@@ -97,16 +116,29 @@ fn no_responders_status_goes_to_the_requesters_reply_subscription() {
     let mut client = RawClient::connect(server.port);
     client.send(b"CONNECT {\"verbose\":false,\"headers\":true,\"no_responders\":true}\r\n");
     client.send(b"SUB inbox.1 7\r\nPUB nobody inbox.1 0\r\n\r\nPING\r\n");
-    client.expect(b"HMSG inbox.1 7 38 38\r\nNATS/1.0 503\r\nNats-Subject: nobody\r\n\r\n\r\nPONG\r\n");
+    client.expect(
+        b"HMSG inbox.1 7 38 38\r\nNATS/1.0 503\r\nNats-Subject: nobody\r\n\r\n\r\nPONG\r\n",
+    );
 }
 
 fn expect_error_and_close(server: &TestServer, input: &[u8], error: Option<&str>) {
     let mut client = RawClient::connect(server.port);
     client.send(input);
     let (bytes, closed) = client.read_until_quiet(Duration::from_secs(2));
-    let expected = error.map(|text| format!("-ERR '{text}'\r\n")).unwrap_or_default();
-    assert_eq!(String::from_utf8_lossy(&bytes), expected, "input {:?}", String::from_utf8_lossy(input));
-    assert!(closed, "connection must be closed after {:?}", String::from_utf8_lossy(input));
+    let expected = error
+        .map(|text| format!("-ERR '{text}'\r\n"))
+        .unwrap_or_default();
+    assert_eq!(
+        String::from_utf8_lossy(&bytes),
+        expected,
+        "input {:?}",
+        String::from_utf8_lossy(input)
+    );
+    assert!(
+        closed,
+        "connection must be closed after {:?}",
+        String::from_utf8_lossy(input)
+    );
 }
 
 #[test]
@@ -115,11 +147,23 @@ fn protocol_errors_send_the_go_server_texts_and_close() {
     let connect = "CONNECT {\"verbose\":false}\r\n";
     let long_line = format!("{connect}SUB {} 1\r\n", "a".repeat(5000));
     let cases: Vec<(String, Option<&str>)> = vec![
-        (format!("{connect}FOO\r\n"), Some("Unknown Protocol Operation")),
-        (format!("{connect}PUB foo 2\r\nabc\r\n"), Some("Unknown Protocol Operation")),
-        (format!("{connect}PUB foo 65\r\n"), Some("Maximum Payload Violation")),
+        (
+            format!("{connect}FOO\r\n"),
+            Some("Unknown Protocol Operation"),
+        ),
+        (
+            format!("{connect}PUB foo 2\r\nabc\r\n"),
+            Some("Unknown Protocol Operation"),
+        ),
+        (
+            format!("{connect}PUB foo 65\r\n"),
+            Some("Maximum Payload Violation"),
+        ),
         (long_line, Some("maximum control line exceeded")),
-        ("CONNECT {\"protocol\":5,\"verbose\":false}\r\n".to_string(), Some("invalid client protocol")),
+        (
+            "CONNECT {\"protocol\":5,\"verbose\":false}\r\n".to_string(),
+            Some("invalid client protocol"),
+        ),
         (
             "CONNECT {\"no_responders\":true,\"verbose\":false}\r\n".to_string(),
             Some("no responders requires headers support"),
@@ -158,16 +202,21 @@ fn max_connections_refuses_the_extra_connection_after_info() {
     first.expect(b"PONG\r\n");
     let mut second = RawClient::connect(server.port);
     let (bytes, closed) = second.read_until_quiet(Duration::from_secs(2));
-    assert_eq!(String::from_utf8_lossy(&bytes), "-ERR 'maximum connections exceeded'\r\n");
+    assert_eq!(
+        String::from_utf8_lossy(&bytes),
+        "-ERR 'maximum connections exceeded'\r\n"
+    );
     assert!(closed);
 }
 
 #[test]
 fn input_split_at_every_byte_gives_the_same_replies() {
     let server = TestServer::natrix(2, &[]);
-    let script: &[u8] = b"CONNECT {\"verbose\":false,\"headers\":true}\r\nSUB foo 1\r\nPUB foo r 3\r\nabc\r\n\
+    let script: &[u8] =
+        b"CONNECT {\"verbose\":false,\"headers\":true}\r\nSUB foo 1\r\nPUB foo r 3\r\nabc\r\n\
 HPUB foo 12 14\r\nNATS/1.0\r\n\r\nhi\r\nUNSUB 1\r\nPUB foo 1\r\nz\r\nPING\r\n";
-    let expected: &[u8] = b"MSG foo 1 r 3\r\nabc\r\nHMSG foo 1 12 14\r\nNATS/1.0\r\n\r\nhi\r\nPONG\r\n";
+    let expected: &[u8] =
+        b"MSG foo 1 r 3\r\nabc\r\nHMSG foo 1 12 14\r\nNATS/1.0\r\n\r\nhi\r\nPONG\r\n";
     let mut client = RawClient::connect(server.port);
     for byte in script {
         client.send(std::slice::from_ref(byte));
@@ -187,7 +236,10 @@ fn stale_connection_is_closed_after_unanswered_pings() {
     let server = TestServer::natrix(1, &["--ping_interval", "100ms", "--ping_max", "2"]);
     let mut client = quiet_client(&server);
     let (bytes, closed) = client.read_until_quiet(Duration::from_secs(2));
-    assert_eq!(String::from_utf8_lossy(&bytes), "PING\r\nPING\r\n-ERR 'Stale Connection'\r\n");
+    assert_eq!(
+        String::from_utf8_lossy(&bytes),
+        "PING\r\nPING\r\n-ERR 'Stale Connection'\r\n"
+    );
     assert!(closed);
 }
 
@@ -219,7 +271,10 @@ fn slow_consumer_is_disconnected_and_others_are_unaffected() {
     }
     publisher.send(b"PING\r\n");
     publisher.expect(b"PONG\r\n");
-    assert!(slow.wait_closed(Duration::from_secs(10)), "slow consumer must be disconnected");
+    assert!(
+        slow.wait_closed(Duration::from_secs(10)),
+        "slow consumer must be disconnected"
+    );
 }
 
 #[test]
@@ -230,4 +285,29 @@ fn graceful_shutdown_exits_cleanly_with_clients_connected() {
     client.expect(b"PONG\r\n");
     assert_eq!(server.stop(), Some(0));
     assert!(client.wait_closed(Duration::from_secs(5)));
+}
+
+/// Opens raw connections until one lands on `wanted` shard (the kernel spreads accepts).
+fn raw_client_on_shard(server: &TestServer, wanted: usize) -> RawClient {
+    for _ in 0..200 {
+        let client = quiet_client(server);
+        if common::shard_of(client.client_id(), server.shards) == wanted {
+            return client;
+        }
+    }
+    panic!("no connection landed on shard {wanted}");
+}
+
+#[test]
+fn pong_after_sub_means_publishes_from_every_shard_reach_it() {
+    let server = TestServer::natrix(2, &[]);
+    let mut subscriber = raw_client_on_shard(&server, 0);
+    let mut publisher = raw_client_on_shard(&server, 1);
+    for round in 0..200 {
+        subscriber.send(format!("SUB fresh.{round} {round}\r\nPING\r\n").as_bytes());
+        subscriber.expect(b"PONG\r\n");
+        publisher.send(format!("PUB fresh.{round} 1\r\nx\r\n").as_bytes());
+        subscriber.expect(format!("MSG fresh.{round} {round} 1\r\nx\r\n").as_bytes());
+        subscriber.send(format!("UNSUB {round}\r\n").as_bytes());
+    }
 }

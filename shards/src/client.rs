@@ -245,6 +245,7 @@ async fn read_loop(shard: &Rc<Shard>, client: &Rc<Client>) {
 /// Parses and handles every complete operation in `buffer`, consuming it. Returns how many
 /// bytes the next incomplete operation needs in total.
 async fn process_input(shard: &Rc<Shard>, client: &Rc<Client>, buffer: &mut BytesMut) -> usize {
+    shard.catch_up_with_mesh();
     let mut batch = RemoteBatch::new(shard.shard_count);
     let mut position = 0;
     let mut needed = 0;
@@ -273,6 +274,9 @@ async fn process_input(shard: &Rc<Shard>, client: &Rc<Client>, buffer: &mut Byte
         };
         let base = position;
         position += consumed;
+        if shard.trace_protocol {
+            trace_op(client, &buffer[base..position]);
+        }
         match op {
             ClientOp::Pub(msg) => handle_publish(shard, client, &buffer[..], base, msg, &mut batch),
             ClientOp::Sub {
@@ -323,6 +327,22 @@ async fn process_input(shard: &Rc<Shard>, client: &Rc<Client>, buffer: &mut Byte
         shard.send_batch(batch, &done);
     }
     needed
+}
+
+/// Logs an operation as the Go server's `-V` does: `<<- [OP args]` (payload shown separately).
+fn trace_op(client: &Client, bytes: &[u8]) {
+    let line_end = bytes
+        .iter()
+        .position(|&byte| byte == b'\r' || byte == b'\n')
+        .unwrap_or(bytes.len());
+    let line = String::from_utf8_lossy(&bytes[..line_end]);
+    tracing::trace!("{} - <<- [{}]", client.log_prefix(), line);
+    let payload_start = (line_end + 2).min(bytes.len());
+    let payload_end = bytes.len().saturating_sub(2).max(payload_start);
+    if payload_end > payload_start {
+        let payload = String::from_utf8_lossy(&bytes[payload_start..payload_end]);
+        tracing::trace!("{} - <<- MSG_PAYLOAD: [{}]", client.log_prefix(), payload);
+    }
 }
 
 fn handle_publish(
@@ -408,10 +428,14 @@ fn handle_subscribe(
 }
 
 fn handle_connect(shard: &Rc<Shard>, client: &Rc<Client>, json: &[u8]) {
-    let options: ConnectOptions = match serde_json::from_slice(json) {
+    let options = match ConnectOptions::from_json(json) {
         Ok(options) => options,
         Err(error) => {
-            tracing::debug!("{} - bad CONNECT: {error}", client.log_prefix());
+            tracing::debug!(
+                "{} - bad CONNECT {:?}: {error}",
+                client.log_prefix(),
+                String::from_utf8_lossy(json)
+            );
             shard.close_client(client, CloseReason::ProtocolViolation(None));
             return;
         }

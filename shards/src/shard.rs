@@ -235,6 +235,8 @@ pub struct Shard {
     random_state: Cell<u64>,
     pub shutdown: LocalNotify,
     pub shutting_down: Cell<bool>,
+    /// `-V`: log every protocol operation. Read once so the data path pays a plain bool test.
+    pub trace_protocol: bool,
 }
 
 /// How long a PING waits for the other shards before answering anyway (they only fail to answer
@@ -267,6 +269,7 @@ impl Shard {
             random_state: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (u64::from(1 + mesh_seed()))),
             shutdown: LocalNotify::default(),
             shutting_down: Cell::new(false),
+            trace_protocol: tracing::enabled!(tracing::Level::TRACE),
         }
     }
 
@@ -757,27 +760,50 @@ impl Shard {
         }
     }
 
+    /// Handles up to `limit` queued messages from other shards. Returns how many it handled,
+    /// or `None` once the shard has been told to shut down.
+    fn handle_incoming(&self, limit: usize) -> Option<usize> {
+        let mut handled = 0;
+        while handled < limit {
+            let Some(msg) = self.mesh.borrow_mut().try_recv() else {
+                break;
+            };
+            handled += 1;
+            if !self.handle_shard_msg(msg) {
+                self.flush_dirty();
+                self.begin_shutdown();
+                return None;
+            }
+        }
+        Some(handled)
+    }
+
+    /// Applies what other shards have already sent before a read batch is routed. Without this,
+    /// a SUB processed on another shard a moment before this publish could still be waiting in
+    /// the queue, a window far wider than the Go server's (where both connections share one
+    /// subscription index); with it, the window is the same: the SUB must have been processed
+    /// before the publish is.
+    pub fn catch_up_with_mesh(&self) {
+        if self.shard_count > 1 && self.mesh.borrow().has_pending() {
+            let _ = self.handle_incoming(usize::MAX);
+        }
+    }
+
     /// Handles messages from other shards until shutdown.
     pub async fn run_mesh(self: Rc<Self>) {
         let spin = self.options.tuning.spin_before_park;
         loop {
-            let mut handled = 0;
-            while handled < MESH_BATCH_LIMIT {
-                let Some(msg) = self.mesh.borrow_mut().try_recv() else {
-                    break;
-                };
-                handled += 1;
-                if !self.handle_shard_msg(msg) {
-                    self.flush_dirty();
-                    self.begin_shutdown();
-                    return;
-                }
-            }
+            let Some(handled) = self.handle_incoming(MESH_BATCH_LIMIT) else {
+                return;
+            };
             self.flush_dirty();
             self.flush_outboxes();
             if handled == MESH_BATCH_LIMIT {
                 yield_now().await;
                 continue;
+            }
+            if self.shutting_down.get() {
+                return;
             }
             if !spin.is_zero() {
                 let deadline = std::time::Instant::now() + spin;

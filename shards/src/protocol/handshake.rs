@@ -50,9 +50,9 @@ fn is_zero(value: &u64) -> bool {
     *value == 0
 }
 
-/// The options a client sends in CONNECT. Missing fields take the Go server's defaults.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
+/// The options a client sends in CONNECT. Missing or `null` fields keep the Go server's
+/// defaults, as Go's JSON decoding into a pre-filled struct does.
+#[derive(Debug, Clone)]
 pub struct ConnectOptions {
     pub verbose: bool,
     pub pedantic: bool,
@@ -70,6 +70,54 @@ pub struct ConnectOptions {
     pub nkey: Option<String>,
     pub sig: Option<String>,
     pub jwt: Option<String>,
+}
+
+/// CONNECT as sent: every field optional and nullable.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ConnectDocument {
+    verbose: Option<bool>,
+    pedantic: Option<bool>,
+    echo: Option<bool>,
+    headers: Option<bool>,
+    no_responders: Option<bool>,
+    tls_required: Option<bool>,
+    name: Option<String>,
+    lang: Option<String>,
+    version: Option<String>,
+    protocol: Option<i64>,
+    user: Option<String>,
+    pass: Option<String>,
+    auth_token: Option<String>,
+    nkey: Option<String>,
+    sig: Option<String>,
+    jwt: Option<String>,
+}
+
+impl ConnectOptions {
+    /// Parses a CONNECT document over the defaults.
+    pub fn from_json(json: &[u8]) -> Result<ConnectOptions, serde_json::Error> {
+        let document: ConnectDocument = serde_json::from_slice(json)?;
+        let defaults = ConnectOptions::default();
+        Ok(ConnectOptions {
+            verbose: document.verbose.unwrap_or(defaults.verbose),
+            pedantic: document.pedantic.unwrap_or(defaults.pedantic),
+            echo: document.echo.unwrap_or(defaults.echo),
+            headers: document.headers.unwrap_or(defaults.headers),
+            no_responders: document.no_responders.unwrap_or(defaults.no_responders),
+            tls_required: document.tls_required.unwrap_or(defaults.tls_required),
+            name: document.name.unwrap_or_default(),
+            lang: document.lang.unwrap_or_default(),
+            version: document.version.unwrap_or_default(),
+            protocol: document.protocol.unwrap_or(defaults.protocol),
+            user: document.user,
+            pass: document.pass,
+            auth_token: document.auth_token,
+            nkey: document.nkey,
+            sig: document.sig,
+            jwt: document.jwt,
+        })
+    }
 }
 
 impl Default for ConnectOptions {
@@ -103,8 +151,15 @@ mod tests {
 
     #[test]
     fn connect_without_fields_keeps_go_defaults() {
-        let options: ConnectOptions = serde_json::from_str("{}").expect("valid json");
+        let options = ConnectOptions::from_json(b"{}").expect("valid json");
         assert!(options.verbose && options.pedantic && options.echo && !options.headers);
+    }
+
+    #[test]
+    fn null_fields_keep_defaults_as_the_rust_client_sends_them() {
+        let json = br#"{"verbose":false,"name":null,"echo":null,"jwt":null,"headers":true}"#;
+        let options = ConnectOptions::from_json(json).expect("valid json");
+        assert!(!options.verbose && options.echo && options.headers && options.name.is_empty());
     }
 
     #[test]
