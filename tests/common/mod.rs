@@ -212,16 +212,14 @@ impl RawClient {
     /// Reads whatever arrives until the connection has been quiet for `quiet`, or closes.
     /// Returns the bytes and whether the server closed the connection.
     pub fn read_until_quiet(&mut self, quiet: Duration) -> (Vec<u8>, bool) {
-        let mut closed = false;
         loop {
             let before = self.pending.len();
             let still_open = self.fill(Instant::now() + quiet);
             if !still_open && self.pending.len() == before {
-                closed = self.closed_flag;
                 break;
             }
         }
-        (std::mem::take(&mut self.pending), closed)
+        (std::mem::take(&mut self.pending), self.closed_flag)
     }
 
     /// Waits for the server to close the connection, discarding data; true if it did.
