@@ -153,7 +153,10 @@ impl Parser {
             }
         };
         let Some(newline) = newline else {
-            if line_len.saturating_sub(args_start) > self.max_control_line {
+            // The line is still arriving. A trailing CR may yet be stripped, so only a line
+            // that is over the limit even without it fails now; the complete line is checked
+            // the same way below, so the verdict never depends on how the input was split.
+            if line_len.saturating_sub(args_start).saturating_sub(1) > self.max_control_line {
                 return Err(ParseError::Client(ClientError::MaximumControlLineExceeded));
             }
             return Ok(Parsed::NeedMore {
@@ -167,6 +170,11 @@ impl Parser {
         };
         let args_start = args_start.min(line_end);
         let line_consumed = newline + 1;
+        // Bare verbs are checked too (the Go server ignores their trailing bytes without
+        // storing them; we buffer until the newline, so the line must be bounded).
+        if line_end - args_start > self.max_control_line {
+            return Err(ParseError::Client(ClientError::MaximumControlLineExceeded));
+        }
         let simple = |op| {
             Ok(Parsed::Op {
                 op,
@@ -178,9 +186,6 @@ impl Parser {
             Verb::Pong => return simple(ClientOp::Pong),
             Verb::Ok => return simple(ClientOp::Ok),
             _ => {}
-        }
-        if line_end - args_start > self.max_control_line {
-            return Err(ParseError::Client(ClientError::MaximumControlLineExceeded));
         }
         let args_range = trim_start(input, args_start, line_end);
         match verb {
