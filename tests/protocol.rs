@@ -311,3 +311,23 @@ fn pong_after_sub_means_publishes_from_every_shard_reach_it() {
         subscriber.send(format!("UNSUB {round}\r\n").as_bytes());
     }
 }
+
+#[test]
+fn client_that_pings_without_reading_is_cut_off_at_max_pending() {
+    let server = TestServer::natrix(1, &["--max_pending", "64KB"]);
+    let mut client = quiet_client(&server);
+    let pings = b"PING\r\n".repeat(100_000);
+    // 600 KB of PONGs owed to a client that never reads: socket buffers absorb some, the
+    // outbound limit must stop the rest.
+    let mut closed = false;
+    for _ in 0..200 {
+        if client.try_send(&pings).is_err() {
+            closed = true;
+            break;
+        }
+    }
+    assert!(
+        closed || client.wait_closed(Duration::from_secs(10)),
+        "connection must be closed"
+    );
+}

@@ -162,9 +162,15 @@ impl Client {
         let _ = socket2::SockRef::from(&self.stream).shutdown(std::net::Shutdown::Both);
     }
 
+    /// Queues a protocol line (PONG, +OK, -ERR, PING). Lines count against `max_pending` like
+    /// messages do, so a client that sends PINGs and never reads cannot grow the buffer.
     fn push_line(&self, shard: &Shard, client: &Rc<Client>, line: &[u8]) {
-        self.outbound.borrow_mut().push_raw(line);
-        shard.mark_dirty(client);
+        let pending = {
+            let mut outbound = self.outbound.borrow_mut();
+            outbound.push_raw(line);
+            outbound.pending_bytes()
+        };
+        shard.queued_for(client, pending);
     }
 }
 

@@ -423,11 +423,7 @@ impl Shard {
         self.stats
             .out_bytes
             .set(self.stats.out_bytes.get() + msg.payload.len() as u64);
-        if pending > self.options.max_pending {
-            self.close_client(client, CloseReason::SlowConsumerPendingBytes);
-        } else {
-            self.mark_dirty(client);
-        }
+        self.queued_for(client, pending);
         subscription.delivered += 1;
         subscription.max_msgs != 0 && subscription.delivered >= subscription.max_msgs
     }
@@ -454,11 +450,12 @@ impl Shard {
             header_len: headers.len(),
             shared_payload: None,
         };
-        requester
-            .outbound
-            .borrow_mut()
-            .push_msg(msg, &subscription.sid, true);
-        self.mark_dirty(requester);
+        let pending = {
+            let mut outbound = requester.outbound.borrow_mut();
+            outbound.push_msg(msg, &subscription.sid, true);
+            outbound.pending_bytes()
+        };
+        self.queued_for(requester, pending);
     }
 
     // ----- subscriptions and interest -------------------------------------------------------
@@ -636,6 +633,16 @@ impl Shard {
     }
 
     // ----- connections ----------------------------------------------------------------------
+
+    /// Called after queueing output for `client`: closes it as a slow consumer when its
+    /// pending bytes exceed `max_pending`, else schedules one flush for this batch.
+    pub fn queued_for(&self, client: &Rc<Client>, pending_bytes: usize) {
+        if pending_bytes > self.options.max_pending {
+            self.close_client(client, CloseReason::SlowConsumerPendingBytes);
+        } else {
+            self.mark_dirty(client);
+        }
+    }
 
     /// Marks a connection for one flush at the end of the current batch.
     pub fn mark_dirty(&self, client: &Rc<Client>) {

@@ -180,6 +180,13 @@ impl RawClient {
         self.stream.write_all(bytes).expect("write");
     }
 
+    /// Like `send`, but reports a failed write (the server closed the connection).
+    pub fn try_send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream
+            .set_write_timeout(Some(Duration::from_secs(5)))?;
+        self.stream.write_all(bytes)
+    }
+
     /// Reads one CRLF-terminated line (returned with its CRLF).
     pub fn read_line(&mut self, timeout: Duration) -> Option<String> {
         let deadline = Instant::now() + timeout;
