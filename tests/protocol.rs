@@ -331,3 +331,25 @@ fn client_that_pings_without_reading_is_cut_off_at_max_pending() {
         "connection must be closed"
     );
 }
+
+#[test]
+fn ok_after_verbose_sub_means_publishes_from_every_shard_reach_it() {
+    let server = TestServer::natrix(2, &[]);
+    let mut subscriber = loop {
+        let mut client = RawClient::connect(server.port);
+        if common::shard_of(client.client_id(), server.shards) == 0 {
+            client.send(b"CONNECT {\"verbose\":true}\r\n");
+            client.expect(b"+OK\r\n");
+            break client;
+        }
+    };
+    let mut publisher = raw_client_on_shard(&server, 1);
+    for round in 0..200 {
+        subscriber.send(format!("SUB verbose.{round} {round}\r\n").as_bytes());
+        subscriber.expect(b"+OK\r\n");
+        publisher.send(format!("PUB verbose.{round} 1\r\nx\r\n").as_bytes());
+        subscriber.expect(format!("MSG verbose.{round} {round} 1\r\nx\r\n").as_bytes());
+        subscriber.send(format!("UNSUB {round}\r\n").as_bytes());
+        subscriber.expect(b"+OK\r\n");
+    }
+}

@@ -293,7 +293,16 @@ async fn process_input(shard: &Rc<Shard>, client: &Rc<Client>, buffer: &mut Byte
                 let field = |range: std::ops::Range<usize>| {
                     Bytes::copy_from_slice(&buffer[base + range.start..base + range.end])
                 };
-                handle_subscribe(shard, client, field(subject), queue.map(field), field(sid));
+                let accepted =
+                    handle_subscribe(shard, client, field(subject), queue.map(field), field(sid));
+                if accepted && client.verbose.get() {
+                    // A verbose client may publish elsewhere as soon as it sees +OK, so +OK
+                    // waits for the subscription to be visible on every shard, like PONG.
+                    if client.interest_pending.replace(false) && shard.shard_count > 1 {
+                        position = settle_interest(shard, buffer, position, &mut batch).await;
+                    }
+                    client.push_line(shard, client, b"+OK\r\n");
+                }
             }
             ClientOp::Unsub { sid, max_msgs } => {
                 shard.unsubscribe(client, &buffer[base + sid.start..base + sid.end], max_msgs);
@@ -303,16 +312,7 @@ async fn process_input(shard: &Rc<Shard>, client: &Rc<Client>, buffer: &mut Byte
             }
             ClientOp::Ping => {
                 if client.interest_pending.replace(false) && shard.shard_count > 1 {
-                    // Everything before this PING must be visible on every shard before the
-                    // PONG: send what this batch routed so far, then wait for the barrier.
-                    let done = buffer.split_to(position).freeze();
-                    shard.send_batch(
-                        std::mem::replace(&mut batch, RemoteBatch::new(shard.shard_count)),
-                        &done,
-                    );
-                    position = 0;
-                    shard.flush_dirty();
-                    shard.interest_barrier().await;
+                    position = settle_interest(shard, buffer, position, &mut batch).await;
                 }
                 client.push_line(shard, client, b"PONG\r\n");
             }
@@ -333,6 +333,25 @@ async fn process_input(shard: &Rc<Shard>, client: &Rc<Client>, buffer: &mut Byte
         shard.send_batch(batch, &done);
     }
     needed
+}
+
+/// Makes every operation handled so far visible on every shard before the reply to the current
+/// one (PONG, or +OK for a SUB) is queued: sends what this batch routed so far, then waits for
+/// the interest barrier. Returns the new parse position (the handled bytes are consumed).
+async fn settle_interest(
+    shard: &Rc<Shard>,
+    buffer: &mut BytesMut,
+    position: usize,
+    batch: &mut RemoteBatch,
+) -> usize {
+    let done = buffer.split_to(position).freeze();
+    shard.send_batch(
+        std::mem::replace(batch, RemoteBatch::new(shard.shard_count)),
+        &done,
+    );
+    shard.flush_dirty();
+    shard.interest_barrier().await;
+    0
 }
 
 /// Logs an operation as the Go server's `-V` does: `<<- [OP args]` (payload shown separately).
@@ -405,11 +424,11 @@ fn handle_subscribe(
     subject: Bytes,
     queue: Option<Bytes>,
     sid: Bytes,
-) {
+) -> bool {
     let queue_valid = queue.as_ref().is_none_or(|queue| is_valid_subject(queue));
     if !is_valid_subject(&subject) || !queue_valid {
         client.push_line(shard, client, &ClientError::InvalidSubject.line());
-        return;
+        return false;
     }
     let max = shard.options.max_subscriptions;
     if max > 0 && client.subscriptions.borrow().len() >= max {
@@ -423,14 +442,12 @@ fn handle_subscribe(
             client,
             &ClientError::MaximumSubscriptionsExceeded.line(),
         );
-        return;
+        return false;
     }
     if !client.subscriptions.borrow().contains_key(&sid) {
         shard.add_subscription(client, subject, queue, sid);
     }
-    if client.verbose.get() {
-        client.push_line(shard, client, b"+OK\r\n");
-    }
+    true
 }
 
 fn handle_connect(shard: &Rc<Shard>, client: &Rc<Client>, json: &[u8]) {
