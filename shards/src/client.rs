@@ -244,6 +244,7 @@ async fn read_loop(shard: &Rc<Shard>, client: &Rc<Client>) {
         }
         needed = process_input(shard, client, &mut buffer).await;
         shard.flush_dirty();
+        shard.note_activity();
         shard.wait_for_outbox_room().await;
     }
 }
