@@ -1,0 +1,1 @@
+pub struct FileStore; pub struct FileStoreOptions; pub struct RecoveryReport; pub enum SyncPolicy{}
