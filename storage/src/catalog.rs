@@ -40,7 +40,10 @@ pub(crate) enum Removal {
     /// gets sequence `floor`.
     Compact { floor: u64 },
     /// Remove every sequence above `last_seq` and make it the last sequence.
-    Truncate { last_seq: u64, last_timestamp_ns: i64 },
+    Truncate {
+        last_seq: u64,
+        last_timestamp_ns: i64,
+    },
 }
 
 type SubjectMap = HashMap<Rc<str>, BTreeSet<u64>, ahash::RandomState>;
@@ -146,7 +149,11 @@ impl<L> Catalog<L> {
     /// Applies a removal and returns what it removed, in sequence order.
     pub fn apply(&mut self, removal: Removal) -> Vec<(u64, Entry<L>)> {
         match removal {
-            Removal::Delete { seq } => self.remove(seq).map(|entry| (seq, entry)).into_iter().collect(),
+            Removal::Delete { seq } => self
+                .remove(seq)
+                .map(|entry| (seq, entry))
+                .into_iter()
+                .collect(),
             Removal::Compact { floor } => {
                 let kept = self.messages.split_off(&floor);
                 let removed = std::mem::replace(&mut self.messages, kept);
@@ -257,7 +264,11 @@ impl<L> Catalog<L> {
                 let count = 1 + range.count() as u64;
                 let last = seqs.last().copied().unwrap_or(*first);
                 state.msgs += count;
-                state.first = if state.first == 0 { *first } else { state.first.min(*first) };
+                state.first = if state.first == 0 {
+                    *first
+                } else {
+                    state.first.min(*first)
+                };
                 state.last = state.last.max(last);
             }
         }

@@ -153,13 +153,19 @@ pub(crate) fn decode_record(data: &[u8]) -> Result<(Record<'_>, usize), DecodeEr
     let record = match kind {
         KIND_MESSAGE => Record::Message(decode_message_body(&mut body)?),
         KIND_DELETE => Record::Removal(Removal::Delete {
-            seq: body.u64().ok_or(DecodeError::Corrupt("short delete record"))?,
+            seq: body
+                .u64()
+                .ok_or(DecodeError::Corrupt("short delete record"))?,
         }),
         KIND_COMPACT => Record::Removal(Removal::Compact {
-            floor: body.u64().ok_or(DecodeError::Corrupt("short compact record"))?,
+            floor: body
+                .u64()
+                .ok_or(DecodeError::Corrupt("short compact record"))?,
         }),
         KIND_TRUNCATE => Record::Removal(Removal::Truncate {
-            last_seq: body.u64().ok_or(DecodeError::Corrupt("short truncate record"))?,
+            last_seq: body
+                .u64()
+                .ok_or(DecodeError::Corrupt("short truncate record"))?,
             last_timestamp_ns: body
                 .i64()
                 .ok_or(DecodeError::Corrupt("short truncate record"))?,
@@ -181,8 +187,8 @@ fn decode_message_body<'a>(body: &mut Reader<'a>) -> Result<MessageRecord<'a>, D
     let headers_len = body.u32().ok_or(SHORT)? as usize;
     let payload_len = body.u32().ok_or(SHORT)? as usize;
     let subject = body.bytes(subject_len).ok_or(SHORT)?;
-    let subject = std::str::from_utf8(subject)
-        .map_err(|_| DecodeError::Corrupt("subject is not UTF-8"))?;
+    let subject =
+        std::str::from_utf8(subject).map_err(|_| DecodeError::Corrupt("subject is not UTF-8"))?;
     let headers = body.bytes(headers_len).ok_or(SHORT)?;
     let payload = body.bytes(payload_len).ok_or(SHORT)?;
     if seq == 0 {
@@ -283,9 +289,7 @@ const CONSUMER_MAGIC: [u8; 8] = *b"NXCONSMR";
 /// Encodes a consumer state file: magic, version, sequences, pending and redelivered maps and
 /// a trailing CRC-32C.
 pub(crate) fn encode_consumer_state(state: &ConsumerState) -> Vec<u8> {
-    let mut out = Vec::with_capacity(
-        72 + state.pending.len() * 24 + state.redelivered.len() * 16,
-    );
+    let mut out = Vec::with_capacity(72 + state.pending.len() * 24 + state.redelivered.len() * 16);
     out.extend_from_slice(&CONSUMER_MAGIC);
     out.extend_from_slice(&u32::from(FORMAT_VERSION).to_le_bytes());
     out.extend_from_slice(&[0; 4]);
@@ -478,10 +482,6 @@ impl<'a> Reader<'a> {
         self.bytes(N)?.try_into().ok()
     }
 
-    pub fn u16(&mut self) -> Option<u16> {
-        self.array().map(u16::from_le_bytes)
-    }
-
     pub fn u32(&mut self) -> Option<u32> {
         self.array().map(u32::from_le_bytes)
     }
@@ -544,7 +544,10 @@ mod tests {
         for bit in 0..out.len() * 8 {
             let mut damaged = out.clone();
             damaged[bit / 8] ^= 1 << (bit % 8);
-            assert!(decode_record(&damaged).is_err(), "bit {bit} flip went unnoticed");
+            assert!(
+                decode_record(&damaged).is_err(),
+                "bit {bit} flip went unnoticed"
+            );
         }
     }
 
@@ -579,7 +582,10 @@ mod tests {
         assert_eq!(decode_block_header(&bytes).unwrap(), header);
         let mut damaged = bytes.clone();
         damaged[20] ^= 4;
-        assert_eq!(decode_block_header(&damaged), Err(BlockHeaderError::BadChecksum));
+        assert_eq!(
+            decode_block_header(&damaged),
+            Err(BlockHeaderError::BadChecksum)
+        );
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub mod subject;
 mod types;
 
 pub use error::StoreError;
-pub use file::{FileStore, FileStoreOptions, RecoveryReport, SyncPolicy};
+pub use file::{DamagedRange, FileStore, FileStoreOptions, RecoveryReport, SyncPolicy};
 pub use mem::MemStore;
 pub use store::StreamStore;
 pub use types::{

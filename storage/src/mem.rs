@@ -115,7 +115,9 @@ impl StreamStore for MemStore {
         inner
             .catalog
             .insert(seq, &message.subject, message.timestamp_ns, ttl, size, body);
-        let excess = inner.catalog.plan_limits(&inner.config, Some(&message.subject));
+        let excess = inner
+            .catalog
+            .plan_limits(&inner.config, Some(&message.subject));
         inner.apply_all(deletes(excess));
         Ok(seq)
     }
@@ -187,7 +189,10 @@ impl StreamStore for MemStore {
     }
 
     fn filtered_state(&self, filter: &str, start_seq: u64) -> SimpleState {
-        self.inner.borrow().catalog.filtered_state(filter, start_seq)
+        self.inner
+            .borrow()
+            .catalog
+            .filtered_state(filter, start_seq)
     }
 
     fn subjects_state(&self, filter: &str) -> HashMap<String, SimpleState> {
