@@ -174,6 +174,8 @@ struct State {
     waiters: Vec<Waker>,
     consumers: BTreeMap<String, ConsumerState>,
     temp_file_counter: u64,
+    /// Completed fdatasync rounds, for tests and benchmarks to see group commit at work.
+    sync_rounds: u64,
 }
 
 impl Wakers for State {
@@ -278,6 +280,7 @@ impl FileStore {
             waiters: Vec::new(),
             consumers: BTreeMap::new(),
             temp_file_counter: 0,
+            sync_rounds: 0,
         };
         recover_blocks(&mut state, &mut report).await?;
         recover_consumers(&mut state, &mut report).await?;
@@ -310,6 +313,12 @@ impl FileStore {
     /// Why the store stopped accepting writes, if it has.
     pub fn write_failure(&self) -> Option<String> {
         self.shared.borrow().failure.clone()
+    }
+
+    /// How many sync rounds (one `fdatasync` per block written in the round) have completed
+    /// since open. With many concurrent writers this grows much slower than the message count.
+    pub fn sync_rounds(&self) -> u64 {
+        self.shared.borrow().sync_rounds
     }
 
     /// Checks the catalog's indexes and the block accounting (for tests).
@@ -769,7 +778,9 @@ async fn flush(
             .await
             .map_err(|error| StoreError::io("fdatasync block", &path, error))?;
     }
-    shared.borrow_mut().durable = ticket;
+    let mut state = shared.borrow_mut();
+    state.durable = ticket;
+    state.sync_rounds += 1;
     Ok(())
 }
 
