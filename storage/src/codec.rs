@@ -457,6 +457,143 @@ pub(crate) fn decode_snapshot(data: &[u8]) -> Result<SnapshotContents, &'static 
     Ok(contents)
 }
 
+const INDEX_MAGIC: [u8; 8] = *b"NXINDEX1";
+/// How many trailing bytes of each block the index checksums, to notice a block that changed
+/// after the index was written.
+pub(crate) const INDEX_TAIL_LEN: u64 = 4096;
+
+/// One block as the index saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IndexedBlock {
+    pub block_id: u32,
+    pub len: u64,
+    pub removal_records: u64,
+    /// CRC-32C of the block's last `min(len, INDEX_TAIL_LEN)` bytes.
+    pub tail_checksum: u32,
+}
+
+/// One kept message as the index saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IndexedMessage {
+    pub seq: u64,
+    pub subject_id: u32,
+    pub block_id: u32,
+    pub offset: u64,
+    pub len: u32,
+    pub size: u64,
+    pub timestamp_ns: i64,
+    pub ttl_ns: i64,
+}
+
+/// The index file: the catalog as of a clean close, so that open need not read every block.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct IndexContents {
+    pub last_seq: u64,
+    pub last_timestamp_ns: i64,
+    pub blocks: Vec<IndexedBlock>,
+    pub subjects: Vec<String>,
+    pub messages: Vec<IndexedMessage>,
+}
+
+pub(crate) fn encode_index(index: &IndexContents) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + index.messages.len() * 52);
+    out.extend_from_slice(&INDEX_MAGIC);
+    out.extend_from_slice(&u32::from(FORMAT_VERSION).to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&index.last_seq.to_le_bytes());
+    out.extend_from_slice(&index.last_timestamp_ns.to_le_bytes());
+    out.extend_from_slice(&len_u32(index.blocks.len()).to_le_bytes());
+    for block in &index.blocks {
+        out.extend_from_slice(&block.block_id.to_le_bytes());
+        out.extend_from_slice(&block.len.to_le_bytes());
+        out.extend_from_slice(&block.removal_records.to_le_bytes());
+        out.extend_from_slice(&block.tail_checksum.to_le_bytes());
+    }
+    out.extend_from_slice(&len_u32(index.subjects.len()).to_le_bytes());
+    for subject in &index.subjects {
+        out.extend_from_slice(&len_u32(subject.len()).to_le_bytes());
+        out.extend_from_slice(subject.as_bytes());
+    }
+    out.extend_from_slice(&(index.messages.len() as u64).to_le_bytes());
+    for message in &index.messages {
+        out.extend_from_slice(&message.seq.to_le_bytes());
+        out.extend_from_slice(&message.subject_id.to_le_bytes());
+        out.extend_from_slice(&message.block_id.to_le_bytes());
+        out.extend_from_slice(&message.offset.to_le_bytes());
+        out.extend_from_slice(&message.len.to_le_bytes());
+        out.extend_from_slice(&message.size.to_le_bytes());
+        out.extend_from_slice(&message.timestamp_ns.to_le_bytes());
+        out.extend_from_slice(&message.ttl_ns.to_le_bytes());
+    }
+    let checksum = crc32c::crc32c(&out);
+    out.extend_from_slice(&checksum.to_le_bytes());
+    out
+}
+
+/// Decodes and verifies an index file; the error says why it cannot be used.
+pub(crate) fn decode_index(data: &[u8]) -> Result<IndexContents, &'static str> {
+    let split = data.len().checked_sub(CHECKSUM_LEN).ok_or("too short")?;
+    let (checked, checksum) = data.split_at(split);
+    if Reader::new(checksum).u32() != Some(crc32c::crc32c(checked)) {
+        return Err("checksum mismatch");
+    }
+    const SHORT: &str = "truncated";
+    let mut reader = Reader::new(checked);
+    if reader.bytes(8).ok_or(SHORT)? != INDEX_MAGIC {
+        return Err("not an index file");
+    }
+    if reader.u32().ok_or(SHORT)? != u32::from(FORMAT_VERSION) {
+        return Err("unknown version");
+    }
+    reader.u32().ok_or(SHORT)?;
+    let mut index = IndexContents {
+        last_seq: reader.u64().ok_or(SHORT)?,
+        last_timestamp_ns: reader.i64().ok_or(SHORT)?,
+        ..IndexContents::default()
+    };
+    let block_count = reader.u32().ok_or(SHORT)?;
+    for _ in 0..block_count {
+        index.blocks.push(IndexedBlock {
+            block_id: reader.u32().ok_or(SHORT)?,
+            len: reader.u64().ok_or(SHORT)?,
+            removal_records: reader.u64().ok_or(SHORT)?,
+            tail_checksum: reader.u32().ok_or(SHORT)?,
+        });
+    }
+    let subject_count = reader.u32().ok_or(SHORT)?;
+    for _ in 0..subject_count {
+        let len = reader.u32().ok_or(SHORT)? as usize;
+        let subject = std::str::from_utf8(reader.bytes(len).ok_or(SHORT)?)
+            .map_err(|_| "subject is not UTF-8")?;
+        index.subjects.push(subject.to_owned());
+    }
+    let message_count = reader.u64().ok_or(SHORT)?;
+    // Bound the allocation by what the remaining bytes can hold (52 bytes per message).
+    index
+        .messages
+        .reserve((message_count as usize).min(reader.data.len() / 52));
+    for _ in 0..message_count {
+        let message = IndexedMessage {
+            seq: reader.u64().ok_or(SHORT)?,
+            subject_id: reader.u32().ok_or(SHORT)?,
+            block_id: reader.u32().ok_or(SHORT)?,
+            offset: reader.u64().ok_or(SHORT)?,
+            len: reader.u32().ok_or(SHORT)?,
+            size: reader.u64().ok_or(SHORT)?,
+            timestamp_ns: reader.i64().ok_or(SHORT)?,
+            ttl_ns: reader.i64().ok_or(SHORT)?,
+        };
+        if message.subject_id as usize >= index.subjects.len() {
+            return Err("message refers to an unknown subject");
+        }
+        index.messages.push(message);
+    }
+    if !reader.is_empty() {
+        return Err("trailing bytes");
+    }
+    Ok(index)
+}
+
 /// A bounds-checked little-endian cursor: every read returns `None` past the end instead of
 /// panicking, so damaged input can never crash the store.
 pub(crate) struct Reader<'a> {
@@ -586,6 +723,38 @@ mod tests {
             decode_block_header(&damaged),
             Err(BlockHeaderError::BadChecksum)
         );
+    }
+
+    #[test]
+    fn index_round_trips_and_every_bit_flip_is_detected() {
+        let index = IndexContents {
+            last_seq: 9,
+            last_timestamp_ns: 3,
+            blocks: vec![IndexedBlock {
+                block_id: 1,
+                len: 100,
+                removal_records: 2,
+                tail_checksum: 7,
+            }],
+            subjects: vec!["a.b".into()],
+            messages: vec![IndexedMessage {
+                seq: 4,
+                subject_id: 0,
+                block_id: 1,
+                offset: 48,
+                len: 60,
+                size: 20,
+                timestamp_ns: 5,
+                ttl_ns: 0,
+            }],
+        };
+        let bytes = encode_index(&index);
+        assert_eq!(decode_index(&bytes), Ok(index));
+        for bit in 0..bytes.len() * 8 {
+            let mut damaged = bytes.clone();
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            assert!(decode_index(&damaged).is_err(), "bit {bit}");
+        }
     }
 
     #[test]

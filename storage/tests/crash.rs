@@ -39,6 +39,9 @@ fn copy_store(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), to.join(sub).join(entry.file_name())).unwrap();
         }
     }
+    if from.join("index").exists() {
+        std::fs::copy(from.join("index"), to.join("index")).unwrap();
+    }
 }
 
 /// A message whose payload size varies with `tag`, so records differ in length.
@@ -156,6 +159,8 @@ fn a_bit_flip_anywhere_loses_at_most_the_damaged_record_and_is_reported() {
     });
     let mut damaged_files: Vec<PathBuf> = block_files(source.path());
     assert!(damaged_files.len() >= 3, "the test needs several blocks");
+    // The clean close wrote an index; damage to it must be noticed and the blocks scanned.
+    damaged_files.push(source.path().join("index"));
     damaged_files.extend(
         std::fs::read_dir(source.path().join("consumers"))
             .unwrap()
@@ -208,6 +213,67 @@ fn a_bit_flip_anywhere_loses_at_most_the_damaged_record_and_is_reported() {
             });
         }
     }
+}
+
+#[test]
+fn a_clean_close_writes_an_index_that_the_next_open_uses_and_a_crash_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    run(async {
+        let store = open_file_store(dir.path(), small_block_options()).await;
+        for tag in 0..50 {
+            store.store_msg(varied_message(tag)).await.unwrap();
+        }
+        store.remove_msg(7).await.unwrap();
+        let state = store.state();
+        store.close().await.unwrap();
+        assert!(dir.path().join("index").exists());
+        let reopened = open_file_store(dir.path(), small_block_options()).await;
+        let report = reopened.recovery_report().clone();
+        assert!(report.index_used && report.is_clean(), "{report:?}");
+        assert_eq!(report.blocks_scanned, 0);
+        assert_eq!(reopened.state(), state);
+        reopened.validate().unwrap();
+        assert!(
+            !dir.path().join("index").exists(),
+            "the index must not outlive the open"
+        );
+        for seq in [1, 8, 50] {
+            let expected = varied_message(seq - 1);
+            assert_eq!(
+                reopened.load_msg(seq).await.unwrap().unwrap().payload,
+                expected.payload
+            );
+        }
+        reopened.store_msg(message("after", 1)).await.unwrap();
+        drop(reopened);
+        let after_crash = open_file_store(dir.path(), small_block_options()).await;
+        assert!(!after_crash.recovery_report().index_used);
+        assert_eq!(after_crash.state().msgs, 50);
+    });
+}
+
+#[test]
+fn damage_inside_a_large_block_after_a_clean_close_is_an_error_on_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = FileStoreOptions::default();
+    run(async {
+        let store = open_file_store(dir.path(), options.clone()).await;
+        for tag in 0..400 {
+            store.store_msg(varied_message(tag)).await.unwrap();
+        }
+        store.close().await.unwrap();
+        // Damage the first message, far from the tail the index checksums.
+        let path = block_path(dir.path(), 1);
+        let mut bytes = std::fs::read(&path).unwrap();
+        assert!(bytes.len() > 3 * 4096);
+        bytes[48 + 30] ^= 0x01;
+        std::fs::write(&path, &bytes).unwrap();
+        let reopened = open_file_store(dir.path(), options).await;
+        assert!(reopened.recovery_report().index_used);
+        let error = reopened.load_msg(1).await.unwrap_err();
+        assert!(matches!(error, StoreError::Corrupt { .. }), "{error}");
+        assert!(reopened.load_msg(2).await.unwrap().is_some());
+    });
 }
 
 #[test]

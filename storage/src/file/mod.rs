@@ -101,6 +101,12 @@ pub struct RecoveryReport {
     pub damaged_block_headers: Vec<PathBuf>,
     /// Consumer state files that failed their checksum and were ignored.
     pub damaged_consumer_files: Vec<PathBuf>,
+    /// The catalog came from the index file written by the last clean close, so the blocks
+    /// were not scanned (each record is still checksummed when it is loaded).
+    pub index_used: bool,
+    /// Why an index file that was present could not be used (damaged, or the blocks changed
+    /// since it was written); the blocks were scanned instead.
+    pub index_discarded: Option<String>,
 }
 
 impl RecoveryReport {
@@ -110,13 +116,15 @@ impl RecoveryReport {
             && self.corrupt_ranges.is_empty()
             && self.damaged_block_headers.is_empty()
             && self.damaged_consumer_files.is_empty()
+            && self.index_discarded.is_none()
     }
 }
 
 /// A stream store in block files under one directory.
 ///
-/// Layout: `blocks/NNNNNNNNNN.blk` (block files, format in `storage/FORMAT.md`) and
-/// `consumers/<hex of name>.cs` (consumer state, replaced atomically).
+/// Layout: `blocks/NNNNNNNNNN.blk` (block files, format in `storage/FORMAT.md`),
+/// `consumers/<hex of name>.cs` (consumer state, replaced atomically) and `index` (the catalog
+/// as of the last clean close; deleted on open, so it never outlives the blocks it describes).
 pub struct FileStore {
     shared: Rc<RefCell<State>>,
     report: RecoveryReport,
@@ -282,7 +290,10 @@ impl FileStore {
             temp_file_counter: 0,
             sync_rounds: 0,
         };
-        recover_blocks(&mut state, &mut report).await?;
+        if !load_index(&mut state, &mut report).await? {
+            recover_blocks(&mut state, &mut report).await?;
+        }
+        remove_index(&dir).await?;
         recover_consumers(&mut state, &mut report).await?;
         report.messages = state.catalog.len();
         let needs_new_block = state.blocks.is_empty()
@@ -341,7 +352,9 @@ impl FileStore {
         Ok(())
     }
 
-    /// Waits until everything queued is durable, then stops the flusher.
+    /// Waits until everything queued is durable, stops the flusher, and writes the index file
+    /// so that the next open need not scan the blocks. Dropping the store instead is safe too
+    /// (acknowledged data is durable either way); the next open then scans the blocks.
     pub async fn close(self) -> Result<()> {
         let ticket = self.shared.borrow().appended;
         let result = self.wait_for_ticket(ticket).await;
@@ -352,7 +365,72 @@ impl FileStore {
             condition: |state: &State| state.flusher_done,
         }
         .await;
-        result
+        result?;
+        if self.shared.borrow().failure.is_none() {
+            self.write_index().await?;
+        }
+        Ok(())
+    }
+
+    async fn write_index(&self) -> Result<()> {
+        let blocks: Vec<(u32, u64, u64, compio::fs::File, PathBuf)> = {
+            let state = self.shared.borrow();
+            state
+                .blocks
+                .iter()
+                .filter_map(|(block_id, block)| {
+                    let file = block.file.clone()?;
+                    Some((
+                        *block_id,
+                        block.len,
+                        block.removal_records,
+                        file,
+                        block.path.clone(),
+                    ))
+                })
+                .collect()
+        };
+        let mut indexed_blocks = Vec::with_capacity(blocks.len());
+        for (block_id, len, removal_records, file, path) in blocks {
+            indexed_blocks.push(codec::IndexedBlock {
+                block_id,
+                len,
+                removal_records,
+                tail_checksum: tail_checksum(&file, &path, len).await?,
+            });
+        }
+        let (bytes, path, suffix) = {
+            let mut state = self.shared.borrow_mut();
+            let mut subject_ids: HashMap<&str, u32> = HashMap::new();
+            let mut index = codec::IndexContents {
+                last_seq: state.catalog.last_seq(),
+                last_timestamp_ns: state.catalog.last_timestamp_ns(),
+                blocks: indexed_blocks,
+                ..codec::IndexContents::default()
+            };
+            for (seq, entry) in state.catalog.iter() {
+                let next_id = subject_ids.len() as u32;
+                let subject_id = *subject_ids.entry(&entry.subject).or_insert_with(|| {
+                    index.subjects.push(entry.subject.to_string());
+                    next_id
+                });
+                index.messages.push(codec::IndexedMessage {
+                    seq,
+                    subject_id,
+                    block_id: entry.location.block_id,
+                    offset: entry.location.offset,
+                    len: entry.location.len,
+                    size: entry.size,
+                    timestamp_ns: entry.timestamp_ns,
+                    ttl_ns: entry.ttl_ns,
+                });
+            }
+            let bytes = codec::encode_index(&index);
+            drop(subject_ids);
+            state.temp_file_counter += 1;
+            (bytes, state.dir.join("index"), state.temp_file_counter)
+        };
+        write_atomically(&path, suffix, bytes).await
     }
 
     fn check_writable(&self) -> Result<()> {
@@ -784,9 +862,10 @@ async fn flush(
     Ok(())
 }
 
-/// Replays every block in order into `state`.
-async fn recover_blocks(state: &mut State, report: &mut RecoveryReport) -> Result<()> {
-    let blocks_dir = state.dir.join("blocks");
+/// The ids of the block files in the store directory, ascending. Listing a directory has no
+/// io_uring operation, so this one call at open is a blocking `readdir`.
+fn list_block_ids(dir: &Path) -> Result<Vec<u32>> {
+    let blocks_dir = dir.join("blocks");
     let entries = std::fs::read_dir(&blocks_dir)
         .map_err(|error| StoreError::io("list blocks", &blocks_dir, error))?;
     let mut block_ids = Vec::new();
@@ -802,6 +881,125 @@ async fn recover_blocks(state: &mut State, report: &mut RecoveryReport) -> Resul
         }
     }
     block_ids.sort_unstable();
+    Ok(block_ids)
+}
+
+/// CRC-32C of the last `INDEX_TAIL_LEN` bytes of a block.
+async fn tail_checksum(file: &compio::fs::File, path: &Path, len: u64) -> Result<u32> {
+    let tail_len = len.min(codec::INDEX_TAIL_LEN);
+    let buffer = Vec::with_capacity(tail_len as usize);
+    let compio::BufResult(read, buffer) = file.read_exact_at(buffer, len - tail_len).await;
+    read.map_err(|error| StoreError::io("read block tail", path, error))?;
+    Ok(crc32c::crc32c(&buffer))
+}
+
+/// Loads the catalog from the index file if there is one and it still describes the blocks
+/// exactly; returns false (and says why in the report) when the blocks must be scanned.
+async fn load_index(state: &mut State, report: &mut RecoveryReport) -> Result<bool> {
+    let index_path = state.dir.join("index");
+    let data = match compio::fs::read(&index_path).await {
+        Ok(data) => data,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(error) => return Err(StoreError::io("read index", &index_path, error)),
+    };
+    let mut discard = |reason: &str| {
+        report.index_discarded = Some(reason.to_owned());
+        Ok(false)
+    };
+    let index = match codec::decode_index(&data) {
+        Ok(index) => index,
+        Err(reason) => return discard(reason),
+    };
+    let listed: Vec<u32> = index.blocks.iter().map(|block| block.block_id).collect();
+    if list_block_ids(&state.dir)? != listed {
+        return discard("the block files differ from those the index lists");
+    }
+    let mut blocks = BTreeMap::new();
+    for indexed in &index.blocks {
+        let path = block_path(&state.dir, indexed.block_id);
+        let file = compio::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .await
+            .map_err(|error| StoreError::io("open block", &path, error))?;
+        let len = file
+            .metadata()
+            .await
+            .map_err(|error| StoreError::io("stat block", &path, error))?
+            .len();
+        if len != indexed.len {
+            return discard("a block's length differs from the index");
+        }
+        if tail_checksum(&file, &path, len).await? != indexed.tail_checksum {
+            return discard("a block's tail differs from the index");
+        }
+        blocks.insert(
+            indexed.block_id,
+            Block {
+                path,
+                file: Some(file),
+                len,
+                written_len: len,
+                live_messages: 0,
+                removal_records: indexed.removal_records,
+            },
+        );
+    }
+    let outside_its_block = index.messages.iter().any(|message| {
+        blocks.get(&message.block_id).is_none_or(|block: &Block| {
+            message.offset + u64::from(message.len) > block.len
+                || message.offset < codec::BLOCK_HEADER_LEN as u64
+        })
+    });
+    if outside_its_block {
+        return discard("a message lies outside its block");
+    }
+    for message in &index.messages {
+        let subject = index
+            .subjects
+            .get(message.subject_id as usize)
+            .map_or("", String::as_str);
+        state.catalog.insert(
+            message.seq,
+            subject,
+            message.timestamp_ns,
+            message.ttl_ns,
+            message.size,
+            Location {
+                block_id: message.block_id,
+                len: message.len,
+                offset: message.offset,
+            },
+        );
+        if let Some(block) = blocks.get_mut(&message.block_id) {
+            block.live_messages += 1;
+        }
+    }
+    state.catalog.apply(Removal::Truncate {
+        last_seq: index.last_seq,
+        last_timestamp_ns: index.last_timestamp_ns,
+    });
+    state.active_block_id = listed.last().copied().unwrap_or(0);
+    state.blocks = blocks;
+    report.index_used = true;
+    Ok(true)
+}
+
+/// Deletes the index file before anything new is written, so that it can never describe
+/// blocks that have changed since.
+async fn remove_index(dir: &Path) -> Result<()> {
+    let path = dir.join("index");
+    match compio::fs::remove_file(&path).await {
+        Ok(()) => sync_dir(dir).await,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(StoreError::io("delete index", &path, error)),
+    }
+}
+
+/// Replays every block in order into `state`.
+async fn recover_blocks(state: &mut State, report: &mut RecoveryReport) -> Result<()> {
+    let block_ids = list_block_ids(&state.dir)?;
     let last_block_id = block_ids.last().copied();
     for block_id in block_ids {
         let path = block_path(&state.dir, block_id);
