@@ -46,8 +46,9 @@ pub enum SyncPolicy {
     /// Only once the change is on stable storage (`fdatasync`), with group commit. The default.
     #[default]
     Always,
-    /// As soon as the change is queued; the data is written at once and synced at most this
-    /// long afterwards (the Go server's default behavior). A crash can lose that window.
+    /// As soon as the change is written to the kernel (it survives a crash of this process but
+    /// not a power failure); the files are synced at most this long afterwards, the Go
+    /// server's default behavior. A power failure can lose that window.
     Interval(Duration),
 }
 
