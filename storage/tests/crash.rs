@@ -533,6 +533,33 @@ fn interval_policy_acknowledges_before_sync_and_keeps_data_on_clean_close() {
 }
 
 #[test]
+fn a_purge_under_the_interval_policy_syncs_its_record_before_deleting_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = FileStoreOptions {
+        block_size_max_bytes: 256,
+        sync: SyncPolicy::Interval(std::time::Duration::from_secs(3600)),
+    };
+    run(async {
+        let store = open_file_store(dir.path(), options.clone()).await;
+        for tag in 0..40 {
+            store.store_msg(message("lazy.purge", tag)).await.unwrap();
+        }
+        let blocks_before = block_files(dir.path()).len();
+        let rounds_before = store.sync_rounds();
+        assert_eq!(store.purge(&Default::default()).await.unwrap(), 40);
+        assert!(
+            store.sync_rounds() > rounds_before,
+            "blocks deleted before a sync"
+        );
+        assert!(block_files(dir.path()).len() < blocks_before);
+        drop(store);
+        let reopened = open_file_store(dir.path(), options).await;
+        let state = reopened.state();
+        assert_eq!((state.first_seq, state.last_seq, state.msgs), (41, 40, 0));
+    });
+}
+
+#[test]
 fn emptied_blocks_are_deleted_and_deletions_stay_deleted_after_reopen() {
     let dir = tempfile::tempdir().unwrap();
     run(async {

@@ -80,10 +80,16 @@ fn operation() -> impl Strategy<Value = Operation> {
     ]
 }
 
-fn file_options() -> FileStoreOptions {
+fn file_options(lazy: bool) -> FileStoreOptions {
     FileStoreOptions {
         block_size_max_bytes: 400,
-        sync: SyncPolicy::Always,
+        // Under the interval policy nothing is synced during a case, but the data written to
+        // the kernel must still read back identically after a reopen.
+        sync: if lazy {
+            SyncPolicy::Interval(Duration::from_secs(3600))
+        } else {
+            SyncPolicy::Always
+        },
     }
 }
 
@@ -216,12 +222,13 @@ proptest! {
 
     #[test]
     fn file_store_agrees_with_memory_store_through_reopens(
-        operations in proptest::collection::vec(operation(), 1..40)
+        operations in proptest::collection::vec(operation(), 1..40),
+        lazy in any::<bool>(),
     ) {
         let dir = tempfile::tempdir().unwrap();
         run(async {
             let model = MemStore::default();
-            let mut file = FileStore::open(dir.path(), StoreConfig::default(), file_options())
+            let mut file = FileStore::open(dir.path(), StoreConfig::default(), file_options(lazy))
                 .await
                 .unwrap();
             for (step, operation) in operations.iter().enumerate() {
@@ -233,7 +240,7 @@ proptest! {
                     } else {
                         drop(file);
                     }
-                    file = FileStore::open(dir.path(), config, file_options()).await.unwrap();
+                    file = FileStore::open(dir.path(), config, file_options(lazy)).await.unwrap();
                     assert!(file.recovery_report().is_clean(), "{:?}", file.recovery_report());
                 } else {
                     let expected = apply(&model, operation, now).await;

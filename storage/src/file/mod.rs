@@ -185,6 +185,8 @@ struct State {
     temp_file_counter: u64,
     /// Completed fdatasync rounds, for tests and benchmarks to see group commit at work.
     sync_rounds: u64,
+    /// A caller needs a sync now, even under the interval policy.
+    sync_requested: bool,
 }
 
 impl Wakers for State {
@@ -290,6 +292,7 @@ impl FileStore {
             consumers: BTreeMap::new(),
             temp_file_counter: 0,
             sync_rounds: 0,
+            sync_requested: false,
         };
         if !load_index(&mut state, &mut report).await? {
             recover_blocks(&mut state, &mut report).await?;
@@ -367,10 +370,10 @@ impl FileStore {
         }
         .await;
         result?;
-        if self.shared.borrow().failure.is_none() {
-            self.write_index().await?;
-        }
-        Ok(())
+        // The flusher's last round syncs everything (also under the interval policy); if that
+        // failed, the caller must know, and no index may claim the blocks are complete.
+        self.check_writable()?;
+        self.write_index().await
     }
 
     async fn write_index(&self) -> Result<()> {
@@ -486,8 +489,8 @@ impl FileStore {
     /// Files go oldest first with a directory sync after each, so a crash can never keep a
     /// newer deletion and lose an older one.
     async fn reclaim_blocks(&self) -> Result<()> {
-        let doomed: Vec<PathBuf> = {
-            let mut state = self.shared.borrow_mut();
+        let (doomed_ids, ticket) = {
+            let state = self.shared.borrow();
             let mut leading = true;
             let mut doomed_ids = Vec::new();
             for (block_id, block) in &state.blocks {
@@ -501,16 +504,24 @@ impl FileStore {
                     leading = false;
                 }
             }
-            doomed_ids
+            (doomed_ids, state.appended)
+        };
+        if doomed_ids.is_empty() {
+            return Ok(());
+        }
+        // The removal records that emptied these blocks must be on disk before the blocks go,
+        // or a crash could keep the deletion and lose the records, half-applying a purge.
+        // Under the interval policy that needs a sync of its own.
+        self.wait_for_sync(ticket).await?;
+        let (doomed, blocks_dir) = {
+            let mut state = self.shared.borrow_mut();
+            let doomed: Vec<PathBuf> = doomed_ids
                 .into_iter()
                 .filter_map(|block_id| state.blocks.remove(&block_id))
                 .map(|block| block.path)
-                .collect()
+                .collect();
+            (doomed, state.dir.join("blocks"))
         };
-        if doomed.is_empty() {
-            return Ok(());
-        }
-        let blocks_dir = self.shared.borrow().dir.join("blocks");
         for path in doomed {
             compio::fs::remove_file(&path)
                 .await
@@ -518,6 +529,24 @@ impl FileStore {
             sync_dir(&blocks_dir).await?;
         }
         Ok(())
+    }
+
+    /// Waits until the bytes up to `ticket` are on stable storage, whatever the policy.
+    async fn wait_for_sync(&self, ticket: u64) -> Result<()> {
+        self.shared.borrow_mut().sync_requested = true;
+        wake_flusher(&self.shared);
+        WaitUntil {
+            shared: Rc::clone(&self.shared),
+            condition: move |state: &State| state.failure.is_some() || state.durable >= ticket,
+        }
+        .await;
+        let state = self.shared.borrow();
+        if state.durable >= ticket {
+            return Ok(());
+        }
+        Err(StoreError::WritesStopped {
+            reason: state.failure.clone().unwrap_or_default(),
+        })
     }
 
     /// Reads a message record back, waiting first if it is still queued.
@@ -736,7 +765,11 @@ impl std::future::Future for FlusherWork {
         context: &mut std::task::Context<'_>,
     ) -> std::task::Poll<()> {
         let mut state = self.shared.borrow_mut();
-        if !state.queue.is_empty() || state.closing || state.failure.is_some() {
+        if !state.queue.is_empty()
+            || state.closing
+            || state.failure.is_some()
+            || state.sync_requested
+        {
             return std::task::Poll::Ready(());
         }
         state.flusher_waker = Some(context.waker().clone());
@@ -762,15 +795,16 @@ async fn run_flusher(shared: Rc<RefCell<State>>) {
                 let _timed_out = compio::time::timeout(interval, work).await;
             }
         }
-        let (segments, ticket, stop) = {
+        let (segments, ticket, stop, sync_requested) = {
             let mut state = shared.borrow_mut();
             let segments = std::mem::take(&mut state.queue);
             let stop = state.failure.is_some() || (state.closing && segments.is_empty());
-            (segments, state.appended, stop)
+            let sync_requested = std::mem::take(&mut state.sync_requested);
+            (segments, state.appended, stop, sync_requested)
         };
         let sync_due = match sync_interval {
             None => true,
-            Some(interval) => last_sync.elapsed() >= interval || stop,
+            Some(interval) => last_sync.elapsed() >= interval || stop || sync_requested,
         };
         let outcome = flush(&shared, segments, ticket, sync_due).await;
         if sync_due {
