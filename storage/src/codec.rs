@@ -56,8 +56,18 @@ pub(crate) enum DecodeError {
     Corrupt(&'static str),
 }
 
+/// The salt of records inside snapshots. Block records use the store's own nonzero salt, so a
+/// snapshot (or any record bytes) stored as a message payload can never pass for a record of
+/// the block that holds it, even when recovery searches damaged bytes for the next record.
+pub(crate) const SNAPSHOT_SALT: u32 = 0;
+
+/// A record's checksum: CRC-32C of the salt's 4 little-endian bytes followed by the record.
+fn record_checksum(salt: u32, bytes: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc32c::crc32c(&salt.to_le_bytes()), bytes)
+}
+
 /// Appends a message record to `out` and returns its length.
-pub(crate) fn encode_message(out: &mut Vec<u8>, message: &MessageRecord<'_>) -> usize {
+pub(crate) fn encode_message(out: &mut Vec<u8>, message: &MessageRecord<'_>, salt: u32) -> usize {
     let body_len = MESSAGE_FIXED_BODY_LEN
         + message.subject.len()
         + message.headers.len()
@@ -72,11 +82,11 @@ pub(crate) fn encode_message(out: &mut Vec<u8>, message: &MessageRecord<'_>) -> 
     out.extend_from_slice(message.subject.as_bytes());
     out.extend_from_slice(message.headers);
     out.extend_from_slice(message.payload);
-    finish_record(out, start)
+    finish_record(out, start, salt)
 }
 
 /// Appends a removal record to `out` and returns its length.
-pub(crate) fn encode_removal(out: &mut Vec<u8>, removal: &Removal) -> usize {
+pub(crate) fn encode_removal(out: &mut Vec<u8>, removal: &Removal, salt: u32) -> usize {
     let start = match *removal {
         Removal::Delete { seq } => {
             let start = begin_record(out, KIND_DELETE, 8);
@@ -98,7 +108,7 @@ pub(crate) fn encode_removal(out: &mut Vec<u8>, removal: &Removal) -> usize {
             start
         }
     };
-    finish_record(out, start)
+    finish_record(out, start, salt)
 }
 
 fn len_u32(len: usize) -> u32 {
@@ -117,15 +127,15 @@ fn begin_record(out: &mut Vec<u8>, kind: u8, body_len: usize) -> usize {
     start
 }
 
-fn finish_record(out: &mut Vec<u8>, start: usize) -> usize {
-    let checksum = crc32c::crc32c(&out[start..]);
+fn finish_record(out: &mut Vec<u8>, start: usize, salt: u32) -> usize {
+    let checksum = record_checksum(salt, &out[start..]);
     out.extend_from_slice(&checksum.to_le_bytes());
     out.len() - start
 }
 
-/// Decodes the record at the start of `data`, verifying its checksum, and returns it with its
-/// length.
-pub(crate) fn decode_record(data: &[u8]) -> Result<(Record<'_>, usize), DecodeError> {
+/// Decodes the record at the start of `data`, verifying its checksum with `salt`, and returns
+/// it with its length.
+pub(crate) fn decode_record(data: &[u8], salt: u32) -> Result<(Record<'_>, usize), DecodeError> {
     if data.len() < RECORD_HEADER_LEN {
         return Err(DecodeError::Incomplete);
     }
@@ -146,7 +156,7 @@ pub(crate) fn decode_record(data: &[u8]) -> Result<(Record<'_>, usize), DecodeEr
     }
     let checked = &data[..total_len - CHECKSUM_LEN];
     let stored_checksum = Reader::new(&data[total_len - CHECKSUM_LEN..total_len]).u32();
-    if stored_checksum != Some(crc32c::crc32c(checked)) {
+    if stored_checksum != Some(record_checksum(salt, checked)) {
         return Err(DecodeError::Corrupt("record checksum mismatch"));
     }
     let mut body = Reader::new(&checked[RECORD_HEADER_LEN..]);
@@ -205,7 +215,7 @@ fn decode_message_body<'a>(body: &mut Reader<'a>) -> Result<MessageRecord<'a>, D
 }
 
 /// The offset of the first valid record at or after `from`, used to step over damage.
-pub(crate) fn find_next_record(data: &[u8], from: usize) -> Option<usize> {
+pub(crate) fn find_next_record(data: &[u8], from: usize, salt: u32) -> Option<usize> {
     let mut position = from;
     while position + RECORD_HEADER_LEN <= data.len() {
         let window = &data[position..];
@@ -213,7 +223,7 @@ pub(crate) fn find_next_record(data: &[u8], from: usize) -> Option<usize> {
             .windows(RECORD_MAGIC.len())
             .position(|candidate| candidate == RECORD_MAGIC)?;
         let candidate = position + found;
-        if decode_record(&data[candidate..]).is_ok() {
+        if decode_record(&data[candidate..], salt).is_ok() {
             return Some(candidate);
         }
         position = candidate + 1;
@@ -230,6 +240,8 @@ pub(crate) struct BlockHeader {
     /// The stream's last sequence when the block was created.
     pub last_seq: u64,
     pub last_timestamp_ns: i64,
+    /// The store's record salt (see [`SNAPSHOT_SALT`]).
+    pub salt: u32,
 }
 
 /// Why a block header did not decode.
@@ -249,7 +261,7 @@ pub(crate) fn encode_block_header(header: &BlockHeader) -> Vec<u8> {
     out.extend_from_slice(&header.floor_seq.to_le_bytes());
     out.extend_from_slice(&header.last_seq.to_le_bytes());
     out.extend_from_slice(&header.last_timestamp_ns.to_le_bytes());
-    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&header.salt.to_le_bytes());
     let checksum = crc32c::crc32c(&out);
     out.extend_from_slice(&checksum.to_le_bytes());
     out
@@ -268,7 +280,7 @@ pub(crate) fn decode_block_header(data: &[u8]) -> Result<BlockHeader, BlockHeade
     let floor_seq = reader.u64().ok_or(BlockHeaderError::Short)?;
     let last_seq = reader.u64().ok_or(BlockHeaderError::Short)?;
     let last_timestamp_ns = reader.i64().ok_or(BlockHeaderError::Short)?;
-    let _reserved = reader.u32();
+    let salt = reader.u32().ok_or(BlockHeaderError::Short)?;
     let stored_checksum = reader.u32();
     if stored_checksum != Some(crc32c::crc32c(&data[..BLOCK_HEADER_LEN - CHECKSUM_LEN])) {
         return Err(BlockHeaderError::BadChecksum);
@@ -281,7 +293,35 @@ pub(crate) fn decode_block_header(data: &[u8]) -> Result<BlockHeader, BlockHeade
         floor_seq,
         last_seq,
         last_timestamp_ns,
+        salt,
     })
+}
+
+const STORE_META_MAGIC: [u8; 8] = *b"NXSTORE1";
+
+/// The `store.meta` file: magic, version, the store's record salt, CRC-32C (20 bytes).
+pub(crate) fn encode_store_meta(salt: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(20);
+    out.extend_from_slice(&STORE_META_MAGIC);
+    out.extend_from_slice(&u32::from(FORMAT_VERSION).to_le_bytes());
+    out.extend_from_slice(&salt.to_le_bytes());
+    let checksum = crc32c::crc32c(&out);
+    out.extend_from_slice(&checksum.to_le_bytes());
+    out
+}
+
+/// The salt from a `store.meta` file; `None` when it is damaged or of another version.
+pub(crate) fn decode_store_meta(data: &[u8]) -> Option<u32> {
+    let (checked, checksum) = data.split_at_checked(data.len().checked_sub(CHECKSUM_LEN)?)?;
+    if Reader::new(checksum).u32()? != crc32c::crc32c(checked) {
+        return None;
+    }
+    let mut reader = Reader::new(checked);
+    if reader.bytes(8)? != STORE_META_MAGIC || reader.u32()? != u32::from(FORMAT_VERSION) {
+        return None;
+    }
+    let salt = reader.u32()?;
+    (reader.is_empty() && salt != SNAPSHOT_SALT).then_some(salt)
 }
 
 const CONSUMER_MAGIC: [u8; 8] = *b"NXCONSMR";
@@ -387,6 +427,7 @@ pub(crate) fn encode_snapshot(contents: &SnapshotContents) -> Vec<u8> {
                 headers: &message.headers,
                 payload: &message.payload,
             },
+            SNAPSHOT_SALT,
         );
     }
     out.extend_from_slice(&(contents.consumers.len() as u64).to_le_bytes());
@@ -426,10 +467,15 @@ pub(crate) fn decode_snapshot(data: &[u8]) -> Result<SnapshotContents, &'static 
     let message_count = reader.u64().ok_or(SHORT)?;
     let mut rest = reader.data;
     for _ in 0..message_count {
-        let (record, len) = decode_record(rest).map_err(|_| "damaged message record")?;
+        let (record, len) =
+            decode_record(rest, SNAPSHOT_SALT).map_err(|_| "damaged message record")?;
         let Record::Message(message) = record else {
             return Err("unexpected record kind");
         };
+        let previous_seq = contents.messages.last().map_or(0, |previous| previous.seq);
+        if message.seq <= previous_seq || message.seq > contents.last_seq {
+            return Err("message sequences out of order");
+        }
         contents.messages.push(crate::types::StoredMessage {
             seq: message.seq,
             subject: message.subject.to_owned(),
@@ -488,6 +534,7 @@ pub(crate) struct IndexedMessage {
 /// The index file: the catalog as of a clean close, so that open need not read every block.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct IndexContents {
+    pub salt: u32,
     pub last_seq: u64,
     pub last_timestamp_ns: i64,
     pub blocks: Vec<IndexedBlock>,
@@ -499,7 +546,7 @@ pub(crate) fn encode_index(index: &IndexContents) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + index.messages.len() * 52);
     out.extend_from_slice(&INDEX_MAGIC);
     out.extend_from_slice(&u32::from(FORMAT_VERSION).to_le_bytes());
-    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&index.salt.to_le_bytes());
     out.extend_from_slice(&index.last_seq.to_le_bytes());
     out.extend_from_slice(&index.last_timestamp_ns.to_le_bytes());
     out.extend_from_slice(&len_u32(index.blocks.len()).to_le_bytes());
@@ -545,8 +592,8 @@ pub(crate) fn decode_index(data: &[u8]) -> Result<IndexContents, &'static str> {
     if reader.u32().ok_or(SHORT)? != u32::from(FORMAT_VERSION) {
         return Err("unknown version");
     }
-    reader.u32().ok_or(SHORT)?;
     let mut index = IndexContents {
+        salt: reader.u32().ok_or(SHORT)?,
         last_seq: reader.u64().ok_or(SHORT)?,
         last_timestamp_ns: reader.i64().ok_or(SHORT)?,
         ..IndexContents::default()
@@ -651,9 +698,9 @@ mod tests {
     #[test]
     fn message_record_round_trips() {
         let mut out = Vec::new();
-        let len = encode_message(&mut out, &sample_message());
+        let len = encode_message(&mut out, &sample_message(), 9);
         assert_eq!(len, out.len());
-        let (record, decoded_len) = decode_record(&out).unwrap();
+        let (record, decoded_len) = decode_record(&out, 9).unwrap();
         assert_eq!(decoded_len, len);
         assert_eq!(record, Record::Message(sample_message()));
     }
@@ -669,20 +716,20 @@ mod tests {
             },
         ] {
             let mut out = Vec::new();
-            encode_removal(&mut out, &removal);
-            assert_eq!(decode_record(&out).unwrap().0, Record::Removal(removal));
+            encode_removal(&mut out, &removal, 9);
+            assert_eq!(decode_record(&out, 9).unwrap().0, Record::Removal(removal));
         }
     }
 
     #[test]
     fn every_single_bit_flip_in_a_record_is_detected() {
         let mut out = Vec::new();
-        encode_message(&mut out, &sample_message());
+        encode_message(&mut out, &sample_message(), 9);
         for bit in 0..out.len() * 8 {
             let mut damaged = out.clone();
             damaged[bit / 8] ^= 1 << (bit % 8);
             assert!(
-                decode_record(&damaged).is_err(),
+                decode_record(&damaged, 9).is_err(),
                 "bit {bit} flip went unnoticed"
             );
         }
@@ -691,9 +738,9 @@ mod tests {
     #[test]
     fn every_cut_of_a_record_is_incomplete_or_corrupt() {
         let mut out = Vec::new();
-        encode_message(&mut out, &sample_message());
+        encode_message(&mut out, &sample_message(), 9);
         for cut in 0..out.len() {
-            assert!(decode_record(&out[..cut]).is_err());
+            assert!(decode_record(&out[..cut], 9).is_err());
         }
     }
 
@@ -702,8 +749,30 @@ mod tests {
         let mut out = vec![0xAB; 13];
         out.extend_from_slice(b"NXRC garbage");
         let start = out.len();
-        encode_message(&mut out, &sample_message());
-        assert_eq!(find_next_record(&out, 0), Some(start));
+        encode_message(&mut out, &sample_message(), 9);
+        assert_eq!(find_next_record(&out, 0, 9), Some(start));
+    }
+
+    #[test]
+    fn a_record_with_another_salt_is_not_taken_for_one_of_ours() {
+        let mut out = Vec::new();
+        encode_message(&mut out, &sample_message(), SNAPSHOT_SALT);
+        assert_eq!(
+            decode_record(&out, 9),
+            Err(DecodeError::Corrupt("record checksum mismatch"))
+        );
+        assert_eq!(find_next_record(&out, 0, 9), None);
+    }
+
+    #[test]
+    fn store_meta_round_trips_and_detects_damage() {
+        let bytes = encode_store_meta(77);
+        assert_eq!(decode_store_meta(&bytes), Some(77));
+        for bit in 0..bytes.len() * 8 {
+            let mut damaged = bytes.clone();
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            assert_eq!(decode_store_meta(&damaged), None, "bit {bit}");
+        }
     }
 
     #[test]
@@ -713,6 +782,7 @@ mod tests {
             floor_seq: 10,
             last_seq: 20,
             last_timestamp_ns: 99,
+            salt: 5,
         };
         let bytes = encode_block_header(&header);
         assert_eq!(bytes.len(), BLOCK_HEADER_LEN);
@@ -728,6 +798,7 @@ mod tests {
     #[test]
     fn index_round_trips_and_every_bit_flip_is_detected() {
         let index = IndexContents {
+            salt: 4,
             last_seq: 9,
             last_timestamp_ns: 3,
             blocks: vec![IndexedBlock {

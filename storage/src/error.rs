@@ -77,6 +77,16 @@ pub enum StoreError {
     /// The consumer name cannot be stored (empty or longer than 255 bytes). Recoverable.
     #[error("invalid consumer name {0:?}")]
     InvalidConsumerName(String),
+    /// The store directory cannot be read safely (for example `store.meta` and every block
+    /// header are damaged). Nothing was changed. Not recoverable automatically: restore from a
+    /// snapshot or a replica.
+    #[error("cannot open the store in {path}: {reason}")]
+    UnreadableStore {
+        /// The store directory.
+        path: PathBuf,
+        /// What is missing.
+        reason: &'static str,
+    },
     /// The store directory holds a file written by an unknown format version. Not
     /// recoverable by this build: upgrade, or move the directory away.
     #[error("unsupported format version {version} in {path}")]

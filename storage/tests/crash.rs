@@ -39,8 +39,10 @@ fn copy_store(from: &Path, to: &Path) {
             std::fs::copy(entry.path(), to.join(sub).join(entry.file_name())).unwrap();
         }
     }
-    if from.join("index").exists() {
-        std::fs::copy(from.join("index"), to.join("index")).unwrap();
+    for file in ["index", "store.meta"] {
+        if from.join(file).exists() {
+            std::fs::copy(from.join(file), to.join(file)).unwrap();
+        }
     }
 }
 
@@ -161,6 +163,7 @@ fn a_bit_flip_anywhere_loses_at_most_the_damaged_record_and_is_reported() {
     assert!(damaged_files.len() >= 3, "the test needs several blocks");
     // The clean close wrote an index; damage to it must be noticed and the blocks scanned.
     damaged_files.push(source.path().join("index"));
+    damaged_files.push(source.path().join("store.meta"));
     damaged_files.extend(
         std::fs::read_dir(source.path().join("consumers"))
             .unwrap()
@@ -273,6 +276,40 @@ fn damage_inside_a_large_block_after_a_clean_close_is_an_error_on_load() {
         let error = reopened.load_msg(1).await.unwrap_err();
         assert!(matches!(error, StoreError::Corrupt { .. }), "{error}");
         assert!(reopened.load_msg(2).await.unwrap().is_some());
+    });
+}
+
+#[test]
+fn records_embedded_in_a_payload_are_not_replayed_when_the_record_around_them_is_damaged() {
+    let dir = tempfile::tempdir().unwrap();
+    run(async {
+        // A snapshot is a run of valid records; store one as a message payload.
+        let other = natrix_storage::MemStore::default();
+        for tag in 0..5 {
+            other.store_msg(message("other", tag)).await.unwrap();
+        }
+        let snapshot = Bytes::from(other.snapshot().await.unwrap());
+        let store = open_file_store(dir.path(), small_block_options()).await;
+        store.store_msg(message("a", 1)).await.unwrap();
+        let carrier_offset = std::fs::metadata(block_path(dir.path(), 1)).unwrap().len();
+        let mut carrier = message("backup", 2);
+        carrier.payload = snapshot;
+        store.store_msg(carrier).await.unwrap();
+        store.store_msg(message("c", 3)).await.unwrap();
+        drop(store);
+        // Damage the carrier record's magic: recovery must search for the next record, and it
+        // must find the real third message, not the records inside the payload.
+        let path = block_path(dir.path(), 1);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[carrier_offset as usize] ^= 0xFF;
+        std::fs::write(&path, &bytes).unwrap();
+        let reopened = open_file_store(dir.path(), small_block_options()).await;
+        assert!(!reopened.recovery_report().corrupt_ranges.is_empty());
+        let state = reopened.state();
+        assert_eq!((state.msgs, state.last_seq), (2, 3));
+        assert_eq!(reopened.load_msg(1).await.unwrap().unwrap().subject, "a");
+        assert_eq!(reopened.load_msg(2).await.unwrap(), None);
+        assert_eq!(reopened.load_msg(3).await.unwrap().unwrap().subject, "c");
     });
 }
 

@@ -105,6 +105,9 @@ pub struct RecoveryReport {
     /// The catalog came from the index file written by the last clean close, so the blocks
     /// were not scanned (each record is still checksummed when it is loaded).
     pub index_used: bool,
+    /// `store.meta` failed its checksum; the salt was taken from a block header and the file
+    /// rewritten.
+    pub store_meta_damaged: bool,
     /// Why an index file that was present could not be used (damaged, or the blocks changed
     /// since it was written); the blocks were scanned instead.
     pub index_discarded: Option<String>,
@@ -118,12 +121,14 @@ impl RecoveryReport {
             && self.damaged_block_headers.is_empty()
             && self.damaged_consumer_files.is_empty()
             && self.index_discarded.is_none()
+            && !self.store_meta_damaged
     }
 }
 
 /// A stream store in block files under one directory.
 ///
-/// Layout: `blocks/NNNNNNNNNN.blk` (block files, format in `storage/FORMAT.md`),
+/// Layout: `store.meta` (the record salt), `blocks/NNNNNNNNNN.blk` (block files, format in
+/// `storage/FORMAT.md`),
 /// `consumers/<hex of name>.cs` (consumer state, replaced atomically) and `index` (the catalog
 /// as of the last clean close; deleted on open, so it never outlives the blocks it describes).
 pub struct FileStore {
@@ -187,6 +192,8 @@ struct State {
     sync_rounds: u64,
     /// A caller needs a sync now, even under the interval policy.
     sync_requested: bool,
+    /// The store's record salt, mixed into every record checksum (see `codec::SNAPSHOT_SALT`).
+    salt: u32,
 }
 
 impl Wakers for State {
@@ -293,6 +300,7 @@ impl FileStore {
             temp_file_counter: 0,
             sync_rounds: 0,
             sync_requested: false,
+            salt: resolve_salt(&dir, &mut report).await?,
         };
         if !load_index(&mut state, &mut report).await? {
             recover_blocks(&mut state, &mut report).await?;
@@ -407,6 +415,7 @@ impl FileStore {
             let mut state = self.shared.borrow_mut();
             let mut subject_ids: HashMap<&str, u32> = HashMap::new();
             let mut index = codec::IndexContents {
+                salt: state.salt,
                 last_seq: state.catalog.last_seq(),
                 last_timestamp_ns: state.catalog.last_timestamp_ns(),
                 blocks: indexed_blocks,
@@ -595,7 +604,8 @@ impl FileStore {
             reason,
         };
         let bytes = Bytes::from(buffer);
-        let message = match codec::decode_record(&bytes) {
+        let salt = self.shared.borrow().salt;
+        let message = match codec::decode_record(&bytes, salt) {
             Ok((Record::Message(message), _)) if message.seq == seq => message,
             Ok(_) => return Err(corrupt("record at this location is another one")),
             Err(codec::DecodeError::Incomplete) => return Err(corrupt("record cut short")),
@@ -631,6 +641,7 @@ impl State {
             floor_seq: self.catalog.first_seq(),
             last_seq: self.catalog.last_seq(),
             last_timestamp_ns: self.catalog.last_timestamp_ns(),
+            salt: self.salt,
         });
         let len = header.len() as u64;
         self.blocks.insert(
@@ -705,7 +716,8 @@ impl State {
                 }
             }
             self.rotate_if_full();
-            self.append(|out| codec::encode_removal(out, &removal));
+            let salt = self.salt;
+            self.append(|out| codec::encode_removal(out, &removal, salt));
             let active = self.active_block_id;
             if let Some(block) = self.blocks.get_mut(&active) {
                 block.removal_records += 1;
@@ -722,7 +734,8 @@ impl State {
 
     fn insert_message(&mut self, record: &MessageRecord<'_>) {
         self.rotate_if_full();
-        let location = self.append(|out| codec::encode_message(out, record));
+        let salt = self.salt;
+        let location = self.append(|out| codec::encode_message(out, record, salt));
         let size = catalog::message_size(
             record.subject.len(),
             record.headers.len(),
@@ -897,6 +910,70 @@ async fn flush(
     Ok(())
 }
 
+/// Finds the store's record salt: from `store.meta`, else from the first block header that
+/// checks out; a new store gets a fresh random one. `store.meta` is (re)written when it was
+/// missing or damaged.
+async fn resolve_salt(dir: &Path, report: &mut RecoveryReport) -> Result<u32> {
+    let meta_path = dir.join("store.meta");
+    let from_meta = match compio::fs::read(&meta_path).await {
+        Ok(data) => {
+            let salt = codec::decode_store_meta(&data);
+            report.store_meta_damaged = salt.is_none();
+            salt
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(error) => return Err(StoreError::io("read store meta", &meta_path, error)),
+    };
+    if let Some(salt) = from_meta {
+        return Ok(salt);
+    }
+    let block_ids = list_block_ids(dir)?;
+    let mut salt = None;
+    for block_id in &block_ids {
+        let path = block_path(dir, *block_id);
+        let file = compio::fs::File::open(&path)
+            .await
+            .map_err(|error| StoreError::io("open block", &path, error))?;
+        let buffer = Vec::with_capacity(codec::BLOCK_HEADER_LEN);
+        let compio::BufResult(read, buffer) = file.read_exact_at(buffer, 0).await;
+        if read.is_ok() {
+            if let Ok(header) = codec::decode_block_header(&buffer) {
+                salt = Some(header.salt);
+                break;
+            }
+        }
+    }
+    let salt = match salt {
+        Some(salt) => salt,
+        None if block_ids.is_empty() => new_salt(),
+        None => {
+            return Err(StoreError::UnreadableStore {
+                path: dir.to_path_buf(),
+                reason: "store.meta and every block header are damaged, so record checksums \
+                         cannot be verified",
+            })
+        }
+    };
+    write_atomically(&meta_path, 0, codec::encode_store_meta(salt)).await?;
+    Ok(salt)
+}
+
+/// A random nonzero salt, from the standard library's randomly keyed hasher.
+fn new_salt() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos());
+    hasher.write_u128(nanos);
+    let salt = hasher.finish() as u32;
+    if salt == codec::SNAPSHOT_SALT {
+        1
+    } else {
+        salt
+    }
+}
+
 /// The ids of the block files in the store directory, ascending. Listing a directory has no
 /// io_uring operation, so this one call at open is a blocking `readdir`.
 fn list_block_ids(dir: &Path) -> Result<Vec<u32>> {
@@ -945,6 +1022,9 @@ async fn load_index(state: &mut State, report: &mut RecoveryReport) -> Result<bo
         Ok(index) => index,
         Err(reason) => return discard(reason),
     };
+    if index.salt != state.salt {
+        return discard("the index belongs to another store");
+    }
     let listed: Vec<u32> = index.blocks.iter().map(|block| block.block_id).collect();
     if list_block_ids(&state.dir)? != listed {
         return discard("the block files differ from those the index lists");
@@ -1071,38 +1151,52 @@ async fn recover_blocks(state: &mut State, report: &mut RecoveryReport) -> Resul
         }
         let mut removal_records = 0;
         let mut records = 0;
+        let mut out_of_order = Vec::new();
         let catalog = &mut state.catalog;
-        let outcome = scan::scan_records(&data, codec::BLOCK_HEADER_LEN, |offset, record, len| {
-            records += 1;
-            match record {
-                Record::Message(message) => {
-                    let size = catalog::message_size(
-                        message.subject.len(),
-                        message.headers.len(),
-                        message.payload.len(),
-                    );
-                    let location = Location {
-                        block_id,
-                        len: u32::try_from(len).unwrap_or(u32::MAX),
-                        offset,
-                    };
-                    catalog.insert(
-                        message.seq,
-                        message.subject,
-                        message.timestamp_ns,
-                        message.ttl_ns,
-                        size,
-                        location,
-                    );
+        let salt = state.salt;
+        let outcome = scan::scan_records(
+            &data,
+            codec::BLOCK_HEADER_LEN,
+            salt,
+            |offset, record, len| {
+                records += 1;
+                match record {
+                    // Every message record is written with a sequence above the last one (appends
+                    // take last + 1, restore writes ascending sequences). One that is not was never
+                    // written by this log: a record embedded in a payload (a snapshot stored as a
+                    // message, say) that resynchronization after damage landed on.
+                    Record::Message(message) if message.seq <= catalog.last_seq() => {
+                        out_of_order.push((offset, len as u64));
+                    }
+                    Record::Message(message) => {
+                        let size = catalog::message_size(
+                            message.subject.len(),
+                            message.headers.len(),
+                            message.payload.len(),
+                        );
+                        let location = Location {
+                            block_id,
+                            len: u32::try_from(len).unwrap_or(u32::MAX),
+                            offset,
+                        };
+                        catalog.insert(
+                            message.seq,
+                            message.subject,
+                            message.timestamp_ns,
+                            message.ttl_ns,
+                            size,
+                            location,
+                        );
+                    }
+                    Record::Removal(removal) => {
+                        removal_records += 1;
+                        catalog.apply(removal);
+                    }
                 }
-                Record::Removal(removal) => {
-                    removal_records += 1;
-                    catalog.apply(removal);
-                }
-            }
-        });
+            },
+        );
         report.records_replayed += records;
-        for (offset, len) in outcome.corrupt_ranges {
+        for (offset, len) in outcome.corrupt_ranges.into_iter().chain(out_of_order) {
             report.corrupt_ranges.push(DamagedRange {
                 path: path.clone(),
                 offset,

@@ -17,17 +17,18 @@ pub(crate) struct ScanOutcome {
 pub(crate) fn scan_records<'a>(
     data: &'a [u8],
     start: usize,
+    salt: u32,
     mut on_record: impl FnMut(u64, Record<'a>, usize),
 ) -> ScanOutcome {
     let mut outcome = ScanOutcome::default();
     let mut position = start.min(data.len());
     while position < data.len() {
-        match codec::decode_record(&data[position..]) {
+        match codec::decode_record(&data[position..], salt) {
             Ok((record, len)) => {
                 on_record(position as u64, record, len);
                 position += len;
             }
-            Err(_) => match codec::find_next_record(data, position + 1) {
+            Err(_) => match codec::find_next_record(data, position + 1, salt) {
                 Some(next) => {
                     outcome
                         .corrupt_ranges
@@ -49,6 +50,8 @@ mod tests {
     use crate::catalog::Removal;
     use crate::codec::MessageRecord;
 
+    const SALT: u32 = 0x5EED;
+
     fn three_records() -> (Vec<u8>, Vec<usize>) {
         let mut data = Vec::new();
         let mut starts = Vec::new();
@@ -64,6 +67,7 @@ mod tests {
                     headers: b"",
                     payload: b"xyz",
                 },
+                SALT,
             );
         }
         (data, starts)
@@ -71,7 +75,7 @@ mod tests {
 
     fn scanned_seqs(data: &[u8]) -> (Vec<u64>, ScanOutcome) {
         let mut seqs = Vec::new();
-        let outcome = scan_records(data, 0, |_, record, _| {
+        let outcome = scan_records(data, 0, SALT, |_, record, _| {
             if let Record::Message(message) = record {
                 seqs.push(message.seq);
             }
@@ -106,9 +110,9 @@ mod tests {
     #[test]
     fn removal_records_are_handed_out() {
         let mut data = Vec::new();
-        codec::encode_removal(&mut data, &Removal::Delete { seq: 4 });
+        codec::encode_removal(&mut data, &Removal::Delete { seq: 4 }, SALT);
         let mut found = Vec::new();
-        scan_records(&data, 0, |_, record, _| found.push(record));
+        scan_records(&data, 0, SALT, |_, record, _| found.push(record));
         assert_eq!(found, vec![Record::Removal(Removal::Delete { seq: 4 })]);
     }
 }
