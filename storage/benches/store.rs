@@ -33,6 +33,7 @@ async fn open_store(dir: &std::path::Path, sync: SyncPolicy) -> FileStore {
     let options = FileStoreOptions {
         block_size_max_bytes: 64 * 1024 * 1024,
         sync,
+        ..FileStoreOptions::default()
     };
     FileStore::open(dir, StoreConfig::default(), options)
         .await

@@ -62,6 +62,7 @@ fn cutting_the_last_block_at_every_byte_keeps_every_complete_record() {
     let options = FileStoreOptions {
         block_size_max_bytes: 1 << 20,
         sync: SyncPolicy::Always,
+        ..FileStoreOptions::default()
     };
     // Record end offsets, read from the file after each acknowledgement.
     let mut record_ends = Vec::new();
@@ -126,6 +127,7 @@ fn a_bit_flip_anywhere_loses_at_most_the_damaged_record_and_is_reported() {
     let options = FileStoreOptions {
         block_size_max_bytes: 300,
         sync: SyncPolicy::Always,
+        ..FileStoreOptions::default()
     };
     let messages: Vec<NewMessage> = (1..=9).map(varied_message).collect();
     // (block path, record start, record end) of each acknowledged message.
@@ -376,6 +378,7 @@ fn small_writer_options() -> FileStoreOptions {
     FileStoreOptions {
         block_size_max_bytes: 16 * 1024,
         sync: SyncPolicy::Always,
+        ..FileStoreOptions::default()
     }
 }
 
@@ -467,6 +470,7 @@ fn a_full_disk_stops_writes_with_an_error_and_keeps_acknowledged_messages() {
     let options = FileStoreOptions {
         block_size_max_bytes: 256,
         sync: SyncPolicy::Always,
+        ..FileStoreOptions::default()
     };
     run(async {
         let store = open_file_store(dir.path(), options.clone()).await;
@@ -547,6 +551,7 @@ fn interval_policy_acknowledges_before_sync_and_keeps_data_on_clean_close() {
     let options = FileStoreOptions {
         block_size_max_bytes: 4096,
         sync: SyncPolicy::Interval(std::time::Duration::from_secs(3600)),
+        ..FileStoreOptions::default()
     };
     run(async {
         let store = open_file_store(dir.path(), options.clone()).await;
@@ -575,6 +580,7 @@ fn a_purge_under_the_interval_policy_syncs_its_record_before_deleting_blocks() {
     let options = FileStoreOptions {
         block_size_max_bytes: 256,
         sync: SyncPolicy::Interval(std::time::Duration::from_secs(3600)),
+        ..FileStoreOptions::default()
     };
     run(async {
         let store = open_file_store(dir.path(), options.clone()).await;
@@ -619,5 +625,41 @@ fn emptied_blocks_are_deleted_and_deletions_stay_deleted_after_reopen() {
         let state = reopened.state();
         assert_eq!((state.first_seq, state.last_seq, state.msgs), (31, 40, 10));
         reopened.validate().unwrap();
+    });
+}
+
+/// Block files of this store that the process holds open right now.
+fn open_block_files(dir: &Path) -> usize {
+    let blocks_dir = std::fs::canonicalize(dir.join("blocks")).unwrap();
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .filter(|target| target.starts_with(&blocks_dir))
+        .count()
+}
+
+#[test]
+fn open_block_files_stay_bounded_while_reading_many_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    run(async {
+        let store = open_file_store(dir.path(), small_block_options()).await;
+        for tag in 0..300 {
+            store.store_msg(message("many.blocks", tag)).await.unwrap();
+        }
+        let blocks = block_files(dir.path()).len();
+        assert!(blocks > 20, "{blocks} blocks");
+        for seq in 1..=300 {
+            assert!(store.load_msg(seq).await.unwrap().is_some());
+        }
+        // The active block plus at most `open_block_files_max` (2) sealed ones.
+        let open = open_block_files(dir.path());
+        assert!(open <= 3, "{open} block files open for {blocks} blocks");
+        drop(store);
+        let reopened = open_file_store(dir.path(), small_block_options()).await;
+        for seq in (1..=300).rev() {
+            assert!(reopened.load_msg(seq).await.unwrap().is_some());
+        }
+        let open = open_block_files(dir.path());
+        assert!(open <= 3, "{open} block files open after reopen");
     });
 }

@@ -90,6 +90,7 @@ fn file_options(lazy: bool) -> FileStoreOptions {
         } else {
             SyncPolicy::Always
         },
+        open_block_files_max: 2,
     }
 }
 

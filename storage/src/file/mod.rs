@@ -59,6 +59,9 @@ pub struct FileStoreOptions {
     pub block_size_max_bytes: u64,
     /// The durability policy.
     pub sync: SyncPolicy,
+    /// How many sealed block files stay open for reads (least recently used are closed). The
+    /// active block is always open. Bounds file descriptors for large stores.
+    pub open_block_files_max: usize,
 }
 
 impl Default for FileStoreOptions {
@@ -66,6 +69,7 @@ impl Default for FileStoreOptions {
         FileStoreOptions {
             block_size_max_bytes: 8 * 1024 * 1024,
             sync: SyncPolicy::Always,
+            open_block_files_max: 64,
         }
     }
 }
@@ -147,6 +151,7 @@ struct Location {
 #[derive(Debug)]
 struct Block {
     path: PathBuf,
+    /// Open while the block is written to; sealed blocks are read through `State::read_files`.
     file: Option<compio::fs::File>,
     /// Bytes appended, including those still queued.
     len: u64,
@@ -194,6 +199,36 @@ struct State {
     sync_requested: bool,
     /// The store's record salt, mixed into every record checksum (see `codec::SNAPSHOT_SALT`).
     salt: u32,
+    read_files: BlockFileCache,
+}
+
+/// Read handles of sealed blocks, least recently used first, at most `capacity` of them.
+#[derive(Debug)]
+struct BlockFileCache {
+    capacity: usize,
+    entries: std::collections::VecDeque<(u32, compio::fs::File)>,
+}
+
+impl BlockFileCache {
+    fn get(&mut self, block_id: u32) -> Option<compio::fs::File> {
+        let position = self.entries.iter().position(|(id, _)| *id == block_id)?;
+        let entry = self.entries.remove(position)?;
+        let file = entry.1.clone();
+        self.entries.push_back(entry);
+        Some(file)
+    }
+
+    fn insert(&mut self, block_id: u32, file: compio::fs::File) {
+        self.remove(block_id);
+        self.entries.push_back((block_id, file));
+        while self.entries.len() > self.capacity.max(1) {
+            self.entries.pop_front();
+        }
+    }
+
+    fn remove(&mut self, block_id: u32) {
+        self.entries.retain(|(id, _)| *id != block_id);
+    }
 }
 
 impl Wakers for State {
@@ -279,6 +314,7 @@ impl FileStore {
                 .map_err(|error| StoreError::io("create directory", path, error))?;
         }
         let mut report = RecoveryReport::default();
+        let open_block_files_max = options.open_block_files_max;
         let mut state = State {
             dir: dir.clone(),
             options,
@@ -301,6 +337,10 @@ impl FileStore {
             sync_rounds: 0,
             sync_requested: false,
             salt: resolve_salt(&dir, &mut report).await?,
+            read_files: BlockFileCache {
+                capacity: open_block_files_max,
+                entries: std::collections::VecDeque::new(),
+            },
         };
         if !load_index(&mut state, &mut report).await? {
             recover_blocks(&mut state, &mut report).await?;
@@ -385,25 +425,19 @@ impl FileStore {
     }
 
     async fn write_index(&self) -> Result<()> {
-        let blocks: Vec<(u32, u64, u64, compio::fs::File, PathBuf)> = {
+        let blocks: Vec<(u32, u64, u64)> = {
             let state = self.shared.borrow();
             state
                 .blocks
                 .iter()
-                .filter_map(|(block_id, block)| {
-                    let file = block.file.clone()?;
-                    Some((
-                        *block_id,
-                        block.len,
-                        block.removal_records,
-                        file,
-                        block.path.clone(),
-                    ))
-                })
+                .map(|(block_id, block)| (*block_id, block.len, block.removal_records))
                 .collect()
         };
         let mut indexed_blocks = Vec::with_capacity(blocks.len());
-        for (block_id, len, removal_records, file, path) in blocks {
+        for (block_id, len, removal_records) in blocks {
+            let Some((file, path)) = self.block_file(block_id).await? else {
+                continue;
+            };
             indexed_blocks.push(codec::IndexedBlock {
                 block_id,
                 len,
@@ -444,6 +478,38 @@ impl FileStore {
             (bytes, state.dir.join("index"), state.temp_file_counter)
         };
         write_atomically(&path, suffix, bytes).await
+    }
+
+    /// A handle to read a block: its writer's handle, a cached one, or a newly opened one.
+    /// `None` when the block no longer exists.
+    async fn block_file(&self, block_id: u32) -> Result<Option<(compio::fs::File, PathBuf)>> {
+        let path = {
+            let mut state = self.shared.borrow_mut();
+            let Some(block) = state.blocks.get(&block_id) else {
+                return Ok(None);
+            };
+            let path = block.path.clone();
+            if let Some(file) = block.file.clone() {
+                return Ok(Some((file, path)));
+            }
+            if let Some(file) = state.read_files.get(block_id) {
+                return Ok(Some((file, path)));
+            }
+            path
+        };
+        match compio::fs::File::open(&path).await {
+            Ok(file) => {
+                let mut state = self.shared.borrow_mut();
+                if !state.blocks.contains_key(&block_id) {
+                    return Ok(None);
+                }
+                state.read_files.insert(block_id, file.clone());
+                Ok(Some((file, path)))
+            }
+            // Deleted meanwhile because nothing in it was kept any more.
+            Err(_) if !self.shared.borrow().blocks.contains_key(&block_id) => Ok(None),
+            Err(error) => Err(StoreError::io("open block for reading", &path, error)),
+        }
     }
 
     fn check_writable(&self) -> Result<()> {
@@ -524,11 +590,13 @@ impl FileStore {
         self.wait_for_sync(ticket).await?;
         let (doomed, blocks_dir) = {
             let mut state = self.shared.borrow_mut();
-            let doomed: Vec<PathBuf> = doomed_ids
-                .into_iter()
-                .filter_map(|block_id| state.blocks.remove(&block_id))
-                .map(|block| block.path)
-                .collect();
+            let mut doomed = Vec::with_capacity(doomed_ids.len());
+            for block_id in doomed_ids {
+                state.read_files.remove(block_id);
+                if let Some(block) = state.blocks.remove(&block_id) {
+                    doomed.push(block.path);
+                }
+            }
             (doomed, state.dir.join("blocks"))
         };
         for path in doomed {
@@ -575,25 +643,23 @@ impl FileStore {
                     || state
                         .blocks
                         .get(&block_id)
-                        .is_none_or(|block| block.written_len >= end && block.file.is_some())
+                        .is_none_or(|block| block.written_len >= end)
             },
         }
         .await;
-        let (file, path) = {
+        {
             let state = self.shared.borrow();
-            match state.blocks.get(&block_id) {
-                Some(block) if block.written_len >= end => match &block.file {
-                    Some(file) => (file.clone(), block.path.clone()),
-                    None => return Ok(None),
-                },
-                Some(_) => {
+            if let Some(block) = state.blocks.get(&block_id) {
+                if block.written_len < end {
                     return Err(StoreError::WritesStopped {
                         reason: state.failure.clone().unwrap_or_default(),
-                    })
+                    });
                 }
-                // The block was deleted meanwhile: the message is gone.
-                None => return Ok(None),
             }
+        }
+        // `None`: the block was deleted meanwhile, so the message is gone.
+        let Some((file, path)) = self.block_file(block_id).await? else {
+            return Ok(None);
         };
         let buffer = Vec::with_capacity(location.len as usize);
         let compio::BufResult(read, buffer) = file.read_exact_at(buffer, location.offset).await;
@@ -890,16 +956,29 @@ async fn flush(
     if !sync_due {
         return Ok(());
     }
-    let to_sync: Vec<(compio::fs::File, PathBuf)> = {
+    let to_sync = {
         let mut state = shared.borrow_mut();
         let block_ids = std::mem::take(&mut state.unsynced_blocks);
-        block_ids
-            .into_iter()
-            .filter_map(|block_id| state.blocks.get(&block_id))
-            .filter_map(|block| Some((block.file.clone()?, block.path.clone())))
-            .collect()
+        let mut to_sync = Vec::with_capacity(block_ids.len());
+        for block_id in &block_ids {
+            let Some(block) = state.blocks.get(block_id) else {
+                continue;
+            };
+            let (file, path) = (block.file.clone(), block.path.clone());
+            // A block written to in this session keeps its writer's handle until synced, so
+            // the cache is only a fallback here (fdatasync works on a read-only descriptor).
+            let file = file.or_else(|| state.read_files.get(*block_id));
+            to_sync.push((file, path));
+        }
+        to_sync
     };
     for (file, path) in to_sync {
+        let file = match file {
+            Some(file) => file,
+            None => compio::fs::File::open(&path)
+                .await
+                .map_err(|error| StoreError::io("open block for fdatasync", &path, error))?,
+        };
         file.sync_data()
             .await
             .map_err(|error| StoreError::io("fdatasync block", &path, error))?;
@@ -907,6 +986,20 @@ async fn flush(
     let mut state = shared.borrow_mut();
     state.durable = ticket;
     state.sync_rounds += 1;
+    // Blocks sealed before this round are done being written: hand their writer handles to
+    // the bounded read cache. They form a run just below the active block (earlier ones were
+    // handed over in earlier rounds), so the walk stops at the first block without one.
+    let active_block_id = state.active_block_id;
+    let mut sealed = Vec::new();
+    for (block_id, block) in state.blocks.range_mut(..active_block_id).rev() {
+        match block.file.take() {
+            Some(file) => sealed.push((*block_id, file)),
+            None => break,
+        }
+    }
+    for (block_id, file) in sealed.into_iter().rev() {
+        state.read_files.insert(block_id, file);
+    }
     Ok(())
 }
 
@@ -1049,11 +1142,13 @@ async fn load_index(state: &mut State, report: &mut RecoveryReport) -> Result<bo
         if tail_checksum(&file, &path, len).await? != indexed.tail_checksum {
             return discard("a block's tail differs from the index");
         }
+        let is_last = listed.last() == Some(&indexed.block_id);
         blocks.insert(
             indexed.block_id,
             Block {
                 path,
-                file: Some(file),
+                // Only the last block is written to; the others are opened on demand.
+                file: is_last.then_some(file),
                 len,
                 written_len: len,
                 live_messages: 0,
@@ -1229,17 +1324,23 @@ async fn recover_blocks(state: &mut State, report: &mut RecoveryReport) -> Resul
                 report.corrupt_ranges.push(damaged);
             }
         }
-        let file = compio::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .await
-            .map_err(|error| StoreError::io("open block", &path, error))?;
+        // Only the last block is written to; the others are opened on demand for reads.
+        let file = if is_last {
+            let file = compio::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&path)
+                .await
+                .map_err(|error| StoreError::io("open block", &path, error))?;
+            Some(file)
+        } else {
+            None
+        };
         state.blocks.insert(
             block_id,
             Block {
                 path,
-                file: Some(file),
+                file,
                 len,
                 written_len: len,
                 live_messages: 0,

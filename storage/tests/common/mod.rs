@@ -18,6 +18,8 @@ pub fn small_block_options() -> FileStoreOptions {
     FileStoreOptions {
         block_size_max_bytes: 512,
         sync: SyncPolicy::Always,
+        // Few open files, so that tests also read through opening and evicting handles.
+        open_block_files_max: 2,
     }
 }
 
