@@ -308,10 +308,18 @@ impl FileStore {
         let dir = dir.as_ref().to_path_buf();
         let blocks_dir = dir.join("blocks");
         let consumers_dir = dir.join("consumers");
+        let is_new = !dir.join("store.meta").exists() && !blocks_dir.exists();
         for path in [&blocks_dir, &consumers_dir] {
             compio::fs::create_dir_all(path)
                 .await
                 .map_err(|error| StoreError::io("create directory", path, error))?;
+        }
+        if is_new {
+            // The store directory's own entry must be durable before anything in it is
+            // acknowledged (its children are covered by the fsync after store.meta's rename).
+            if let Some(parent) = dir.parent().filter(|parent| !parent.as_os_str().is_empty()) {
+                sync_dir(parent).await?;
+            }
         }
         let mut report = RecoveryReport::default();
         let open_block_files_max = options.open_block_files_max;
