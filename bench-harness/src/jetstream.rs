@@ -93,14 +93,14 @@ pub async fn run_publish_async(
     Ok(RoundMeasurement::new(acked as f64 / elapsed.as_secs_f64(), acked, elapsed))
 }
 
-/// Fills a stream with `messages` (not timed), then drains it through a pull consumer with
-/// no acks and returns messages consumed per second.
-pub async fn run_consume(
+/// Fills a fresh stream with `messages` for `run_consume`. The runner calls this outside the
+/// sampled window, so that filling counts neither in time nor in CPU.
+pub async fn prepare_consume(
     address: SocketAddr,
     payload_len: usize,
     messages: u64,
     limits: &Limits,
-) -> Result<RoundMeasurement> {
+) -> Result<()> {
     let client = connect(address).await?;
     let context = jetstream::new(client);
     let subject = recreate_stream(&context).await?;
@@ -117,7 +117,15 @@ pub async fn run_consume(
     if filled < messages {
         bail!("could only fill the stream with {filled} of {messages} messages in time");
     }
-    verify_stream_holds(&context, messages).await?;
+    verify_stream_holds(&context, messages).await
+}
+
+/// Drains the stream filled by `prepare_consume` through a pull consumer with no acks and
+/// returns messages consumed per second.
+pub async fn run_consume(address: SocketAddr, messages: u64, limits: &Limits) -> Result<RoundMeasurement> {
+    let client = connect(address).await?;
+    let context = jetstream::new(client);
+    let _ = context.delete_consumer_from_stream("bench-consumer", STREAM_NAME).await;
     let stream = context.get_stream(STREAM_NAME).await.context("looking up the stream")?;
     let consumer: consumer::PullConsumer = stream
         .create_consumer(consumer::pull::Config {
@@ -211,6 +219,7 @@ fn publish_with_window(
         payload_len,
         frames_wanted_bytes.min(limits.write_batch_bytes),
     );
+    let frame_len = batch.len() / frames_per_batch as usize;
     let window = (window as u64).max(frames_per_batch);
     let messages_max = messages_max.min(limits.publish_messages_max);
     let started_at = Instant::now();
@@ -220,12 +229,15 @@ fn publish_with_window(
     let mut last_ack_at = started_at;
     let mut publishing = true;
     loop {
-        if publishing && (Instant::now() >= until || sent + frames_per_batch > messages_max) {
+        if publishing && (Instant::now() >= until || sent >= messages_max) {
             publishing = false;
         }
-        if publishing && sent - acked + frames_per_batch <= window {
-            connection.stream.write_all(&batch).context("writing a JetStream batch")?;
-            sent += frames_per_batch;
+        // The last batch may be partial so that exactly `messages_max` are published.
+        let frames = frames_per_batch.min(messages_max - sent.min(messages_max));
+        if publishing && sent - acked + frames <= window {
+            let bytes = &batch[..frames as usize * frame_len];
+            connection.stream.write_all(bytes).context("writing a JetStream batch")?;
+            sent += frames;
             continue;
         }
         if !publishing && acked >= sent {

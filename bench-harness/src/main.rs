@@ -138,7 +138,7 @@ fn run(args: Args) -> Result<()> {
         args.label_b.clone().unwrap_or_else(|| default_label(&targets[1])),
     ];
     let labels = if labels[0] == labels[1] {
-        [format!("{} (A)", labels[0]), format!("{} (B)", labels[1])]
+        [format!("{} #A", labels[0]), format!("{} #B", labels[1])]
     } else {
         labels
     };
@@ -166,7 +166,25 @@ fn run(args: Args) -> Result<()> {
     }
     let mut scenarios = plan(&plan_options);
     if let Some(filters) = &args.scenarios {
-        scenarios.retain(|scenario| filters.iter().any(|filter| scenario.id.contains(filter)));
+        let wanted = |scenario: &scenario::Scenario| {
+            filters.iter().any(|filter| scenario.id.contains(filter))
+        };
+        // The near-saturation latency run derives its rate from the capacity run.
+        let needs_capacity = scenarios.iter().any(|scenario| {
+            wanted(scenario)
+                && matches!(
+                    scenario.kind,
+                    scenario::ScenarioKind::RequestLatency {
+                        rate: scenario::RequestRate::NearSaturation { .. },
+                        ..
+                    }
+                )
+        });
+        scenarios.retain(|scenario| {
+            wanted(scenario)
+                || needs_capacity
+                    && matches!(scenario.kind, scenario::ScenarioKind::RequestCapacity { .. })
+        });
         if scenarios.is_empty() {
             bail!("--scenarios {filters:?} matches no scenario");
         }

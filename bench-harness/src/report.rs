@@ -219,7 +219,7 @@ pub fn render_markdown(report: &Report) -> String {
     let mut out = String::new();
     let a = &report.servers.a;
     let b = &report.servers.b;
-    let _ = writeln!(out, "# natrix-bench: {} (A) vs {} (B)\n", a.label, b.label);
+    let _ = writeln!(out, "# natrix-bench: A = {} vs B = {}\n", a.label, b.label);
     let _ = writeln!(
         out,
         "Generated {} in {} mode; the run took {:.0} s. Harness commit: `{}`.\n",

@@ -211,6 +211,13 @@ fn measure(
         return RoundOutcome::Failed(format!("{error:#}"));
     }
     let address = server.client_address;
+    if let ScenarioKind::JetStreamConsume { payload_len, messages } = scenario.kind {
+        let prepared =
+            runtime.block_on(jetstream::prepare_consume(address, payload_len, messages, limits));
+        if let Err(error) = prepared {
+            return RoundOutcome::Failed(format!("filling the stream: {error:#}"));
+        }
+    }
     let server_before = server.sample();
     let peak_reset = server.reset_peak_rss();
     let loadgen_before = ProcessSample::read("/proc/self").ok();
@@ -233,8 +240,8 @@ fn measure(
         ScenarioKind::JetStreamPublishAsync { payload_len, window } => {
             runtime.block_on(jetstream::run_publish_async(address, payload_len, window, limits))
         }
-        ScenarioKind::JetStreamConsume { payload_len, messages } => {
-            runtime.block_on(jetstream::run_consume(address, payload_len, messages, limits))
+        ScenarioKind::JetStreamConsume { messages, .. } => {
+            runtime.block_on(jetstream::run_consume(address, messages, limits))
         }
     };
     let server_after = server.sample();
