@@ -68,29 +68,57 @@ pub fn pin_self(cpu_list: &str) -> Result<()> {
     Ok(())
 }
 
-/// Number of CPUs in a `taskset` list such as `0`, `0-3` or `0,2,4-5`.
-pub fn cpu_count(cpu_list: &str) -> Result<usize> {
-    let mut count = 0;
+/// Busy time (everything but idle, iowait and steal), in seconds, summed over the CPUs of a
+/// `taskset` list, from `/proc/stat`. Compared with a server's own CPU time it shows how much
+/// else ran on the server's CPUs during a round.
+pub fn cpus_busy_seconds(cpu_list: &str) -> Option<f64> {
+    let cpus = expand_cpu_list(cpu_list).ok()?;
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let mut busy_ticks = 0u64;
+    for line in stat.lines() {
+        let mut fields = line.split_whitespace();
+        let Some(name) = fields.next() else { continue };
+        let Some(cpu) = name.strip_prefix("cpu").and_then(|index| index.parse::<usize>().ok())
+        else {
+            continue;
+        };
+        if !cpus.contains(&cpu) {
+            continue;
+        }
+        let ticks: Vec<u64> = fields.filter_map(|field| field.parse().ok()).collect();
+        // user nice system idle iowait irq softirq steal guest guest_nice
+        let not_busy = [3, 4, 7].iter().filter_map(|&index| ticks.get(index)).sum::<u64>();
+        let counted: u64 = ticks.iter().take(8).sum();
+        busy_ticks += counted.saturating_sub(not_busy);
+    }
+    Some(busy_ticks as f64 / crate::server::clock_ticks_per_second())
+}
+
+/// The CPUs of a `taskset` list such as `0`, `0-3` or `0,2,4-5`.
+pub fn expand_cpu_list(cpu_list: &str) -> Result<Vec<usize>> {
+    let mut cpus = Vec::new();
     for part in cpu_list.split(',').filter(|part| !part.trim().is_empty()) {
-        count += match part.trim().split_once('-') {
+        match part.trim().split_once('-') {
             Some((first, last)) => {
                 let first: usize = first.parse().with_context(|| format!("CPU list {cpu_list}"))?;
                 let last: usize = last.parse().with_context(|| format!("CPU list {cpu_list}"))?;
                 if last < first {
                     bail!("CPU range {part} is backwards");
                 }
-                last - first + 1
+                cpus.extend(first..=last);
             }
-            None => {
-                part.trim().parse::<usize>().with_context(|| format!("CPU list {cpu_list}"))?;
-                1
-            }
-        };
+            None => cpus.push(part.trim().parse().with_context(|| format!("CPU list {cpu_list}"))?),
+        }
     }
-    if count == 0 {
+    if cpus.is_empty() {
         bail!("CPU list {cpu_list:?} names no CPU");
     }
-    Ok(count)
+    Ok(cpus)
+}
+
+/// Number of CPUs in a `taskset` list such as `0`, `0-3` or `0,2,4-5`.
+pub fn cpu_count(cpu_list: &str) -> Result<usize> {
+    Ok(expand_cpu_list(cpu_list)?.len())
 }
 
 /// The commit of the git work tree holding `path`, with `-dirty` when it has uncommitted

@@ -107,6 +107,9 @@ pub async fn run_fixed_rate(
     let permits = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT_MAX));
     let runtime = tokio::runtime::Handle::current();
     let started_at = Instant::now() + Duration::from_millis(5);
+    // Busy-waiting before each request would occupy the load generator's CPU entirely at high
+    // rates; there the sender sleeps and then sends every request that has come due.
+    let busy_wait = interval >= BUSY_WAIT_MAX;
 
     let sender = {
         let recorder = Arc::clone(&recorder);
@@ -115,7 +118,7 @@ pub async fn run_fixed_rate(
         std::thread::spawn(move || {
             for index in 0..requests_total {
                 let due_at = started_at + interval.mul_f64(index as f64);
-                sleep_until(due_at);
+                sleep_until(due_at, busy_wait);
                 let permit = loop {
                     match Arc::clone(&permits).try_acquire_owned() {
                         Ok(permit) => break permit,
@@ -178,17 +181,21 @@ pub async fn run_fixed_rate(
     Ok(measurement)
 }
 
-/// Waits until `due_at`: a kernel sleep to shortly before it, then a busy wait. Sleeping
-/// alone overshoots by the timer slack plus the VM's wake-up latency (p99 ~1 ms measured on
-/// the development VM); the busy wait is short and preemptible by the runtime and responder
-/// threads when they have work. Whatever lateness remains is reported as send lag.
-pub fn sleep_until(due_at: Instant) {
-    const BUSY_WAIT: Duration = Duration::from_micros(200);
+/// The busy wait before a request's due time; also the shortest request interval for which
+/// the sender busy-waits at all.
+const BUSY_WAIT_MAX: Duration = Duration::from_micros(200);
+
+/// Waits until `due_at`: a kernel sleep to shortly before it, then (with `busy_wait`) a spin.
+/// Sleeping alone overshoots by the timer slack plus the VM's wake-up latency (p99 ~1 ms
+/// measured on the development VM); the spin is short and preemptible by the runtime and
+/// responder threads when they have work. Whatever lateness remains is reported as send lag.
+pub fn sleep_until(due_at: Instant, busy_wait: bool) {
+    let spin = if busy_wait { BUSY_WAIT_MAX } else { Duration::ZERO };
     let now = Instant::now();
-    if due_at > now + BUSY_WAIT {
-        std::thread::sleep(due_at - now - BUSY_WAIT);
+    if due_at > now + spin {
+        std::thread::sleep(due_at - now - spin);
     }
-    while Instant::now() < due_at {
+    while busy_wait && Instant::now() < due_at {
         std::hint::spin_loop();
     }
 }

@@ -301,20 +301,9 @@ fn default_label(target: &ServerTarget) -> String {
 }
 
 fn overlaps(left: &str, right: &str) -> bool {
-    let expand = |list: &str| -> Vec<usize> {
-        list.split(',')
-            .flat_map(|part| match part.trim().split_once('-') {
-                Some((first, last)) => {
-                    let first = first.parse().unwrap_or(0);
-                    let last = last.parse().unwrap_or(0);
-                    (first..=last).collect::<Vec<usize>>()
-                }
-                None => part.trim().parse().into_iter().collect(),
-            })
-            .collect()
-    };
-    let right = expand(right);
-    expand(left).iter().any(|cpu| right.contains(cpu))
+    let left = host::expand_cpu_list(left).unwrap_or_default();
+    let right = host::expand_cpu_list(right).unwrap_or_default();
+    left.iter().any(|cpu| right.contains(cpu))
 }
 
 fn write_report(report: &Report, out_dir: &Path) -> Result<()> {

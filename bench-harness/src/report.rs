@@ -77,11 +77,17 @@ pub struct SideSummary {
     pub server_cpu_utilization: Option<f64>,
     /// The same for the load generator: near 1.0 means the harness itself was the limit.
     pub loadgen_cpu_utilization: Option<f64>,
+    /// CPU time used on the server's CPUs by anything but the server, per CPU of the set and
+    /// second of wall time: 0.05 means other work took 5% of the servers' CPUs.
+    pub server_cpus_other_load: Option<f64>,
     /// Median over rounds of each latency percentile, for latency scenarios.
     pub latency_percentiles_us: Option<Vec<(f64, f64)>>,
     pub notes: Vec<String>,
     pub rounds: Vec<RoundMeasurement>,
 }
+
+/// Other work on the servers' CPUs above this share marks a result as disturbed.
+const OTHER_LOAD_WARNING: f64 = 0.10;
 
 /// CPU counts needed to turn CPU seconds into utilization.
 #[derive(Debug, Clone, Copy)]
@@ -103,6 +109,7 @@ impl SideSummary {
             server_peak_rss_bytes: None,
             server_cpu_utilization: None,
             loadgen_cpu_utilization: None,
+            server_cpus_other_load: None,
             latency_percentiles_us: None,
             notes: Vec::new(),
             rounds: Vec::new(),
@@ -156,7 +163,7 @@ impl SideSummary {
             .rounds
             .iter()
             .filter_map(|round| {
-                Some(round.server_cpu_s? / round.elapsed_s / cpu_sets.server_cpus as f64)
+                Some(round.server_cpu_s? / round.sampled_wall_s / cpu_sets.server_cpus as f64)
             })
             .collect();
         summary.server_cpu_utilization =
@@ -164,9 +171,23 @@ impl SideSummary {
         let loadgen_utilization: Vec<f64> = summary
             .rounds
             .iter()
-            .map(|round| round.loadgen_cpu_s / round.elapsed_s / cpu_sets.loadgen_cpus as f64)
+            .map(|round| round.loadgen_cpu_s / round.sampled_wall_s / cpu_sets.loadgen_cpus as f64)
             .collect();
         summary.loadgen_cpu_utilization = Some(median_of(&loadgen_utilization));
+        let other_load: Vec<f64> = summary
+            .rounds
+            .iter()
+            .filter_map(|round| {
+                Some(round.server_cpus_other_s? / round.sampled_wall_s / cpu_sets.server_cpus as f64)
+            })
+            .collect();
+        summary.server_cpus_other_load = (!other_load.is_empty()).then(|| median_of(&other_load));
+        if let Some(load) = summary.server_cpus_other_load.filter(|load| *load > OTHER_LOAD_WARNING) {
+            summary.notes.push(format!(
+                "other work used {:.0}% of the server CPUs during this scenario: disturbed",
+                load * 100.0
+            ));
+        }
 
         let curves: Vec<&Vec<(f64, f64)>> = summary
             .rounds
@@ -278,12 +299,13 @@ pub fn render_markdown(report: &Report) -> String {
         out,
         "Median over rounds (± half the min–max range). A/B > 1 means A is higher; for latency \
          lower is better. CPU is the server's user+system time per million messages handled; \
-         util is CPU time over wall time per pinned CPU (server / load generator).\n"
+         util is CPU time over wall time per pinned CPU: server / load generator / everything \
+         else on the server CPUs (above 10% the result is marked disturbed).\n"
     );
     let _ = writeln!(
         out,
         "| scenario | metric | A | B | A/B | CPU s/M msgs A | CPU s/M msgs B | peak RSS A | \
-         peak RSS B | util A (srv/gen) | util B (srv/gen) |"
+         peak RSS B | util A (srv/gen/other) | util B (srv/gen/other) |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|");
     for scenario in &report.scenarios {
@@ -427,9 +449,13 @@ fn ratio_cell(scenario: &ScenarioReport) -> String {
 }
 
 fn utilization_cell(side: &SideSummary) -> String {
-    let server = optional(side.server_cpu_utilization, |util| format!("{:.0}%", util * 100.0));
-    let loadgen = optional(side.loadgen_cpu_utilization, |util| format!("{:.0}%", util * 100.0));
-    format!("{server}/{loadgen}")
+    let percent = |value: Option<f64>| optional(value, |util| format!("{:.0}%", util * 100.0));
+    format!(
+        "{}/{}/{}",
+        percent(side.server_cpu_utilization),
+        percent(side.loadgen_cpu_utilization),
+        percent(side.server_cpus_other_load)
+    )
 }
 
 fn optional<T>(value: Option<T>, render: impl Fn(T) -> String) -> String {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 
-use crate::host::allowed_cpus;
+use crate::host::{allowed_cpus, cpus_busy_seconds};
 use crate::jetstream;
 use crate::latency;
 use crate::report::{CpuSets, ScenarioReport, SideSummary};
@@ -99,7 +99,7 @@ pub fn run_plan(
                         publish_duration: config.limits.publish_duration / 4,
                         ..config.limits.clone()
                     };
-                    let _ = measure(server, scenario, rate, &warmup_limits, runtime);
+                    let _ = measure(server, scenario, rate, &warmup_limits, &config.settings.cpu_list, runtime);
                 }
             }
         }
@@ -120,7 +120,7 @@ pub fn run_plan(
                 if rate_missing {
                     continue;
                 }
-                let outcome = measure(server, scenario, rate, &config.limits, runtime);
+                let outcome = measure(server, scenario, rate, &config.limits, &config.settings.cpu_list, runtime);
                 if let RoundOutcome::Measured(round) = &outcome {
                     progress.last_result = format!(
                         "{}: {} {}",
@@ -205,6 +205,7 @@ fn measure(
     scenario: &Scenario,
     rate: Option<f64>,
     limits: &Limits,
+    server_cpu_list: &str,
     runtime: &tokio::runtime::Runtime,
 ) -> RoundOutcome {
     if let Err(error) = server.check_alive() {
@@ -218,6 +219,8 @@ fn measure(
             return RoundOutcome::Failed(format!("filling the stream: {error:#}"));
         }
     }
+    let sampled_from = Instant::now();
+    let server_cpus_busy_before = cpus_busy_seconds(server_cpu_list);
     let server_before = server.sample();
     let peak_reset = server.reset_peak_rss();
     let loadgen_before = ProcessSample::read("/proc/self").ok();
@@ -245,12 +248,22 @@ fn measure(
         }
     };
     let server_after = server.sample();
+    let server_cpus_busy_after = cpus_busy_seconds(server_cpu_list);
     let loadgen_after = ProcessSample::read("/proc/self").ok();
+    let sampled_wall = sampled_from.elapsed();
     match result {
         Ok(mut round) => {
+            round.sampled_wall_s = sampled_wall.as_secs_f64();
             if let (Some(before), Some(after)) = (server_before, server_after) {
                 round.server_cpu_s = Some(after.cpu_seconds - before.cpu_seconds);
                 round.server_peak_rss_bytes = Some(after.peak_rss_bytes);
+                if let (Some(busy_before), Some(busy_after)) =
+                    (server_cpus_busy_before, server_cpus_busy_after)
+                {
+                    let server_cpu_s = after.cpu_seconds - before.cpu_seconds;
+                    round.server_cpus_other_s =
+                        Some((busy_after - busy_before - server_cpu_s).max(0.0));
+                }
                 if !peak_reset {
                     round.notes.push("peak RSS is the process lifetime peak".to_string());
                 }

@@ -246,6 +246,12 @@ pub struct RoundMeasurement {
     pub server_cpu_s: Option<f64>,
     pub server_peak_rss_bytes: Option<u64>,
     pub loadgen_cpu_s: f64,
+    /// CPU time spent on the server's CPUs by anything but the server (other processes, and
+    /// kernel work not charged to it): disturbance from the rest of the host.
+    pub server_cpus_other_s: Option<f64>,
+    /// Wall time over which the runner sampled CPU (connection setup and teardown included):
+    /// the denominator of utilization.
+    pub sampled_wall_s: f64,
 }
 
 impl RoundMeasurement {
@@ -259,6 +265,8 @@ impl RoundMeasurement {
             server_cpu_s: None,
             server_peak_rss_bytes: None,
             loadgen_cpu_s: 0.0,
+            server_cpus_other_s: None,
+            sampled_wall_s: elapsed.as_secs_f64(),
         }
     }
 }

@@ -66,6 +66,12 @@ pub fn run_flow(address: SocketAddr, shape: FlowShape, limits: &Limits) -> Resul
     let window_messages = (limits.flow_window_bytes / frame_len).max(2 * frames_per_batch);
     let messages_per_publisher = limits.publish_messages_max / shape.publishers.max(1) as u64;
 
+    // Clones of the subscriber sockets let the coordinator end their blocking reads at once.
+    let subscriber_sockets: Vec<std::net::TcpStream> = subscriber_connections
+        .iter()
+        .map(|connection| connection.stream.try_clone())
+        .collect::<std::io::Result<_>>()
+        .context("cloning subscriber sockets")?;
     let started_at = Instant::now();
     let subscriber_threads: Vec<JoinHandle<()>> = subscriber_connections
         .into_iter()
@@ -109,6 +115,9 @@ pub fn run_flow(address: SocketAddr, shape: FlowShape, limits: &Limits) -> Resul
         }
     }
     progress.stop.store(true, Ordering::Relaxed);
+    for socket in &subscriber_sockets {
+        let _ = socket.shutdown(std::net::Shutdown::Both);
+    }
     for thread in subscriber_threads {
         thread.join().map_err(|_| anyhow!("subscriber thread panicked"))?;
     }
@@ -228,6 +237,8 @@ fn count_deliveries(
                 let now_ns = started_at.elapsed().as_nanos() as u64;
                 progress.last_delivery_ns.fetch_max(now_ns, Ordering::Relaxed);
             }
+            // After the stop flag, errors come from the coordinator's shutdown of the socket.
+            Err(_) if progress.stop.load(Ordering::Relaxed) => return,
             Err(error) => {
                 progress.fail(format!("subscriber {index}: {error:#}"));
                 return;

@@ -92,43 +92,44 @@ fn dispatch_control_line(
     let Some(operation) = fields.next() else {
         return Ok(None);
     };
-    match operation.to_ascii_uppercase().as_slice() {
-        b"MSG" | b"HMSG" => {
-            let is_headers = operation.len() == 4;
-            let fields: Vec<&[u8]> = fields.collect();
-            // MSG subject sid [reply] size; HMSG subject sid [reply] header_size total_size.
-            let fixed_fields = if is_headers { 4 } else { 3 };
-            if fields.len() != fixed_fields && fields.len() != fixed_fields + 1 {
+    // Comparing without allocating: this runs once per delivered message.
+    let is = |name: &[u8]| operation.eq_ignore_ascii_case(name);
+    if is(b"MSG") || is(b"HMSG") {
+        // MSG subject sid [reply] size; HMSG subject sid [reply] header_size total_size.
+        let fixed_fields = if operation.len() == 4 { 4 } else { 3 };
+        let mut found: [&[u8]; 6] = [&[]; 6];
+        let mut count = 0;
+        for field in fields {
+            if count == found.len() {
                 bail!("malformed message line: {}", String::from_utf8_lossy(line));
             }
-            let reply_to = (fields.len() == fixed_fields + 1).then(|| fields[2]);
-            let total_len = parse_decimal(fields[fields.len() - 1])
-                .with_context(|| format!("bad size in {}", String::from_utf8_lossy(line)))?;
-            on_frame(ServerFrame::Msg { subject: fields[0], reply_to, payload_len: total_len });
-            Ok(Some(total_len))
+            found[count] = field;
+            count += 1;
         }
-        b"PING" => {
-            on_frame(ServerFrame::Ping);
-            Ok(None)
+        if count != fixed_fields && count != fixed_fields + 1 {
+            bail!("malformed message line: {}", String::from_utf8_lossy(line));
         }
-        b"PONG" => {
-            on_frame(ServerFrame::Pong);
-            Ok(None)
-        }
-        b"+OK" => {
-            on_frame(ServerFrame::Ok);
-            Ok(None)
-        }
-        b"-ERR" => {
-            on_frame(ServerFrame::Err(line.get(5..).unwrap_or_default()));
-            Ok(None)
-        }
-        b"INFO" => {
-            on_frame(ServerFrame::Info(line.get(5..).unwrap_or_default()));
-            Ok(None)
-        }
-        _ => bail!("unexpected line from server: {}", String::from_utf8_lossy(line)),
+        let reply_to = (count == fixed_fields + 1).then(|| found[2]);
+        let total_len = parse_decimal(found[count - 1])
+            .with_context(|| format!("bad size in {}", String::from_utf8_lossy(line)))?;
+        on_frame(ServerFrame::Msg { subject: found[0], reply_to, payload_len: total_len });
+        return Ok(Some(total_len));
     }
+    let frame = if is(b"PING") {
+        ServerFrame::Ping
+    } else if is(b"PONG") {
+        ServerFrame::Pong
+    } else if is(b"+OK") {
+        ServerFrame::Ok
+    } else if is(b"-ERR") {
+        ServerFrame::Err(line.get(5..).unwrap_or_default())
+    } else if is(b"INFO") {
+        ServerFrame::Info(line.get(5..).unwrap_or_default())
+    } else {
+        bail!("unexpected line from server: {}", String::from_utf8_lossy(line));
+    };
+    on_frame(frame);
+    Ok(None)
 }
 
 fn parse_decimal(digits: &[u8]) -> Result<usize> {
