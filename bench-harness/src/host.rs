@@ -25,7 +25,10 @@ impl HostInfo {
             .and_then(|rest| rest.split_once(':'))
             .map(|(_, model)| model.trim().to_string())
             .unwrap_or_else(|| "unknown".to_string());
-        let cpus_online = cpuinfo.lines().filter(|line| line.starts_with("processor")).count();
+        let cpus_online = cpuinfo
+            .lines()
+            .filter(|line| line.starts_with("processor"))
+            .count();
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .map(|release| release.trim().to_string())
             .unwrap_or_default();
@@ -78,7 +81,9 @@ pub fn cpus_busy_seconds(cpu_list: &str) -> Option<f64> {
     for line in stat.lines() {
         let mut fields = line.split_whitespace();
         let Some(name) = fields.next() else { continue };
-        let Some(cpu) = name.strip_prefix("cpu").and_then(|index| index.parse::<usize>().ok())
+        let Some(cpu) = name
+            .strip_prefix("cpu")
+            .and_then(|index| index.parse::<usize>().ok())
         else {
             continue;
         };
@@ -87,7 +92,10 @@ pub fn cpus_busy_seconds(cpu_list: &str) -> Option<f64> {
         }
         let ticks: Vec<u64> = fields.filter_map(|field| field.parse().ok()).collect();
         // user nice system idle iowait irq softirq steal guest guest_nice
-        let not_busy = [3, 4, 7].iter().filter_map(|&index| ticks.get(index)).sum::<u64>();
+        let not_busy = [3, 4, 7]
+            .iter()
+            .filter_map(|&index| ticks.get(index))
+            .sum::<u64>();
         let counted: u64 = ticks.iter().take(8).sum();
         busy_ticks += counted.saturating_sub(not_busy);
     }
@@ -100,14 +108,22 @@ pub fn expand_cpu_list(cpu_list: &str) -> Result<Vec<usize>> {
     for part in cpu_list.split(',').filter(|part| !part.trim().is_empty()) {
         match part.trim().split_once('-') {
             Some((first, last)) => {
-                let first: usize = first.parse().with_context(|| format!("CPU list {cpu_list}"))?;
-                let last: usize = last.parse().with_context(|| format!("CPU list {cpu_list}"))?;
+                let first: usize = first
+                    .parse()
+                    .with_context(|| format!("CPU list {cpu_list}"))?;
+                let last: usize = last
+                    .parse()
+                    .with_context(|| format!("CPU list {cpu_list}"))?;
                 if last < first {
                     bail!("CPU range {part} is backwards");
                 }
                 cpus.extend(first..=last);
             }
-            None => cpus.push(part.trim().parse().with_context(|| format!("CPU list {cpu_list}"))?),
+            None => cpus.push(
+                part.trim()
+                    .parse()
+                    .with_context(|| format!("CPU list {cpu_list}"))?,
+            ),
         }
     }
     if cpus.is_empty() {
@@ -125,7 +141,12 @@ pub fn cpu_count(cpu_list: &str) -> Result<usize> {
 /// changes to tracked files, or `None` outside git.
 pub fn git_commit_of(path: &Path) -> Option<String> {
     let dir = if path.is_dir() { path } else { path.parent()? };
-    let head = Command::new("git").arg("-C").arg(dir).args(["rev-parse", "HEAD"]).output().ok()?;
+    let head = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()?;
     if !head.status.success() {
         return None;
     }
@@ -137,7 +158,11 @@ pub fn git_commit_of(path: &Path) -> Option<String> {
         .output()
         .map(|output| !output.stdout.is_empty())
         .unwrap_or(false);
-    Some(if dirty { format!("{commit}-dirty") } else { commit })
+    Some(if dirty {
+        format!("{commit}-dirty")
+    } else {
+        commit
+    })
 }
 
 /// Seconds since the epoch rendered as `YYYY-MM-DDTHH:MM:SSZ` (UTC), without a date crate.
@@ -148,11 +173,16 @@ pub fn utc_timestamp(unix_seconds: u64) -> String {
     let shifted = days + 719_468;
     let era = shifted.div_euclid(146_097);
     let day_of_era = shifted.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_index = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",

@@ -29,11 +29,8 @@ pub async fn unsupported_reason(address: SocketAddr) -> Option<String> {
         Ok(client) => client,
         Err(error) => return Some(format!("could not connect: {error:#}")),
     };
-    let reply = tokio::time::timeout(
-        PROBE_TIMEOUT,
-        client.request("$JS.API.INFO", Bytes::new()),
-    )
-    .await;
+    let reply =
+        tokio::time::timeout(PROBE_TIMEOUT, client.request("$JS.API.INFO", Bytes::new())).await;
     match reply {
         Err(_) => Some(format!("no reply to $JS.API.INFO within {PROBE_TIMEOUT:?}")),
         Ok(Err(error)) => Some(format!("$JS.API.INFO failed: {error}")),
@@ -42,7 +39,8 @@ pub async fn unsupported_reason(address: SocketAddr) -> Option<String> {
                 Ok(info) => info,
                 Err(error) => return Some(format!("$JS.API.INFO answer is not JSON: {error}")),
             };
-            info.get("error").map(|error| format!("$JS.API.INFO answered with error {error}"))
+            info.get("error")
+                .map(|error| format!("$JS.API.INFO answered with error {error}"))
         }
     }
 }
@@ -70,7 +68,11 @@ pub async fn run_publish_sync(
     }
     let elapsed = started_at.elapsed();
     verify_stream_holds(&context, acked).await?;
-    Ok(RoundMeasurement::new(acked as f64 / elapsed.as_secs_f64(), acked, elapsed))
+    Ok(RoundMeasurement::new(
+        acked as f64 / elapsed.as_secs_f64(),
+        acked,
+        elapsed,
+    ))
 }
 
 /// Publishes with up to `window` acks outstanding over the raw protocol.
@@ -85,12 +87,23 @@ pub async fn run_publish_async(
     let subject = recreate_stream(&context).await?;
     let limits_owned = limits.clone();
     let (acked, elapsed) = tokio::task::spawn_blocking(move || {
-        publish_with_window(address, &subject, payload_len, window, u64::MAX, &limits_owned)
+        publish_with_window(
+            address,
+            &subject,
+            payload_len,
+            window,
+            u64::MAX,
+            &limits_owned,
+        )
     })
     .await
     .context("joining the async publisher")??;
     verify_stream_holds(&context, acked).await?;
-    Ok(RoundMeasurement::new(acked as f64 / elapsed.as_secs_f64(), acked, elapsed))
+    Ok(RoundMeasurement::new(
+        acked as f64 / elapsed.as_secs_f64(),
+        acked,
+        elapsed,
+    ))
 }
 
 /// Fills a fresh stream with `messages` for `run_consume`. The runner calls this outside the
@@ -122,11 +135,20 @@ pub async fn prepare_consume(
 
 /// Drains the stream filled by `prepare_consume` through a pull consumer with no acks and
 /// returns messages consumed per second.
-pub async fn run_consume(address: SocketAddr, messages: u64, limits: &Limits) -> Result<RoundMeasurement> {
+pub async fn run_consume(
+    address: SocketAddr,
+    messages: u64,
+    limits: &Limits,
+) -> Result<RoundMeasurement> {
     let client = connect(address).await?;
     let context = jetstream::new(client);
-    let _ = context.delete_consumer_from_stream("bench-consumer", STREAM_NAME).await;
-    let stream = context.get_stream(STREAM_NAME).await.context("looking up the stream")?;
+    let _ = context
+        .delete_consumer_from_stream("bench-consumer", STREAM_NAME)
+        .await;
+    let stream = context
+        .get_stream(STREAM_NAME)
+        .await
+        .context("looking up the stream")?;
     let consumer: consumer::PullConsumer = stream
         .create_consumer(consumer::pull::Config {
             durable_name: Some("bench-consumer".to_string()),
@@ -157,7 +179,9 @@ pub async fn run_consume(address: SocketAddr, messages: u64, limits: &Limits) ->
     let mut measurement =
         RoundMeasurement::new(consumed as f64 / elapsed.as_secs_f64(), consumed, elapsed);
     if consumed < messages {
-        measurement.notes.push(format!("consumed only {consumed} of {messages} before the time bound"));
+        measurement.notes.push(format!(
+            "consumed only {consumed} of {messages} before the time bound"
+        ));
     }
     Ok(measurement)
 }
@@ -190,8 +214,16 @@ async fn recreate_stream(context: &jetstream::Context) -> Result<String> {
 }
 
 async fn verify_stream_holds(context: &jetstream::Context, expected: u64) -> Result<()> {
-    let mut stream = context.get_stream(STREAM_NAME).await.context("looking up the stream")?;
-    let stored = stream.info().await.context("reading stream info")?.state.messages;
+    let mut stream = context
+        .get_stream(STREAM_NAME)
+        .await
+        .context("looking up the stream")?;
+    let stored = stream
+        .info()
+        .await
+        .context("reading stream info")?
+        .state
+        .messages;
     if stored != expected {
         bail!("the stream holds {stored} messages but {expected} were acknowledged");
     }
@@ -236,7 +268,10 @@ fn publish_with_window(
         let frames = frames_per_batch.min(messages_max - sent.min(messages_max));
         if publishing && sent - acked + frames <= window {
             let bytes = &batch[..frames as usize * frame_len];
-            connection.stream.write_all(bytes).context("writing a JetStream batch")?;
+            connection
+                .stream
+                .write_all(bytes)
+                .context("writing a JetStream batch")?;
             sent += frames;
             continue;
         }
@@ -244,14 +279,19 @@ fn publish_with_window(
             break;
         }
         if !publishing && last_ack_at.elapsed() > limits.drain_timeout {
-            bail!("{} of {sent} JetStream publishes were never acknowledged", sent - acked);
+            bail!(
+                "{} of {sent} JetStream publishes were never acknowledged",
+                sent - acked
+            );
         }
         let mut must_answer_ping = false;
         let mut server_error = None;
         let read = connection.read_some(|frame| match frame {
             ServerFrame::Msg { .. } => acked += 1,
             ServerFrame::Ping => must_answer_ping = true,
-            ServerFrame::Err(text) => server_error = Some(String::from_utf8_lossy(text).into_owned()),
+            ServerFrame::Err(text) => {
+                server_error = Some(String::from_utf8_lossy(text).into_owned())
+            }
             _ => {}
         })?;
         if read > 0 {

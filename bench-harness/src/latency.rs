@@ -69,10 +69,15 @@ pub async fn run_capacity(
     if completed == 0 {
         return Err(anyhow!("no request was answered ({failed} failed)"));
     }
-    let mut measurement =
-        RoundMeasurement::new(completed as f64 / elapsed.as_secs_f64(), completed * 2, elapsed);
+    let mut measurement = RoundMeasurement::new(
+        completed as f64 / elapsed.as_secs_f64(),
+        completed * 2,
+        elapsed,
+    );
     if failed > 0 {
-        measurement.notes.push(format!("{failed} requests failed or timed out"));
+        measurement
+            .notes
+            .push(format!("{failed} requests failed or timed out"));
     }
     Ok(measurement)
 }
@@ -190,7 +195,11 @@ const BUSY_WAIT_MAX: Duration = Duration::from_micros(200);
 /// measured on the development VM); the spin is short and preemptible by the runtime and
 /// responder threads when they have work. Whatever lateness remains is reported as send lag.
 pub fn sleep_until(due_at: Instant, busy_wait: bool) {
-    let spin = if busy_wait { BUSY_WAIT_MAX } else { Duration::ZERO };
+    let spin = if busy_wait {
+        BUSY_WAIT_MAX
+    } else {
+        Duration::ZERO
+    };
     let now = Instant::now();
     if due_at > now + spin {
         std::thread::sleep(due_at - now - spin);
@@ -200,7 +209,10 @@ pub fn sleep_until(due_at: Instant, busy_wait: bool) {
     }
 }
 
-async fn connect_client(address: SocketAddr, request_timeout: Duration) -> Result<async_nats::Client> {
+async fn connect_client(
+    address: SocketAddr,
+    request_timeout: Duration,
+) -> Result<async_nats::Client> {
     async_nats::ConnectOptions::new()
         .name("natrix-bench")
         .request_timeout(Some(request_timeout))
@@ -240,7 +252,8 @@ impl LatencyRecorder {
             Err(_) => self.timeouts += 1,
         }
         self.latency_ns.saturating_record(latency.as_nanos() as u64);
-        self.send_lag_ns.saturating_record(send_lag.as_nanos() as u64);
+        self.send_lag_ns
+            .saturating_record(send_lag.as_nanos() as u64);
     }
 
     fn summary(&self, target_rate_per_s: f64, elapsed: Duration) -> LatencySummary {
@@ -254,7 +267,10 @@ impl LatencyRecorder {
             percentiles_us: PERCENTILES
                 .iter()
                 .map(|&percentile| {
-                    (percentile, self.latency_ns.value_at_quantile(percentile / 100.0) as f64 / 1e3)
+                    (
+                        percentile,
+                        self.latency_ns.value_at_quantile(percentile / 100.0) as f64 / 1e3,
+                    )
                 })
                 .collect(),
             max_us: self.latency_ns.max() as f64 / 1e3,
@@ -285,17 +301,26 @@ impl Responder {
 
     fn stop(self) -> Result<()> {
         self.stop.store(true, Ordering::Relaxed);
-        self.thread.join().map_err(|_| anyhow!("responder thread panicked"))?
+        self.thread
+            .join()
+            .map_err(|_| anyhow!("responder thread panicked"))?
     }
 }
 
-fn answer_requests(mut connection: RawConnection, payload_len: usize, stop: &AtomicBool) -> Result<()> {
+fn answer_requests(
+    mut connection: RawConnection,
+    payload_len: usize,
+    stop: &AtomicBool,
+) -> Result<()> {
     let payload = vec![b'r'; payload_len];
     let mut replies = Vec::with_capacity(64 * 1024);
     while !stop.load(Ordering::Relaxed) {
         replies.clear();
         connection.read_some(|frame| match frame {
-            ServerFrame::Msg { reply_to: Some(reply_to), .. } => {
+            ServerFrame::Msg {
+                reply_to: Some(reply_to),
+                ..
+            } => {
                 replies.extend_from_slice(b"PUB ");
                 replies.extend_from_slice(reply_to);
                 replies.extend_from_slice(format!(" {payload_len}\r\n").as_bytes());
@@ -306,7 +331,10 @@ fn answer_requests(mut connection: RawConnection, payload_len: usize, stop: &Ato
             _ => {}
         })?;
         if !replies.is_empty() {
-            connection.stream.write_all(&replies).context("writing replies")?;
+            connection
+                .stream
+                .write_all(&replies)
+                .context("writing replies")?;
         }
     }
     Ok(())

@@ -125,7 +125,10 @@ fn run(args: Args) -> Result<()> {
     // Pin first, so that every thread started from here on (runtime, load threads) inherits it.
     pin_self(&args.loadgen_cpus)?;
     let worker_threads = args.shards.unwrap_or(server_cpus);
-    let settings = LaunchSettings { cpu_list: args.server_cpus.clone(), worker_threads };
+    let settings = LaunchSettings {
+        cpu_list: args.server_cpus.clone(),
+        worker_threads,
+    };
 
     let targets = [
         resolve_target(&args.server_a, args.natrix_bin.as_deref(), args.build)
@@ -134,8 +137,12 @@ fn run(args: Args) -> Result<()> {
             .context("server B")?,
     ];
     let labels = [
-        args.label_a.clone().unwrap_or_else(|| default_label(&targets[0])),
-        args.label_b.clone().unwrap_or_else(|| default_label(&targets[1])),
+        args.label_a
+            .clone()
+            .unwrap_or_else(|| default_label(&targets[0])),
+        args.label_b
+            .clone()
+            .unwrap_or_else(|| default_label(&targets[1])),
     ];
     let labels = if labels[0] == labels[1] {
         [format!("{} #A", labels[0]), format!("{} #B", labels[1])]
@@ -156,10 +163,13 @@ fn run(args: Args) -> Result<()> {
         }),
         fan_out: args.fan_out.max(1),
         many: args.many.max(1),
-        request_rates: args
-            .request_rates
-            .clone()
-            .unwrap_or_else(|| if args.quick { vec![1000] } else { vec![1000, 10_000] }),
+        request_rates: args.request_rates.clone().unwrap_or_else(|| {
+            if args.quick {
+                vec![1000]
+            } else {
+                vec![1000, 10_000]
+            }
+        }),
     };
     if plan_options.payload_sizes.is_empty() {
         bail!("--sizes names no size");
@@ -183,7 +193,10 @@ fn run(args: Args) -> Result<()> {
         scenarios.retain(|scenario| {
             wanted(scenario)
                 || needs_capacity
-                    && matches!(scenario.kind, scenario::ScenarioKind::RequestCapacity { .. })
+                    && matches!(
+                        scenario.kind,
+                        scenario::ScenarioKind::RequestCapacity { .. }
+                    )
         });
         if scenarios.is_empty() {
             bail!("--scenarios {filters:?} matches no scenario");
@@ -191,9 +204,10 @@ fn run(args: Args) -> Result<()> {
     }
 
     let out_dir = args.out.clone().unwrap_or_else(|| {
-        workspace_root()
-            .join("target/natrix-bench")
-            .join(format!("{mode}-{}", utc_timestamp(now_unix_seconds()).replace(':', "")))
+        workspace_root().join("target/natrix-bench").join(format!(
+            "{mode}-{}",
+            utc_timestamp(now_unix_seconds()).replace(':', "")
+        ))
     });
     let log_dir = out_dir.join("logs");
     std::fs::create_dir_all(&log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
@@ -220,7 +234,10 @@ fn run(args: Args) -> Result<()> {
         labels: labels.clone(),
         settings,
         limits: limits.clone(),
-        cpu_sets: CpuSets { server_cpus, loadgen_cpus },
+        cpu_sets: CpuSets {
+            server_cpus,
+            loadgen_cpus,
+        },
         log_dir,
         scratch_dir: scratch.path.clone(),
     };
@@ -254,7 +271,10 @@ fn run(args: Args) -> Result<()> {
         host,
         limits,
         plan: plan_options,
-        servers: ServerPair { a: describe(0), b: describe(1) },
+        servers: ServerPair {
+            a: describe(0),
+            b: describe(1),
+        },
         scenarios: scenario_reports,
     };
     write_report(&report, &out_dir)?;
@@ -273,13 +293,18 @@ fn run(args: Args) -> Result<()> {
 
 fn limits_for(args: &Args) -> Limits {
     let quick = args.quick;
-    let publish_duration = Duration::from_millis(args.duration_ms.unwrap_or(if quick { 150 } else { 1000 }));
+    let publish_duration =
+        Duration::from_millis(args.duration_ms.unwrap_or(if quick { 150 } else { 1000 }));
     Limits {
         rounds: args.rounds.unwrap_or(if quick { 2 } else { 5 }).max(1),
         publish_duration,
         publish_messages_max: if quick { 2_000_000 } else { 50_000_000 },
         drain_timeout: Duration::from_secs(if quick { 5 } else { 10 }),
-        latency_duration: if quick { Duration::from_millis(500) } else { Duration::from_secs(3) },
+        latency_duration: if quick {
+            Duration::from_millis(500)
+        } else {
+            Duration::from_secs(3)
+        },
         request_timeout: Duration::from_secs(if quick { 2 } else { 5 }),
         flow_window_bytes: 8 * 1024 * 1024,
         write_batch_bytes: 64 * 1024,
@@ -290,7 +315,11 @@ fn limits_for(args: &Args) -> Limits {
 fn default_label(target: &ServerTarget) -> String {
     match target {
         ServerTarget::Binary { flavor, path } => {
-            let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            let name = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
             match flavor {
                 server::ServerFlavor::Natrix => name,
                 server::ServerFlavor::Go => format!("{name} (Go)"),

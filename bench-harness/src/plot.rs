@@ -28,7 +28,11 @@ pub fn throughput_bars(report: &Report, path: &Path) -> Result<()> {
     let (low, high) = values.fold((f64::INFINITY, 0.0f64), |(low, high), value| {
         (low.min(value), high.max(value))
     });
-    let (low, high) = if low.is_finite() { (low / 2.0, high * 2.0) } else { (1.0, 10.0) };
+    let (low, high) = if low.is_finite() {
+        (low / 2.0, high * 2.0)
+    } else {
+        (1.0, 10.0)
+    };
     let row_count = rows.len().max(1);
     let height = 120 + 34 * row_count as u32;
     let root = SVGBackend::new(path, (1000, height)).into_drawing_area();
@@ -66,9 +70,10 @@ pub fn throughput_bars(report: &Report, path: &Path) -> Result<()> {
     for (index, row) in rows.iter().enumerate() {
         // Row 0 at the top reads like the Markdown table.
         let center = (row_count - 1 - index) as f64;
-        for (side, color, offset) in
-            [(&row.a, SERVER_A_COLOR, 0.2), (&row.b, SERVER_B_COLOR, -0.2)]
-        {
+        for (side, color, offset) in [
+            (&row.a, SERVER_A_COLOR, 0.2),
+            (&row.b, SERVER_B_COLOR, -0.2),
+        ] {
             let (Some(median), Some(min), Some(max)) = (side.median, side.min, side.max) else {
                 continue;
             };
@@ -108,11 +113,18 @@ pub fn throughput_bars(report: &Report, path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// One plotted line: legend label, color, dashed or not, and (x, y) points.
+type Curve = (String, RGBColor, bool, Vec<(f64, f64)>);
+
 /// Latency by percentile for every latency scenario and server. The x axis is
 /// `-log10(1 - p)`, so 90%, 99%, 99.9% and 99.99% are evenly spaced and the tail is visible.
 pub fn latency_curves(report: &Report, path: &Path) -> Result<()> {
-    let mut curves: Vec<(String, RGBColor, bool, Vec<(f64, f64)>)> = Vec::new();
-    for scenario in report.scenarios.iter().filter(|s| s.scenario.better == Better::Lower) {
+    let mut curves: Vec<Curve> = Vec::new();
+    for scenario in report
+        .scenarios
+        .iter()
+        .filter(|s| s.scenario.better == Better::Lower)
+    {
         for (side, label, color, dashed) in [
             (&scenario.a, &report.servers.a.label, SERVER_A_COLOR, false),
             (&scenario.b, &report.servers.b.label, SERVER_B_COLOR, true),
@@ -139,7 +151,10 @@ pub fn latency_curves(report: &Report, path: &Path) -> Result<()> {
     let root = SVGBackend::new(path, (1000, 600)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_error)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption("Request/reply latency by percentile (open loop)", ("sans-serif", 18))
+        .caption(
+            "Request/reply latency by percentile (open loop)",
+            ("sans-serif", 18),
+        )
         .margin(10)
         .x_label_area_size(40)
         .y_label_area_size(70)
@@ -163,7 +178,11 @@ pub fn latency_curves(report: &Report, path: &Path) -> Result<()> {
             .label(label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
         chart
-            .draw_series(points.into_iter().map(|point| Circle::new(point, 3, style.filled())))
+            .draw_series(
+                points
+                    .into_iter()
+                    .map(|point| Circle::new(point, 3, style.filled())),
+            )
             .map_err(plot_error)?;
     }
     chart
@@ -188,7 +207,13 @@ fn percentile_label(nines: f64) -> String {
         .iter()
         .find(|mark| (self::nines(**mark) - nines).abs() < 0.05)
         .map(|mark| format!("{mark}%"))
-        .unwrap_or_else(|| if percentile < 0.5 { String::new() } else { format!("{percentile:.1}%") })
+        .unwrap_or_else(|| {
+            if percentile < 0.5 {
+                String::new()
+            } else {
+                format!("{percentile:.1}%")
+            }
+        })
 }
 
 fn plot_error<E: std::fmt::Debug>(error: E) -> anyhow::Error {

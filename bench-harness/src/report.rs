@@ -128,8 +128,12 @@ impl SideSummary {
         }
         if summary.rounds.is_empty() {
             summary.status = "failed";
-            summary.reason =
-                Some(failures.first().cloned().unwrap_or_else(|| "no round ran".to_string()));
+            summary.reason = Some(
+                failures
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "no round ran".to_string()),
+            );
             return summary;
         }
         for failure in failures {
@@ -157,8 +161,11 @@ impl SideSummary {
             .collect();
         summary.server_cpu_s_per_million_msgs =
             (!cpu_per_million.is_empty()).then(|| median_of(&cpu_per_million));
-        summary.server_peak_rss_bytes =
-            summary.rounds.iter().filter_map(|round| round.server_peak_rss_bytes).max();
+        summary.server_peak_rss_bytes = summary
+            .rounds
+            .iter()
+            .filter_map(|round| round.server_peak_rss_bytes)
+            .max();
         let server_utilization: Vec<f64> = summary
             .rounds
             .iter()
@@ -178,11 +185,16 @@ impl SideSummary {
             .rounds
             .iter()
             .filter_map(|round| {
-                Some(round.server_cpus_other_s? / round.sampled_wall_s / cpu_sets.server_cpus as f64)
+                Some(
+                    round.server_cpus_other_s? / round.sampled_wall_s / cpu_sets.server_cpus as f64,
+                )
             })
             .collect();
         summary.server_cpus_other_load = (!other_load.is_empty()).then(|| median_of(&other_load));
-        if let Some(load) = summary.server_cpus_other_load.filter(|load| *load > OTHER_LOAD_WARNING) {
+        if let Some(load) = summary
+            .server_cpus_other_load
+            .filter(|load| *load > OTHER_LOAD_WARNING)
+        {
             summary.notes.push(format!(
                 "other work used {:.0}% of the server CPUs during this scenario: disturbed",
                 load * 100.0
@@ -192,15 +204,22 @@ impl SideSummary {
         let curves: Vec<&Vec<(f64, f64)>> = summary
             .rounds
             .iter()
-            .filter_map(|round| round.latency.as_ref().map(|latency| &latency.percentiles_us))
+            .filter_map(|round| {
+                round
+                    .latency
+                    .as_ref()
+                    .map(|latency| &latency.percentiles_us)
+            })
             .collect();
         if let Some(first) = curves.first() {
             let merged = first
                 .iter()
                 .enumerate()
                 .map(|(index, (percentile, _))| {
-                    let values: Vec<f64> =
-                        curves.iter().filter_map(|curve| curve.get(index).map(|p| p.1)).collect();
+                    let values: Vec<f64> = curves
+                        .iter()
+                        .filter_map(|curve| curve.get(index).map(|p| p.1))
+                        .collect();
                     (*percentile, median_of(&values))
                 })
                 .collect();
@@ -231,7 +250,12 @@ impl ScenarioReport {
             (Some(a), Some(b)) if b > 0.0 => Some(a / b),
             _ => None,
         };
-        Self { scenario, a, b, ratio_a_over_b }
+        Self {
+            scenario,
+            a,
+            b,
+            ratio_a_over_b,
+        }
     }
 }
 
@@ -250,7 +274,10 @@ pub fn render_markdown(report: &Report) -> String {
         report.harness_commit.as_deref().unwrap_or("unknown")
     );
     let _ = writeln!(out, "## Servers\n");
-    let _ = writeln!(out, "| | label | version (INFO) | commit | command line | CPUs allowed |");
+    let _ = writeln!(
+        out,
+        "| | label | version (INFO) | commit | command line | CPUs allowed |"
+    );
     let _ = writeln!(out, "|---|---|---|---|---|---|");
     for (side, server) in [("A", a), ("B", b)] {
         let _ = writeln!(
@@ -258,7 +285,11 @@ pub fn render_markdown(report: &Report) -> String {
             "| {side} | {} | {} | {} | `{}` | {} |",
             server.label,
             server.version.as_deref().unwrap_or("?"),
-            server.commit.as_deref().map(short_commit).unwrap_or_else(|| "n/a".to_string()),
+            server
+                .commit
+                .as_deref()
+                .map(short_commit)
+                .unwrap_or_else(|| "n/a".to_string()),
             server.command_line.as_deref().unwrap_or("?"),
             server.cpus_allowed_effective.as_deref().unwrap_or("?"),
         );
@@ -317,8 +348,12 @@ pub fn render_markdown(report: &Report) -> String {
             side_value(&scenario.a),
             side_value(&scenario.b),
             ratio_cell(scenario),
-            optional(scenario.a.server_cpu_s_per_million_msgs, |cpu| format!("{cpu:.3}")),
-            optional(scenario.b.server_cpu_s_per_million_msgs, |cpu| format!("{cpu:.3}")),
+            optional(scenario.a.server_cpu_s_per_million_msgs, |cpu| format!(
+                "{cpu:.3}"
+            )),
+            optional(scenario.b.server_cpu_s_per_million_msgs, |cpu| format!(
+                "{cpu:.3}"
+            )),
             optional(scenario.a.server_peak_rss_bytes, format_bytes),
             optional(scenario.b.server_peak_rss_bytes, format_bytes),
             utilization_cell(&scenario.a),
@@ -361,8 +396,11 @@ pub fn render_markdown(report: &Report) -> String {
                         .map(|(_, micros)| format!("{micros:.0}"))
                         .unwrap_or_default()
                 };
-                let latencies: Vec<_> =
-                    summary.rounds.iter().filter_map(|round| round.latency.as_ref()).collect();
+                let latencies: Vec<_> = summary
+                    .rounds
+                    .iter()
+                    .filter_map(|round| round.latency.as_ref())
+                    .collect();
                 let middle = |values: Vec<f64>| median(&values);
                 let _ = writeln!(
                     out,
@@ -386,17 +424,17 @@ pub fn render_markdown(report: &Report) -> String {
         .iter()
         .flat_map(|scenario| {
             let title = scenario.scenario.title.clone();
-            [(&a.label, &scenario.a), (&b.label, &scenario.b)].into_iter().flat_map(
-                move |(label, side)| {
+            [(&a.label, &scenario.a), (&b.label, &scenario.b)]
+                .into_iter()
+                .flat_map(move |(label, side)| {
                     let title = title.clone();
                     side.reason
                         .iter()
-                        .map(|reason| format!("{reason}"))
+                        .cloned()
                         .chain(side.notes.iter().cloned())
                         .map(move |note| format!("- {title}, {label}: {note}"))
                         .collect::<Vec<_>>()
-                },
-            )
+                })
         })
         .collect();
     if !notes.is_empty() {
@@ -424,7 +462,10 @@ fn short_commit(commit: &str) -> String {
 fn side_value(side: &SideSummary) -> String {
     match (side.status, side.median) {
         ("ok", Some(median)) => {
-            let spread = side.spread_pct.map(|spread| format!(" ±{spread:.1}%")).unwrap_or_default();
+            let spread = side
+                .spread_pct
+                .map(|spread| format!(" ±{spread:.1}%"))
+                .unwrap_or_default();
             let warning = if side.notes.is_empty() { "" } else { " ⚠" };
             format!("{}{spread}{warning}", format_quantity(median))
         }
@@ -433,7 +474,9 @@ fn side_value(side: &SideSummary) -> String {
 }
 
 fn ratio_cell(scenario: &ScenarioReport) -> String {
-    let Some(ratio) = scenario.ratio_a_over_b else { return "n/a".to_string() };
+    let Some(ratio) = scenario.ratio_a_over_b else {
+        return "n/a".to_string();
+    };
     let a_is_better = match scenario.scenario.better {
         Better::Higher => ratio > 1.0,
         Better::Lower => ratio < 1.0,
@@ -482,14 +525,16 @@ mod tests {
     use super::*;
 
     fn measured(value: f64) -> RoundOutcome {
-        let mut round =
-            RoundMeasurement::new(value, 1_000_000, std::time::Duration::from_secs(1));
+        let mut round = RoundMeasurement::new(value, 1_000_000, std::time::Duration::from_secs(1));
         round.server_cpu_s = Some(0.5);
         round.loadgen_cpu_s = 0.25;
         RoundOutcome::Measured(round)
     }
 
-    const CPUS: CpuSets = CpuSets { server_cpus: 1, loadgen_cpus: 1 };
+    const CPUS: CpuSets = CpuSets {
+        server_cpus: 1,
+        loadgen_cpus: 1,
+    };
 
     #[test]
     fn summary_takes_median_spread_and_cpu_per_message() {
@@ -506,7 +551,10 @@ mod tests {
     #[test]
     fn not_supported_wins_over_measurements_and_failures_are_kept() {
         let summary = SideSummary::from_outcomes(
-            &[measured(1.0), RoundOutcome::NotSupported("no JetStream".into())],
+            &[
+                measured(1.0),
+                RoundOutcome::NotSupported("no JetStream".into()),
+            ],
             CPUS,
         );
         assert_eq!(summary.status, "not supported");

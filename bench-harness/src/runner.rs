@@ -64,9 +64,9 @@ pub fn run_plan(
                     observe(&mut observations[side], &server);
                     servers[side] = Some(server);
                 }
-                Err(error) => {
-                    outcomes[side].push(RoundOutcome::Failed(format!("server did not start: {error:#}")))
-                }
+                Err(error) => outcomes[side].push(RoundOutcome::Failed(format!(
+                    "server did not start: {error:#}"
+                ))),
             }
         }
         let mut unsupported: [Option<String>; 2] = [None, None];
@@ -91,15 +91,28 @@ pub fn run_plan(
             }
         };
         let rate_missing = scenario_needs_rate(scenario) && rate.is_none();
-        if config.limits.warmup && !rate_missing && !matches!(scenario.kind, ScenarioKind::RequestLatency { .. }) {
+        if config.limits.warmup
+            && !rate_missing
+            && !matches!(scenario.kind, ScenarioKind::RequestLatency { .. })
+        {
             for side in 0..2 {
                 if let (Some(server), None) = (&mut servers[side], &unsupported[side]) {
-                    progress.show(&format!("{} · warm-up · {}", scenario.title, config.labels[side]));
+                    progress.show(&format!(
+                        "{} · warm-up · {}",
+                        scenario.title, config.labels[side]
+                    ));
                     let warmup_limits = Limits {
                         publish_duration: config.limits.publish_duration / 4,
                         ..config.limits.clone()
                     };
-                    let _ = measure(server, scenario, rate, &warmup_limits, &config.settings.cpu_list, runtime);
+                    let _ = measure(
+                        server,
+                        scenario,
+                        rate,
+                        &warmup_limits,
+                        &config.settings.cpu_list,
+                        runtime,
+                    );
                 }
             }
         }
@@ -116,11 +129,20 @@ pub fn run_plan(
                     outcomes[side].push(RoundOutcome::NotSupported(reason.clone()));
                     continue;
                 }
-                let Some(server) = servers[side].as_mut() else { continue };
+                let Some(server) = servers[side].as_mut() else {
+                    continue;
+                };
                 if rate_missing {
                     continue;
                 }
-                let outcome = measure(server, scenario, rate, &config.limits, &config.settings.cpu_list, runtime);
+                let outcome = measure(
+                    server,
+                    scenario,
+                    rate,
+                    &config.limits,
+                    &config.settings.cpu_list,
+                    runtime,
+                );
                 if let RoundOutcome::Measured(round) = &outcome {
                     progress.last_result = format!(
                         "{}: {} {}",
@@ -155,26 +177,38 @@ fn side_name(side: usize) -> &'static str {
 }
 
 fn scenario_needs_rate(scenario: &Scenario) -> bool {
-    matches!(scenario.kind, ScenarioKind::RequestLatency { rate: RequestRate::NearSaturation { .. }, .. })
+    matches!(
+        scenario.kind,
+        ScenarioKind::RequestLatency {
+            rate: RequestRate::NearSaturation { .. },
+            ..
+        }
+    )
 }
 
 /// The request rate of a latency scenario; near-saturation rates come from the request
 /// capacity measured earlier in the same run, taking the lower of the two servers.
 fn resolve_rate(scenario: &Scenario, earlier: &[ScenarioReport]) -> Result<Option<f64>> {
-    let ScenarioKind::RequestLatency { rate, .. } = scenario.kind else { return Ok(None) };
+    let ScenarioKind::RequestLatency { rate, .. } = scenario.kind else {
+        return Ok(None);
+    };
     match rate {
         RequestRate::PerSecond(rate) => Ok(Some(rate as f64)),
         RequestRate::NearSaturation { fraction } => {
             let capacity = earlier
                 .iter()
-                .filter(|report| matches!(report.scenario.kind, ScenarioKind::RequestCapacity { .. }))
+                .filter(|report| {
+                    matches!(report.scenario.kind, ScenarioKind::RequestCapacity { .. })
+                })
                 .flat_map(|report| [report.a.median, report.b.median])
                 .flatten()
                 .fold(f64::INFINITY, f64::min);
             if capacity.is_finite() {
                 Ok(Some(capacity * fraction))
             } else {
-                Err(anyhow!("the near-saturation rate needs a measured request-capacity scenario"))
+                Err(anyhow!(
+                    "the near-saturation rate needs a measured request-capacity scenario"
+                ))
             }
         }
     }
@@ -191,7 +225,9 @@ fn observe(observations: &mut ServerObservations, server: &RunningServer) {
             });
         }
     }
-    observations.command_line.get_or_insert_with(|| server.command_line.clone());
+    observations
+        .command_line
+        .get_or_insert_with(|| server.command_line.clone());
     if observations.cpus_allowed.is_none() {
         if let Some(pid) = server.pid {
             observations.cpus_allowed = Some(allowed_cpus(&format!("/proc/{pid}/status")));
@@ -212,9 +248,17 @@ fn measure(
         return RoundOutcome::Failed(format!("{error:#}"));
     }
     let address = server.client_address;
-    if let ScenarioKind::JetStreamConsume { payload_len, messages } = scenario.kind {
-        let prepared =
-            runtime.block_on(jetstream::prepare_consume(address, payload_len, messages, limits));
+    if let ScenarioKind::JetStreamConsume {
+        payload_len,
+        messages,
+    } = scenario.kind
+    {
+        let prepared = runtime.block_on(jetstream::prepare_consume(
+            address,
+            payload_len,
+            messages,
+            limits,
+        ));
         if let Err(error) = prepared {
             return RoundOutcome::Failed(format!("filling the stream: {error:#}"));
         }
@@ -225,24 +269,48 @@ fn measure(
     let peak_reset = server.reset_peak_rss();
     let loadgen_before = ProcessSample::read("/proc/self").ok();
     let result = match scenario.kind {
-        ScenarioKind::Flow { publishers, subscribers, queue_group, payload_len } => run_flow(
+        ScenarioKind::Flow {
+            publishers,
+            subscribers,
+            queue_group,
+            payload_len,
+        } => run_flow(
             address,
-            FlowShape { publishers, subscribers, queue_group, payload_len },
+            FlowShape {
+                publishers,
+                subscribers,
+                queue_group,
+                payload_len,
+            },
             limits,
         ),
-        ScenarioKind::RequestCapacity { in_flight, payload_len } => {
-            runtime.block_on(latency::run_capacity(address, in_flight, payload_len, limits))
-        }
+        ScenarioKind::RequestCapacity {
+            in_flight,
+            payload_len,
+        } => runtime.block_on(latency::run_capacity(
+            address,
+            in_flight,
+            payload_len,
+            limits,
+        )),
         ScenarioKind::RequestLatency { payload_len, .. } => match rate {
-            Some(rate) => runtime.block_on(latency::run_fixed_rate(address, rate, payload_len, limits)),
+            Some(rate) => {
+                runtime.block_on(latency::run_fixed_rate(address, rate, payload_len, limits))
+            }
             None => Err(anyhow!("no request rate")),
         },
         ScenarioKind::JetStreamPublishSync { payload_len } => {
             runtime.block_on(jetstream::run_publish_sync(address, payload_len, limits))
         }
-        ScenarioKind::JetStreamPublishAsync { payload_len, window } => {
-            runtime.block_on(jetstream::run_publish_async(address, payload_len, window, limits))
-        }
+        ScenarioKind::JetStreamPublishAsync {
+            payload_len,
+            window,
+        } => runtime.block_on(jetstream::run_publish_async(
+            address,
+            payload_len,
+            window,
+            limits,
+        )),
         ScenarioKind::JetStreamConsume { messages, .. } => {
             runtime.block_on(jetstream::run_consume(address, messages, limits))
         }
@@ -265,7 +333,9 @@ fn measure(
                         Some((busy_after - busy_before - server_cpu_s).max(0.0));
                 }
                 if !peak_reset {
-                    round.notes.push("peak RSS is the process lifetime peak".to_string());
+                    round
+                        .notes
+                        .push("peak RSS is the process lifetime peak".to_string());
                 }
             }
             if let (Some(before), Some(after)) = (loadgen_before, loadgen_after) {

@@ -12,11 +12,22 @@ pub enum ScenarioKind {
     /// Publishers and subscribers on one subject, raw protocol. With no subscribers this is
     /// pub-only; with `queue_group` the subscribers share the messages instead of each
     /// receiving all of them.
-    Flow { publishers: usize, subscribers: usize, queue_group: bool, payload_len: usize },
+    Flow {
+        publishers: usize,
+        subscribers: usize,
+        queue_group: bool,
+        payload_len: usize,
+    },
     /// Closed loop: `in_flight` requesters each wait for a reply before the next request.
-    RequestCapacity { in_flight: usize, payload_len: usize },
+    RequestCapacity {
+        in_flight: usize,
+        payload_len: usize,
+    },
     /// Open loop: requests sent on a fixed schedule, latency measured from the scheduled time.
-    RequestLatency { rate: RequestRate, payload_len: usize },
+    RequestLatency {
+        rate: RequestRate,
+        payload_len: usize,
+    },
     /// One JetStream publish at a time, each waiting for its ack.
     JetStreamPublishSync { payload_len: usize },
     /// JetStream publishes with up to `window` acks outstanding (raw protocol).
@@ -31,7 +42,9 @@ pub enum ScenarioKind {
 pub enum RequestRate {
     PerSecond(u64),
     /// A fraction of the lower of the two servers' measured request capacity.
-    NearSaturation { fraction: f64 },
+    NearSaturation {
+        fraction: f64,
+    },
 }
 
 /// Whether a bigger number is a better one: ratios read differently for latency.
@@ -89,7 +102,10 @@ pub struct Limits {
 mod millis {
     use std::time::Duration;
 
-    pub fn serialize<S: serde::Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(
+        value: &Duration,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
         serializer.serialize_u64(value.as_millis() as u64)
     }
 }
@@ -149,7 +165,10 @@ pub fn plan(options: &PlanOptions) -> Vec<Scenario> {
     }
     scenarios.push(throughput(
         format!("many-{many}to{many}/{}", size_label(small)),
-        format!("{many} pubs : {many} subs (all-to-all), {}", size_label(small)),
+        format!(
+            "{many} pubs : {many} subs (all-to-all), {}",
+            size_label(small)
+        ),
         "many-to-many",
         flow(many, many, false, small),
     ));
@@ -164,14 +183,23 @@ pub fn plan(options: &PlanOptions) -> Vec<Scenario> {
     let request_size = 128;
     scenarios.push(Scenario {
         id: format!("request-capacity/{}", size_label(request_size)),
-        title: format!("request/reply capacity (64 in flight), {}", size_label(request_size)),
+        title: format!(
+            "request/reply capacity (64 in flight), {}",
+            size_label(request_size)
+        ),
         group: "request",
         metric: "requests/s",
         better: Better::Higher,
-        kind: ScenarioKind::RequestCapacity { in_flight: 64, payload_len: request_size },
+        kind: ScenarioKind::RequestCapacity {
+            in_flight: 64,
+            payload_len: request_size,
+        },
     });
-    let mut rates: Vec<RequestRate> =
-        options.request_rates.iter().map(|&rate| RequestRate::PerSecond(rate)).collect();
+    let mut rates: Vec<RequestRate> = options
+        .request_rates
+        .iter()
+        .map(|&rate| RequestRate::PerSecond(rate))
+        .collect();
     rates.push(RequestRate::NearSaturation { fraction: 0.9 });
     for rate in rates {
         let rate_label = match rate {
@@ -182,11 +210,17 @@ pub fn plan(options: &PlanOptions) -> Vec<Scenario> {
         };
         scenarios.push(Scenario {
             id: format!("request-latency/{rate_label}"),
-            title: format!("request/reply p99 latency at {rate_label}, {}", size_label(request_size)),
+            title: format!(
+                "request/reply p99 latency at {rate_label}, {}",
+                size_label(request_size)
+            ),
             group: "latency",
             metric: "p99 µs",
             better: Better::Lower,
-            kind: ScenarioKind::RequestLatency { rate, payload_len: request_size },
+            kind: ScenarioKind::RequestLatency {
+                rate,
+                payload_len: request_size,
+            },
         });
     }
     let js_size = 128;
@@ -194,20 +228,34 @@ pub fn plan(options: &PlanOptions) -> Vec<Scenario> {
         format!("js-publish-sync/{}", size_label(js_size)),
         format!("JetStream publish, sync, {}", size_label(js_size)),
         "jetstream",
-        ScenarioKind::JetStreamPublishSync { payload_len: js_size },
+        ScenarioKind::JetStreamPublishSync {
+            payload_len: js_size,
+        },
     ));
     scenarios.push(throughput_kind(
         format!("js-publish-async/{}", size_label(js_size)),
-        format!("JetStream publish, async (1000 in flight), {}", size_label(js_size)),
+        format!(
+            "JetStream publish, async (1000 in flight), {}",
+            size_label(js_size)
+        ),
         "jetstream",
-        ScenarioKind::JetStreamPublishAsync { payload_len: js_size, window: 1000 },
+        ScenarioKind::JetStreamPublishAsync {
+            payload_len: js_size,
+            window: 1000,
+        },
     ));
     let consume_messages = if options.quick { 5_000 } else { 200_000 };
     scenarios.push(throughput_kind(
         format!("js-consume/{}", size_label(js_size)),
-        format!("JetStream pull consume of {consume_messages}, {}", size_label(js_size)),
+        format!(
+            "JetStream pull consume of {consume_messages}, {}",
+            size_label(js_size)
+        ),
         "jetstream",
-        ScenarioKind::JetStreamConsume { payload_len: js_size, messages: consume_messages },
+        ScenarioKind::JetStreamConsume {
+            payload_len: js_size,
+            messages: consume_messages,
+        },
     ));
     scenarios
 }
@@ -217,7 +265,14 @@ fn throughput(id: String, title: String, group: &'static str, kind: ScenarioKind
 }
 
 fn throughput_kind(id: String, title: String, group: &'static str, kind: ScenarioKind) -> Scenario {
-    Scenario { id, title, group, metric: "msgs/s", better: Better::Higher, kind }
+    Scenario {
+        id,
+        title,
+        group,
+        metric: "msgs/s",
+        better: Better::Higher,
+        kind,
+    }
 }
 
 /// `16B`, `1KiB`, `64KiB`: short labels for ids and tables.

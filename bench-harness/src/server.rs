@@ -45,7 +45,9 @@ pub struct LaunchSettings {
 /// (its file name decides the flavor) or `nats://127.x.x.x:PORT`.
 pub fn resolve_target(spec: &str, natrix_bin: Option<&Path>, build: bool) -> Result<ServerTarget> {
     if let Some(url) = spec.strip_prefix("nats://") {
-        return Ok(ServerTarget::Url { address: loopback_address(url)? });
+        return Ok(ServerTarget::Url {
+            address: loopback_address(url)?,
+        });
     }
     let (flavor, path) = match spec {
         "natrix" => (ServerFlavor::Natrix, locate_natrix(natrix_bin, build)?),
@@ -154,12 +156,17 @@ pub fn locate_or_install_go_server() -> Result<PathBuf> {
     }
     // pip may install scripts to a directory that is not on PATH (e.g. ~/.local/bin).
     let scripts_dir = Command::new(python)
-        .args(["-c", "import sysconfig; print(sysconfig.get_path('scripts'))"])
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('scripts'))",
+        ])
         .output()
         .context("asking python for its scripts directory")?;
     let user_scripts = std::env::var_os("HOME").map(|home| Path::new(&home).join(".local/bin"));
     let candidates = [
-        Some(PathBuf::from(String::from_utf8_lossy(&scripts_dir.stdout).trim())),
+        Some(PathBuf::from(
+            String::from_utf8_lossy(&scripts_dir.stdout).trim(),
+        )),
         user_scripts,
     ];
     candidates
@@ -172,7 +179,9 @@ pub fn locate_or_install_go_server() -> Result<PathBuf> {
 
 fn find_on_path(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|candidate| candidate.is_file())
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
 }
 
 /// Follows wrapper scripts (pyenv shims) to the real executable, so that the PID the harness
@@ -261,8 +270,10 @@ impl RunningServer {
         request: &LaunchRequest<'_>,
         with_jetstream: bool,
     ) -> Result<Self> {
-        let mut args: Vec<String> =
-            ["-a", "127.0.0.1", "-p", "-1"].iter().map(|arg| arg.to_string()).collect();
+        let mut args: Vec<String> = ["-a", "127.0.0.1", "-p", "-1"]
+            .iter()
+            .map(|arg| arg.to_string())
+            .collect();
         if flavor == ServerFlavor::Natrix {
             args.extend([
                 "--shards".to_string(),
@@ -273,7 +284,11 @@ impl RunningServer {
         }
         let store_dir = if with_jetstream {
             let dir = TempDir::new(request.scratch_dir, "store")?;
-            args.extend(["-js".to_string(), "-sd".to_string(), dir.path.display().to_string()]);
+            args.extend([
+                "-js".to_string(),
+                "-sd".to_string(),
+                dir.path.display().to_string(),
+            ]);
             Some(dir)
         } else {
             None
@@ -295,15 +310,27 @@ impl RunningServer {
             path.display(),
             args.join(" ")
         );
-        let mut child = command.spawn().with_context(|| format!("starting {command_line}"))?;
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("starting {command_line}"))?;
         let log_file = std::fs::File::create(&request.log_path)
             .with_context(|| format!("creating {}", request.log_path.display()))?;
         let log_file = Arc::new(Mutex::new(log_file));
         let log_tail: Arc<Mutex<VecDeque<String>>> = Arc::default();
         let (address_sender, address_receiver) = mpsc::channel();
         let outputs: [Box<dyn std::io::Read + Send>; 2] = [
-            Box::new(child.stdout.take().ok_or_else(|| anyhow!("no stdout pipe"))?),
-            Box::new(child.stderr.take().ok_or_else(|| anyhow!("no stderr pipe"))?),
+            Box::new(
+                child
+                    .stdout
+                    .take()
+                    .ok_or_else(|| anyhow!("no stdout pipe"))?,
+            ),
+            Box::new(
+                child
+                    .stderr
+                    .take()
+                    .ok_or_else(|| anyhow!("no stderr pipe"))?,
+            ),
         ];
         for output in outputs {
             let log_file = Arc::clone(&log_file);
@@ -340,7 +367,10 @@ impl RunningServer {
             if let Some(child) = server.child.as_mut() {
                 if let Some(status) = child.try_wait()? {
                     server.child = None;
-                    bail!("exited with {status} before listening; log: {}", server.log_excerpt());
+                    bail!(
+                        "exited with {status} before listening; log: {}",
+                        server.log_excerpt()
+                    );
                 }
             }
             if Instant::now() >= deadline {
@@ -355,7 +385,11 @@ impl RunningServer {
 
     /// The last lines the server logged, for error messages.
     pub fn log_excerpt(&self) -> String {
-        let tail = self.log_tail.lock().map(|tail| tail.clone()).unwrap_or_default();
+        let tail = self
+            .log_tail
+            .lock()
+            .map(|tail| tail.clone())
+            .unwrap_or_default();
         tail.into_iter().collect::<Vec<_>>().join(" | ")
     }
 
@@ -371,7 +405,8 @@ impl RunningServer {
 
     /// Current CPU time and resident set figures, when the process is ours to read.
     pub fn sample(&self) -> Option<ProcessSample> {
-        self.pid.and_then(|pid| ProcessSample::read(&format!("/proc/{pid}")).ok())
+        self.pid
+            .and_then(|pid| ProcessSample::read(&format!("/proc/{pid}")).ok())
     }
 
     /// Resets the kernel's peak-RSS mark so that the next sample's peak belongs to the next
@@ -388,8 +423,13 @@ impl RunningServer {
     /// Stops the server: SIGTERM (via `kill`, as the Go server handles it gracefully), then
     /// SIGKILL if it lingers.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = child.try_wait() {
@@ -448,18 +488,32 @@ impl ProcessSample {
     pub fn read(proc_dir: &str) -> Result<Self> {
         let stat = std::fs::read_to_string(format!("{proc_dir}/stat"))?;
         // The command name may contain spaces; fields are counted after its closing paren.
-        let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+        let after_name = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest)
+            .unwrap_or_default();
         let fields: Vec<&str> = after_name.split_whitespace().collect();
         // After the name: state is field 3 (index 0), utime field 14 (index 11), stime 15.
         let ticks = |index: usize| -> Result<u64> {
-            fields.get(index).ok_or_else(|| anyhow!("short stat"))?.parse().context("stat field")
+            fields
+                .get(index)
+                .ok_or_else(|| anyhow!("short stat"))?
+                .parse()
+                .context("stat field")
         };
         let cpu_ticks = ticks(11)? + ticks(12)?;
         let status = std::fs::read_to_string(format!("{proc_dir}/status"))?;
         let peak_rss_kib = status
             .lines()
             .find_map(|line| line.strip_prefix("VmHWM:"))
-            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .and_then(|value| {
+                value
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
             .unwrap_or(0);
         Ok(Self {
             cpu_seconds: cpu_ticks as f64 / clock_ticks_per_second(),

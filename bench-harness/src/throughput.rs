@@ -30,7 +30,11 @@ pub struct FlowShape {
 
 /// Runs one round and returns messages per second: delivered messages (summed over
 /// subscribers) when there are subscribers, published messages otherwise.
-pub fn run_flow(address: SocketAddr, shape: FlowShape, limits: &Limits) -> Result<RoundMeasurement> {
+pub fn run_flow(
+    address: SocketAddr,
+    shape: FlowShape,
+    limits: &Limits,
+) -> Result<RoundMeasurement> {
     let handshake_timeout = Duration::from_secs(10);
     let subject = format!("bench.flow.{}", unique_suffix());
     let progress = Arc::new(FlowProgress {
@@ -100,7 +104,9 @@ pub fn run_flow(address: SocketAddr, shape: FlowShape, limits: &Limits) -> Resul
 
     let mut publish_error = None;
     for thread in publisher_threads {
-        let outcome = thread.join().map_err(|_| anyhow!("publisher thread panicked"))?;
+        let outcome = thread
+            .join()
+            .map_err(|_| anyhow!("publisher thread panicked"))?;
         if let Err(error) = outcome {
             publish_error.get_or_insert(error);
         }
@@ -119,20 +125,37 @@ pub fn run_flow(address: SocketAddr, shape: FlowShape, limits: &Limits) -> Resul
         let _ = socket.shutdown(std::net::Shutdown::Both);
     }
     for thread in subscriber_threads {
-        thread.join().map_err(|_| anyhow!("subscriber thread panicked"))?;
+        thread
+            .join()
+            .map_err(|_| anyhow!("subscriber thread panicked"))?;
     }
     if let Some(error) = publish_error {
         return Err(error.context("publishing"));
     }
-    let failure = progress.failure.lock().map(|failure| failure.clone()).unwrap_or_default();
+    let failure = progress
+        .failure
+        .lock()
+        .map(|failure| failure.clone())
+        .unwrap_or_default();
 
     if shape.subscribers == 0 {
         let elapsed = published_at;
-        return Ok(RoundMeasurement::new(published as f64 / elapsed.as_secs_f64(), published, elapsed));
+        return Ok(RoundMeasurement::new(
+            published as f64 / elapsed.as_secs_f64(),
+            published,
+            elapsed,
+        ));
     }
-    let delivered: u64 = progress.delivered.iter().map(|count| count.load(Ordering::Relaxed)).sum();
-    let expected =
-        if shape.queue_group { published } else { published * shape.subscribers as u64 };
+    let delivered: u64 = progress
+        .delivered
+        .iter()
+        .map(|count| count.load(Ordering::Relaxed))
+        .sum();
+    let expected = if shape.queue_group {
+        published
+    } else {
+        published * shape.subscribers as u64
+    };
     let elapsed =
         Duration::from_nanos(progress.last_delivery_ns.load(Ordering::Relaxed)).max(published_at);
     let mut measurement =
@@ -141,11 +164,16 @@ pub fn run_flow(address: SocketAddr, shape: FlowShape, limits: &Limits) -> Resul
         measurement.notes.push(format!(
             "{} of {expected} messages not delivered{}",
             expected - delivered,
-            failure.map(|reason| format!(" ({reason})")).unwrap_or_default()
+            failure
+                .map(|reason| format!(" ({reason})"))
+                .unwrap_or_default()
         ));
     }
     if delivered == 0 {
-        return Err(anyhow!("no message was delivered: {}", measurement.notes.join("; ")));
+        return Err(anyhow!(
+            "no message was delivered: {}",
+            measurement.notes.join("; ")
+        ));
     }
     Ok(measurement)
 }
@@ -165,13 +193,23 @@ impl FlowProgress {
     /// consumer).
     fn lag(&self) -> u64 {
         let published = self.published.load(Ordering::Relaxed);
-        let delivered = self.delivered.iter().map(|count| count.load(Ordering::Relaxed));
-        let consumed = if self.queue_group { delivered.sum() } else { delivered.min().unwrap_or(published) };
+        let delivered = self
+            .delivered
+            .iter()
+            .map(|count| count.load(Ordering::Relaxed));
+        let consumed = if self.queue_group {
+            delivered.sum()
+        } else {
+            delivered.min().unwrap_or(published)
+        };
         published.saturating_sub(consumed)
     }
 
     fn has_failed(&self) -> bool {
-        self.failure.lock().map(|failure| failure.is_some()).unwrap_or(true)
+        self.failure
+            .lock()
+            .map(|failure| failure.is_some())
+            .unwrap_or(true)
     }
 
     fn fail(&self, reason: String) {
@@ -206,12 +244,19 @@ fn publish_batches(
             std::thread::sleep(Duration::from_micros(20));
             continue;
         }
-        connection.stream.write_all(batch).context("writing a batch")?;
+        connection
+            .stream
+            .write_all(batch)
+            .context("writing a batch")?;
         sent += plan.frames_per_batch;
-        progress.published.fetch_add(plan.frames_per_batch, Ordering::Relaxed);
+        progress
+            .published
+            .fetch_add(plan.frames_per_batch, Ordering::Relaxed);
     }
     // The PONG proves the server parsed every PUB before it; for pub-only runs it ends the clock.
-    connection.flush(plan.confirm_timeout).context("waiting for the server to take all PUBs")
+    connection
+        .flush(plan.confirm_timeout)
+        .context("waiting for the server to take all PUBs")
 }
 
 fn count_deliveries(
@@ -227,7 +272,9 @@ fn count_deliveries(
         let read = connection.read_some(|frame| match frame {
             ServerFrame::Msg { .. } => delivered += 1,
             ServerFrame::Ping => must_answer_ping = true,
-            ServerFrame::Err(text) => server_error = Some(String::from_utf8_lossy(text).into_owned()),
+            ServerFrame::Err(text) => {
+                server_error = Some(String::from_utf8_lossy(text).into_owned())
+            }
             _ => {}
         });
         match read {
@@ -235,7 +282,9 @@ fn count_deliveries(
             Ok(_) => {
                 progress.delivered[index].store(delivered, Ordering::Relaxed);
                 let now_ns = started_at.elapsed().as_nanos() as u64;
-                progress.last_delivery_ns.fetch_max(now_ns, Ordering::Relaxed);
+                progress
+                    .last_delivery_ns
+                    .fetch_max(now_ns, Ordering::Relaxed);
             }
             // After the stop flag, errors come from the coordinator's shutdown of the socket.
             Err(_) if progress.stop.load(Ordering::Relaxed) => return,
@@ -258,5 +307,9 @@ fn count_deliveries(
 /// Subjects unique per run, so a late message from an earlier run can never be counted.
 pub fn unique_suffix() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    format!("{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
 }

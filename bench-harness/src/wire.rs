@@ -15,7 +15,11 @@ use anyhow::{bail, Context, Result};
 /// a `Msg` carries only the payload length.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ServerFrame<'a> {
-    Msg { subject: &'a [u8], reply_to: Option<&'a [u8]>, payload_len: usize },
+    Msg {
+        subject: &'a [u8],
+        reply_to: Option<&'a [u8]>,
+        payload_len: usize,
+    },
     Ping,
     Pong,
     Ok,
@@ -43,7 +47,11 @@ impl FrameScanner {
     }
 
     /// Consumes `data` entirely, calling `on_frame` for every complete frame.
-    pub fn feed(&mut self, mut data: &[u8], mut on_frame: impl FnMut(ServerFrame<'_>)) -> Result<()> {
+    pub fn feed(
+        &mut self,
+        mut data: &[u8],
+        mut on_frame: impl FnMut(ServerFrame<'_>),
+    ) -> Result<()> {
         loop {
             if self.payload_bytes_to_skip > 0 {
                 let skipped = self.payload_bytes_to_skip.min(data.len());
@@ -88,7 +96,9 @@ fn dispatch_control_line(
 ) -> Result<Option<usize>> {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let mut fields = line.split(|&byte| byte == b' ' || byte == b'\t').filter(|f| !f.is_empty());
+    let mut fields = line
+        .split(|&byte| byte == b' ' || byte == b'\t')
+        .filter(|f| !f.is_empty());
     let Some(operation) = fields.next() else {
         return Ok(None);
     };
@@ -112,7 +122,11 @@ fn dispatch_control_line(
         let reply_to = (count == fixed_fields + 1).then(|| found[2]);
         let total_len = parse_decimal(found[count - 1])
             .with_context(|| format!("bad size in {}", String::from_utf8_lossy(line)))?;
-        on_frame(ServerFrame::Msg { subject: found[0], reply_to, payload_len: total_len });
+        on_frame(ServerFrame::Msg {
+            subject: found[0],
+            reply_to,
+            payload_len: total_len,
+        });
         return Ok(Some(total_len));
     }
     let frame = if is(b"PING") {
@@ -126,7 +140,10 @@ fn dispatch_control_line(
     } else if is(b"INFO") {
         ServerFrame::Info(line.get(5..).unwrap_or_default())
     } else {
-        bail!("unexpected line from server: {}", String::from_utf8_lossy(line));
+        bail!(
+            "unexpected line from server: {}",
+            String::from_utf8_lossy(line)
+        );
     };
     on_frame(frame);
     Ok(None)
@@ -184,8 +201,7 @@ impl RawConnection {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(Duration::from_millis(100)))?;
         stream.set_write_timeout(Some(timeout))?;
-        let mut connection =
-            Self {
+        let mut connection = Self {
             stream,
             server_info: None,
             scanner: FrameScanner::new(),
