@@ -57,8 +57,9 @@ pub fn throughput_bars(report: &Report, path: &Path) -> Result<()> {
         .y_labels(row_count)
         .y_label_formatter(&|value| {
             let index = value.round();
-            if (value - index).abs() < 0.01 && index >= 0.0 {
-                labels.get(index as usize).cloned().unwrap_or_default()
+            if (value - index).abs() < 0.01 && index >= 0.0 && index < row_count as f64 {
+                // Rows are drawn top-down, coordinates grow bottom-up.
+                labels.get(row_count - 1 - index as usize).cloned().unwrap_or_default()
             } else {
                 String::new()
             }
@@ -135,7 +136,8 @@ pub fn latency_curves(report: &Report, path: &Path) -> Result<()> {
                     .filter(|(percentile, _)| *percentile < 100.0)
                     .map(|(percentile, micros)| (nines(*percentile), micros.max(1.0)))
                     .collect();
-                let rate = scenario.scenario.id.rsplit('/').next().unwrap_or_default();
+                let id = &scenario.scenario.id;
+                let rate = id.split_once('/').map(|(_, rate)| rate).unwrap_or(id);
                 curves.push((format!("{label} @ {rate}"), color, dashed, points));
             }
         }
@@ -162,7 +164,8 @@ pub fn latency_curves(report: &Report, path: &Path) -> Result<()> {
         .map_err(plot_error)?;
     chart
         .configure_mesh()
-        .x_labels(10)
+        // Ask for a label every 0.1 and print only the ones at a percentile mark.
+        .x_labels(43)
         .x_label_formatter(&|value| percentile_label(*value))
         .x_desc("percentile")
         .y_desc("latency, µs (log scale)")
@@ -201,19 +204,12 @@ fn nines(percentile: f64) -> f64 {
 }
 
 fn percentile_label(nines: f64) -> String {
-    let percentile = 100.0 * (1.0 - 10f64.powf(-nines));
-    let marks = [0.0, 50.0, 90.0, 99.0, 99.9, 99.99];
-    marks
+    const MARKS: [f64; 6] = [0.0, 50.0, 90.0, 99.0, 99.9, 99.99];
+    MARKS
         .iter()
-        .find(|mark| (self::nines(**mark) - nines).abs() < 0.05)
+        .find(|mark| (self::nines(**mark) - nines).abs() < 0.02)
         .map(|mark| format!("{mark}%"))
-        .unwrap_or_else(|| {
-            if percentile < 0.5 {
-                String::new()
-            } else {
-                format!("{percentile:.1}%")
-            }
-        })
+        .unwrap_or_default()
 }
 
 fn plot_error<E: std::fmt::Debug>(error: E) -> anyhow::Error {
@@ -229,5 +225,7 @@ mod tests {
         assert!((nines(90.0) - 1.0).abs() < 1e-9);
         assert!((nines(99.0) - 2.0).abs() < 1e-9);
         assert_eq!(percentile_label(nines(99.9)), "99.9%");
+        assert_eq!(percentile_label(0.3), "50%");
+        assert_eq!(percentile_label(1.5), "");
     }
 }
