@@ -15,11 +15,13 @@
 //! - `latency`: request/reply capacity and open-loop latency with `async-nats` and HDR
 //!   histograms, free of coordinated omission.
 //! - `jetstream`: support probe, sync and async publish, pull consume.
+//! - `footprint`: resident memory per connection and per subscription.
 //! - `scenario`: the scenario catalogue and plan, and measurement types.
 //! - `runner`: fresh servers per scenario, rounds interleaved A B A B, progress line.
 //! - `report`, `plot`: medians, spread, ratios, Markdown, JSON and SVG output.
 //! - `host`: host facts, pinning, commits, timestamps.
 
+mod footprint;
 mod host;
 mod jetstream;
 mod latency;

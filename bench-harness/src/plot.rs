@@ -59,7 +59,10 @@ pub fn throughput_bars(report: &Report, path: &Path) -> Result<()> {
             let index = value.round();
             if (value - index).abs() < 0.01 && index >= 0.0 && index < row_count as f64 {
                 // Rows are drawn top-down, coordinates grow bottom-up.
-                labels.get(row_count - 1 - index as usize).cloned().unwrap_or_default()
+                labels
+                    .get(row_count - 1 - index as usize)
+                    .cloned()
+                    .unwrap_or_default()
             } else {
                 String::new()
             }

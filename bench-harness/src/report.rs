@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::host::HostInfo;
-use crate::scenario::{Better, Limits, PlanOptions, RoundMeasurement, RoundOutcome, Scenario};
+use crate::scenario::{
+    Better, Limits, PlanOptions, RoundMeasurement, RoundOutcome, Scenario, ScenarioKind,
+};
 use crate::server::ServerTarget;
 
 /// The whole report, as written to `report.json`.
@@ -363,7 +365,7 @@ pub fn render_markdown(report: &Report) -> String {
     let latency_rows: Vec<&ScenarioReport> = report
         .scenarios
         .iter()
-        .filter(|scenario| scenario.scenario.better == Better::Lower)
+        .filter(|scenario| matches!(scenario.scenario.kind, ScenarioKind::RequestLatency { .. }))
         .collect();
     if !latency_rows.is_empty() {
         let _ = writeln!(out, "\n## Request/reply latency (µs, median over rounds)\n");

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 
+use crate::footprint;
 use crate::host::{allowed_cpus, cpus_busy_seconds};
 use crate::jetstream;
 use crate::latency;
@@ -47,26 +48,28 @@ pub fn run_plan(
     for (scenario_index, scenario) in scenarios.iter().enumerate() {
         let mut outcomes: [Vec<RoundOutcome>; 2] = [Vec::new(), Vec::new()];
         let mut servers: [Option<RunningServer>; 2] = [None, None];
-        for side in 0..2 {
+        let launch = |side: usize, round: usize| {
             let request = LaunchRequest {
                 target: &config.targets[side],
                 settings: &config.settings,
                 with_jetstream: scenario.needs_jetstream(),
                 log_path: config.log_dir.join(format!(
-                    "{}-{scenario_index:02}-{}.log",
+                    "{}-{scenario_index:02}-{}-{round}.log",
                     side_name(side),
                     scenario.id.replace('/', "_")
                 )),
                 scratch_dir: &config.scratch_dir,
             };
-            match RunningServer::launch(&request) {
+            RunningServer::launch(&request)
+                .map_err(|error| format!("server did not start: {error:#}"))
+        };
+        for side in 0..2 {
+            match launch(side, 0) {
                 Ok(server) => {
                     observe(&mut observations[side], &server);
                     servers[side] = Some(server);
                 }
-                Err(error) => outcomes[side].push(RoundOutcome::Failed(format!(
-                    "server did not start: {error:#}"
-                ))),
+                Err(reason) => outcomes[side].push(RoundOutcome::Failed(reason)),
             }
         }
         let mut unsupported: [Option<String>; 2] = [None, None];
@@ -93,6 +96,7 @@ pub fn run_plan(
         let rate_missing = scenario_needs_rate(scenario) && rate.is_none();
         if config.limits.warmup
             && !rate_missing
+            && !scenario.fresh_server_each_round()
             && !matches!(scenario.kind, ScenarioKind::RequestLatency { .. })
         {
             for side in 0..2 {
@@ -128,6 +132,18 @@ pub fn run_plan(
                 if let Some(reason) = &unsupported[side] {
                     outcomes[side].push(RoundOutcome::NotSupported(reason.clone()));
                     continue;
+                }
+                // Memory scenarios need a server that has never held the load before: freed
+                // memory stays resident and would hide what the next round allocates.
+                if scenario.fresh_server_each_round() && round > 0 && servers[side].is_some() {
+                    servers[side] = None;
+                    match launch(side, round) {
+                        Ok(server) => servers[side] = Some(server),
+                        Err(reason) => {
+                            outcomes[side].push(RoundOutcome::Failed(reason));
+                            continue;
+                        }
+                    }
                 }
                 let Some(server) = servers[side].as_mut() else {
                     continue;
@@ -248,6 +264,15 @@ fn measure(
         return RoundOutcome::Failed(format!("{error:#}"));
     }
     let address = server.client_address;
+    let is_memory_scenario = matches!(
+        scenario.kind,
+        ScenarioKind::MemoryPerConnection { .. } | ScenarioKind::MemoryPerSubscription { .. }
+    );
+    if is_memory_scenario && server.pid.is_none() {
+        return RoundOutcome::NotSupported(
+            "an external server's memory cannot be read from here".to_string(),
+        );
+    }
     if let ScenarioKind::JetStreamConsume {
         payload_len,
         messages,
@@ -299,6 +324,12 @@ fn measure(
             }
             None => Err(anyhow!("no request rate")),
         },
+        ScenarioKind::MemoryPerConnection { connections } => {
+            footprint::per_connection(address, connections, &|| server.resident_bytes())
+        }
+        ScenarioKind::MemoryPerSubscription { subscriptions } => {
+            footprint::per_subscription(address, subscriptions, &|| server.resident_bytes())
+        }
         ScenarioKind::JetStreamPublishSync { payload_len } => {
             runtime.block_on(jetstream::run_publish_sync(address, payload_len, limits))
         }

@@ -32,6 +32,10 @@ pub enum ScenarioKind {
     JetStreamPublishSync { payload_len: usize },
     /// JetStream publishes with up to `window` acks outstanding (raw protocol).
     JetStreamPublishAsync { payload_len: usize, window: usize },
+    /// Resident memory a server adds per idle connection.
+    MemoryPerConnection { connections: usize },
+    /// Resident memory a server adds per subscription (distinct subjects, one connection).
+    MemoryPerSubscription { subscriptions: usize },
     /// Drains a pre-filled stream through a pull consumer.
     JetStreamConsume { payload_len: usize, messages: u64 },
 }
@@ -68,6 +72,14 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// Memory scenarios start each round on a newly started server, without warm-up.
+    pub fn fresh_server_each_round(&self) -> bool {
+        matches!(
+            self.kind,
+            ScenarioKind::MemoryPerConnection { .. } | ScenarioKind::MemoryPerSubscription { .. }
+        )
+    }
+
     pub fn needs_jetstream(&self) -> bool {
         matches!(
             self.kind,
@@ -180,6 +192,24 @@ pub fn plan(options: &PlanOptions) -> Vec<Scenario> {
             flow(1, many, true, size),
         ));
     }
+    let connections = if options.quick { 50 } else { 1000 };
+    scenarios.push(Scenario {
+        id: format!("memory-per-connection/{connections}"),
+        title: format!("memory per idle connection ({connections} connections)"),
+        group: "memory",
+        metric: "KiB/conn",
+        better: Better::Lower,
+        kind: ScenarioKind::MemoryPerConnection { connections },
+    });
+    let subscriptions = if options.quick { 2_000 } else { 100_000 };
+    scenarios.push(Scenario {
+        id: format!("memory-per-subscription/{subscriptions}"),
+        title: format!("memory per subscription ({subscriptions} subjects)"),
+        group: "memory",
+        metric: "B/sub",
+        better: Better::Lower,
+        kind: ScenarioKind::MemoryPerSubscription { subscriptions },
+    });
     let request_size = 128;
     scenarios.push(Scenario {
         id: format!("request-capacity/{}", size_label(request_size)),

@@ -409,6 +409,20 @@ impl RunningServer {
             .and_then(|pid| ProcessSample::read(&format!("/proc/{pid}")).ok())
     }
 
+    /// Current resident set size in bytes (`VmRSS`), when the process is ours to read.
+    pub fn resident_bytes(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid?)).ok()?;
+        let kib: u64 = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kib * 1024)
+    }
+
     /// Resets the kernel's peak-RSS mark so that the next sample's peak belongs to the next
     /// measurement alone. Returns false when the kernel refused it.
     pub fn reset_peak_rss(&self) -> bool {

@@ -190,8 +190,10 @@ pub struct RawConnection {
     read_buffer: Vec<u8>,
 }
 
-/// Size of each socket read. Large reads amortize syscalls the way the Go client does.
+/// Size of socket reads once a connection carries traffic. Large reads amortize syscalls the
+/// way the Go client does; connections start small so that thousands of idle ones are cheap.
 const READ_BUFFER_BYTES: usize = 256 * 1024;
+const READ_BUFFER_BYTES_INITIAL: usize = 4 * 1024;
 
 impl RawConnection {
     /// Connects, sends `CONNECT` and waits for the `PONG` that proves the server accepted it.
@@ -205,7 +207,7 @@ impl RawConnection {
             stream,
             server_info: None,
             scanner: FrameScanner::new(),
-            read_buffer: vec![0; READ_BUFFER_BYTES],
+            read_buffer: vec![0; READ_BUFFER_BYTES_INITIAL],
         };
         let connect = format!(
             "CONNECT {{\"verbose\":false,\"pedantic\":false,\"headers\":false,\
@@ -281,6 +283,9 @@ impl RawConnection {
             Ok(0) => bail!("server closed the connection"),
             Ok(read_len) => {
                 self.scanner.feed(&self.read_buffer[..read_len], on_frame)?;
+                if read_len == self.read_buffer.len() && read_len < READ_BUFFER_BYTES {
+                    self.read_buffer.resize(READ_BUFFER_BYTES, 0);
+                }
                 Ok(read_len)
             }
             Err(error)
