@@ -48,6 +48,13 @@ impl HostInfo {
     }
 }
 
+/// `/proc/loadavg` as it reads (1, 5 and 15 minute averages, runnable/total tasks).
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|line| line.trim().to_string())
+        .unwrap_or_default()
+}
+
 /// The `Cpus_allowed_list` of a process: what pinning actually took effect.
 pub fn allowed_cpus(status_path: &str) -> String {
     std::fs::read_to_string(status_path)

@@ -84,9 +84,13 @@ struct Args {
     /// Publish phase per round in milliseconds (default 1000, quick 150).
     #[arg(long)]
     duration_ms: Option<u64>,
-    /// Fixed request rates per second for latency runs (a 90%-of-capacity run is added).
+    /// Fixed request rates per second for latency runs (a near-saturation run is added).
     #[arg(long, value_delimiter = ',')]
     request_rates: Option<Vec<u64>>,
+    /// Rate of the near-saturation latency run, as a fraction of the lower of the two servers'
+    /// measured request capacity. Above ~0.8 a single load generator CPU saturates first.
+    #[arg(long, default_value_t = 0.75)]
+    capacity_fraction: f64,
     /// Subscribers in the fan-out scenario.
     #[arg(long, default_value_t = 4)]
     fan_out: usize,
@@ -115,6 +119,18 @@ fn main() {
 
 fn run(args: Args) -> Result<()> {
     let run_started_at = Instant::now();
+    let load_average_at_start = host::load_average();
+    let busy_tasks = load_average_at_start
+        .split_whitespace()
+        .next()
+        .and_then(|one_minute| one_minute.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    if busy_tasks > 0.5 {
+        eprintln!(
+            "natrix-bench: WARNING: load average {load_average_at_start}: other work is running \
+             and may disturb the results (see the util 'other' column)"
+        );
+    }
     let server_cpus = cpu_count(&args.server_cpus).context("--server-cpus")?;
     let loadgen_cpus = cpu_count(&args.loadgen_cpus).context("--loadgen-cpus")?;
     if overlaps(&args.server_cpus, &args.loadgen_cpus) {
@@ -251,9 +267,14 @@ fn run(args: Args) -> Result<()> {
         label: labels[side].clone(),
         target: targets[side].clone(),
         version: observations[side].version.clone(),
+        // Only a Natrix binary is built from a work tree; a Go binary may sit in an unrelated
+        // git checkout (pyenv's), whose commit would mislead.
         commit: match &targets[side] {
-            ServerTarget::Binary { path, .. } => git_commit_of(path),
-            ServerTarget::Url { .. } => None,
+            ServerTarget::Binary {
+                path,
+                flavor: server::ServerFlavor::Natrix,
+            } => git_commit_of(path),
+            _ => None,
         },
         command_line: observations[side].command_line.clone(),
         cpus_allowed_effective: observations[side].cpus_allowed.clone(),
@@ -271,6 +292,8 @@ fn run(args: Args) -> Result<()> {
             loadgen_cpus_effective: host.loadgen_cpus_allowed.clone(),
         },
         host,
+        load_average_at_start,
+        load_average_at_end: host::load_average(),
         limits,
         plan: plan_options,
         servers: ServerPair {

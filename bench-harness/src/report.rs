@@ -20,6 +20,9 @@ pub struct Report {
     pub mode: &'static str,
     pub run_duration_s: f64,
     pub host: HostInfo,
+    /// `/proc/loadavg` before and after the run: other work on the host disturbs results.
+    pub load_average_at_start: String,
+    pub load_average_at_end: String,
     pub pinning: Pinning,
     pub limits: Limits,
     pub plan: PlanOptions,
@@ -304,6 +307,11 @@ pub fn render_markdown(report: &Report) -> String {
         out,
         "- Host: {} ({} CPUs online), Linux {}, {} GiB RAM",
         host.cpu_model, host.cpus_online, host.kernel, host.memory_total_gib
+    );
+    let _ = writeln!(
+        out,
+        "- Load average (`/proc/loadavg`) before the run: `{}`; after: `{}`",
+        report.load_average_at_start, report.load_average_at_end
     );
     let _ = writeln!(
         out,

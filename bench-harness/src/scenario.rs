@@ -130,6 +130,8 @@ pub struct PlanOptions {
     pub fan_out: usize,
     pub many: usize,
     pub request_rates: Vec<u64>,
+    /// The near-saturation latency run's rate as a fraction of the measured capacity.
+    pub capacity_fraction: f64,
 }
 
 /// The scenarios of a run, in the order they run: request capacity comes before the
@@ -230,7 +232,9 @@ pub fn plan(options: &PlanOptions) -> Vec<Scenario> {
         .iter()
         .map(|&rate| RequestRate::PerSecond(rate))
         .collect();
-    rates.push(RequestRate::NearSaturation { fraction: 0.9 });
+    rates.push(RequestRate::NearSaturation {
+        fraction: options.capacity_fraction,
+    });
     for rate in rates {
         let rate_label = match rate {
             RequestRate::PerSecond(rate) => format!("{rate}/s"),
