@@ -188,7 +188,11 @@ fn run(args: Args) -> Result<()> {
                 vec![1000, 10_000]
             }
         }),
+        capacity_fraction: args.capacity_fraction,
     };
+    if !(args.capacity_fraction > 0.0 && args.capacity_fraction <= 1.5) {
+        bail!("--capacity-fraction must be in (0, 1.5]");
+    }
     if plan_options.payload_sizes.is_empty() {
         bail!("--sizes names no size");
     }
