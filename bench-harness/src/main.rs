@@ -251,6 +251,20 @@ fn run(args: Args) -> Result<()> {
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
+    runtime.spawn(async {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(terminate) => terminate,
+                Err(_) => return,
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+        eprintln!("\nnatrix-bench: interrupted; stopping the servers it started");
+        server::kill_live_servers();
+        std::process::exit(130);
+    });
     let config = RunConfig {
         targets: targets.clone(),
         labels: labels.clone(),

@@ -342,6 +342,7 @@ impl RunningServer {
         }
         drop(address_sender);
         let pid = child.id();
+        register_server_pid(pid);
         let mut server = Self {
             client_address: SocketAddr::from(([127, 0, 0, 1], 0)),
             child: Some(child),
@@ -440,6 +441,7 @@ impl RunningServer {
         let Some(mut child) = self.child.take() else {
             return;
         };
+        forget_server_pid(child.id());
         let _ = Command::new("kill")
             .arg("-TERM")
             .arg(child.id().to_string())
@@ -459,6 +461,31 @@ impl RunningServer {
 impl Drop for RunningServer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// PIDs of the servers this process started and has not stopped yet, so that an interrupted
+/// run (Ctrl-C, SIGTERM) does not leave them running.
+static LIVE_SERVER_PIDS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+fn register_server_pid(pid: u32) {
+    if let Ok(mut pids) = LIVE_SERVER_PIDS.lock() {
+        pids.push(pid);
+    }
+}
+
+fn forget_server_pid(pid: u32) {
+    if let Ok(mut pids) = LIVE_SERVER_PIDS.lock() {
+        pids.retain(|live| *live != pid);
+    }
+}
+
+/// Sends SIGKILL to every server this process started and has not stopped: the last act of
+/// an interrupted run.
+pub fn kill_live_servers() {
+    let pids = LIVE_SERVER_PIDS.lock().map(|pids| pids.clone()).unwrap_or_default();
+    for pid in pids {
+        let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
     }
 }
 
