@@ -483,9 +483,15 @@ fn forget_server_pid(pid: u32) {
 /// Sends SIGKILL to every server this process started and has not stopped: the last act of
 /// an interrupted run.
 pub fn kill_live_servers() {
-    let pids = LIVE_SERVER_PIDS.lock().map(|pids| pids.clone()).unwrap_or_default();
+    let pids = LIVE_SERVER_PIDS
+        .lock()
+        .map(|pids| pids.clone())
+        .unwrap_or_default();
     for pid in pids {
-        let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg(pid.to_string())
+            .status();
     }
 }
 

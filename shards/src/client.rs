@@ -395,10 +395,10 @@ fn handle_publish(
         .stats
         .in_bytes
         .set(shard.stats.in_bytes.get() + payload.len() as u64);
-    // Only pedantic clients get their publish subjects checked, as in the Go server.
+    // Only pedantic clients get their publish subjects checked, and, as in the Go server, the
+    // error is a notice: the message is still acknowledged and routed.
     if client.pedantic.get() && !is_valid_literal_subject(subject) {
         client.push_line(shard, client, &ClientError::InvalidPublishSubject.line());
-        return;
     }
     if client.verbose.get() {
         client.push_line(shard, client, b"+OK\r\n");
