@@ -750,3 +750,78 @@ fn a_block_from_a_newer_format_version_is_refused() {
         );
     });
 }
+
+#[test]
+fn concurrent_stores_and_removals_recover_to_the_same_state() {
+    let dir = tempfile::tempdir().unwrap();
+    run(async {
+        let store = std::rc::Rc::new(open_file_store(dir.path(), small_block_options()).await);
+        let tasks: Vec<_> = (0..16u64)
+            .map(|task| {
+                let store = std::rc::Rc::clone(&store);
+                compio::runtime::spawn(async move {
+                    // A fixed pseudo-random walk per task (an LCG), so failures reproduce.
+                    let mut walk = task * 7919 + 1;
+                    for step in 0..40u64 {
+                        walk = walk.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                        let choice = (walk >> 33) % 10;
+                        let subject = format!("mixed.{}", (walk >> 40) % 5);
+                        let last = store.state().last_seq;
+                        match choice {
+                            0..=5 => {
+                                store
+                                    .store_msg(message(&subject, task * 1000 + step))
+                                    .await
+                                    .unwrap();
+                            }
+                            6 | 7 => {
+                                store
+                                    .remove_msg(last.saturating_sub((walk >> 20) % 8))
+                                    .await
+                                    .unwrap();
+                            }
+                            8 => {
+                                let request = natrix_storage::PurgeRequest {
+                                    subject: Some(subject),
+                                    keep: Some(30),
+                                    ..Default::default()
+                                };
+                                store.purge(&request).await.unwrap();
+                            }
+                            _ => {
+                                store.compact(last.saturating_sub(150)).await.unwrap();
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        store.validate().unwrap();
+        let state = store.state();
+        // Enough of everything happened for the comparison to mean something.
+        assert!(
+            state.msgs > 20 && state.num_deleted > 0 && state.first_seq > 1,
+            "{state:?}"
+        );
+        let mut messages = Vec::new();
+        for seq in state.first_seq..=state.last_seq {
+            messages.push(store.load_msg(seq).await.unwrap());
+        }
+        drop(store);
+        let reopened = open_file_store(dir.path(), small_block_options()).await;
+        assert!(reopened.recovery_report().is_clean());
+        reopened.validate().unwrap();
+        assert_eq!(reopened.state(), state);
+        for (index, expected) in messages.iter().enumerate() {
+            let seq = state.first_seq + index as u64;
+            assert_eq!(
+                &reopened.load_msg(seq).await.unwrap(),
+                expected,
+                "seq {seq}"
+            );
+        }
+    });
+}
