@@ -14,11 +14,22 @@ use common::run;
 use natrix_storage::{FileStore, FileStoreOptions, NewMessage, StoreConfig, StreamStore};
 
 const MESSAGES: u64 = 1_000_000;
+
+/// Resident memory of this process in KiB, from `/proc/self/status`.
+fn resident_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
 const WRITERS: u64 = 64;
 
 #[test]
 #[ignore = "writes a million messages; run explicitly to measure recovery time"]
 fn recovery_of_a_million_messages_is_timed() {
+    let resident_at_start = resident_kib();
     let dir = tempfile::tempdir().unwrap();
     let options = FileStoreOptions::default();
     run(async {
@@ -72,6 +83,14 @@ fn recovery_of_a_million_messages_is_timed() {
             report.blocks_scanned,
             report.bytes_scanned / 1_000_000,
             report.records_replayed
+        );
+        // The writing store's memory was freed and reused by this one, so growth since the
+        // start of the test is an upper bound of what one catalog of a million messages takes.
+        let resident_growth = resident_kib().saturating_sub(resident_at_start);
+        println!(
+            "resident memory {} MiB above the test's start, at most {} bytes per kept message",
+            resident_growth / 1024,
+            resident_growth * 1024 / MESSAGES
         );
         scanned.close().await.unwrap();
 
