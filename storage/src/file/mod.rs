@@ -703,6 +703,20 @@ impl FileStore {
     }
 }
 
+impl std::fmt::Debug for FileStore {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut debug = formatter.debug_struct("FileStore");
+        if let Ok(state) = self.shared.try_borrow() {
+            debug
+                .field("dir", &state.dir)
+                .field("state", &state.catalog.state())
+                .field("blocks", &state.blocks.len())
+                .field("failure", &state.failure);
+        }
+        debug.finish_non_exhaustive()
+    }
+}
+
 impl Drop for FileStore {
     fn drop(&mut self) {
         // The flusher drains the queue, then exits; acknowledged data is already durable.
