@@ -498,6 +498,12 @@ async fn snapshot_restores_into_an_empty_store_of_either_kind<S: StreamStore>(st
         store.restore(&snapshot).await,
         Err(StoreError::RestoreIntoNonEmptyStore)
     ));
+    let limited = natrix_storage::MemStore::new(StoreConfig {
+        max_msgs: 1,
+        ..StoreConfig::default()
+    });
+    limited.restore(&snapshot).await.unwrap();
+    assert_eq!(kept_seqs(&limited).await, vec![3]);
     let mut damaged = snapshot.clone();
     let middle = damaged.len() / 2;
     damaged[middle] ^= 1;

@@ -1087,6 +1087,7 @@ impl StreamStore for FileStore {
         for (name, consumer) in &contents.consumers {
             self.update_consumer_state(name, consumer).await?;
         }
-        Ok(())
+        // The snapshot may come from a stream with looser limits.
+        self.update_config(self.config()).await
     }
 }
