@@ -698,6 +698,38 @@ async fn discard_new_matrix_matches_the_go_server<S: StreamStore>(store: S) {
     }
 }
 
+async fn wildcard_lookups_find_matches_far_from_the_start<S: StreamStore>(store: S) {
+    store.store_msg(message("far.a", 0)).await.unwrap();
+    for tag in 0..150 {
+        store.store_msg(message("near.b", tag)).await.unwrap();
+    }
+    let far = store.store_msg(message("far.c", 1)).await.unwrap();
+    for tag in 0..150 {
+        store.store_msg(message("near.b", tag)).await.unwrap();
+    }
+    let next = store.load_next_msg("far.*", 2).await.unwrap().unwrap();
+    assert_eq!(next.seq, far);
+    let last = store.load_last_msg("far.>").await.unwrap().unwrap();
+    assert_eq!(last.seq, far);
+    assert_eq!(store.load_next_msg("far.*", far + 1).await.unwrap(), None);
+    assert_eq!(
+        store.filtered_state(">", far),
+        SimpleState {
+            msgs: 151,
+            first: far,
+            last: far + 150
+        }
+    );
+    assert_eq!(
+        store.filtered_state(">", 10),
+        SimpleState {
+            msgs: 293,
+            first: 10,
+            last: far + 150
+        }
+    );
+}
+
 macro_rules! conformance {
     ($($test:ident),* $(,)?) => {
         mod mem_store {
@@ -751,4 +783,5 @@ conformance!(
     purge_before_sequence_one_changes_nothing,
     purge_keep_counts_only_kept_messages_across_interior_deletes,
     discard_new_matrix_matches_the_go_server,
+    wildcard_lookups_find_matches_far_from_the_start,
 );
