@@ -271,13 +271,12 @@ async fn truncate_removes_above_and_reuses_sequences<S: StreamStore>(store: S) {
 }
 
 async fn max_msgs_discard_old_removes_oldest<S: StreamStore>(store: S) {
-    store
-        .update_config(StoreConfig {
-            max_msgs: 3,
-            ..StoreConfig::default()
-        })
-        .await
-        .unwrap();
+    let limits = StoreConfig {
+        max_msgs: 3,
+        ..StoreConfig::default()
+    };
+    store.update_config(limits.clone()).await.unwrap();
+    assert_eq!(store.config(), limits);
     store_all(&store, &["a", "b", "c", "d", "e"]).await;
     assert_eq!(kept_seqs(&store).await, vec![3, 4, 5]);
     assert_eq!(store.state().first_seq, 3);
