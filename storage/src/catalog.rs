@@ -48,6 +48,9 @@ pub(crate) enum Removal {
 
 type SubjectMap = HashMap<Rc<str>, BTreeSet<u64>, ahash::RandomState>;
 
+/// How many messages a wildcard lookup checks one by one before it walks the subject index.
+const NEARBY_SCAN: usize = 64;
+
 /// The kept messages and the sequence counters.
 #[derive(Debug)]
 pub(crate) struct Catalog<L> {
@@ -254,7 +257,13 @@ impl<L> Catalog<L> {
             state.first = range.next().map_or(0, |(seq, _)| *seq);
             if state.first != 0 {
                 state.last = self.messages.keys().next_back().copied().unwrap_or(0);
-                state.msgs = self.messages.range(start_seq..).count() as u64;
+                // Count whichever side of `start_seq` spans fewer sequences.
+                state.msgs = if state.last - start_seq < start_seq - self.first_seq().min(start_seq)
+                {
+                    self.messages.range(start_seq..).count() as u64
+                } else {
+                    self.len() - self.messages.range(..start_seq).count() as u64
+                };
             }
             return state;
         }
@@ -297,6 +306,18 @@ impl<L> Catalog<L> {
         if subject::is_full_wildcard(filter) {
             return self.messages.range(start_seq..).next().map(|(seq, _)| *seq);
         }
+        if subject::has_wildcard(filter) {
+            // Matches are usually near: look at a few messages before walking every subject,
+            // which costs as much as there are subjects (many, for a KV bucket).
+            let nearby = self
+                .messages
+                .range(start_seq..)
+                .take(NEARBY_SCAN)
+                .find(|(_, entry)| subject::matches(filter, &entry.subject));
+            if let Some((seq, _)) = nearby {
+                return Some(*seq);
+            }
+        }
         self.matching_subjects(filter)
             .filter_map(|(_, seqs)| seqs.range(start_seq..).next().copied())
             .min()
@@ -306,6 +327,17 @@ impl<L> Catalog<L> {
     pub fn last_match(&self, filter: &str) -> Option<u64> {
         if subject::is_full_wildcard(filter) {
             return self.messages.keys().next_back().copied();
+        }
+        if subject::has_wildcard(filter) {
+            let nearby = self
+                .messages
+                .iter()
+                .rev()
+                .take(NEARBY_SCAN)
+                .find(|(_, entry)| subject::matches(filter, &entry.subject));
+            if let Some((seq, _)) = nearby {
+                return Some(*seq);
+            }
         }
         self.matching_subjects(filter)
             .filter_map(|(_, seqs)| seqs.last().copied())

@@ -269,6 +269,9 @@ impl StreamStore for MemStore {
             last_timestamp_ns: contents.last_timestamp_ns,
         });
         inner.consumers = contents.consumers.into_iter().collect();
+        // The snapshot may come from a stream with looser limits.
+        let excess = inner.catalog.plan_limits(&inner.config, None);
+        inner.apply_all(deletes(excess));
         Ok(())
     }
 }

@@ -91,6 +91,7 @@ pub trait StreamStore {
     /// consumer states (format in `storage/FORMAT.md`).
     async fn snapshot(&self) -> Result<Vec<u8>>;
 
-    /// Fills an empty store from a snapshot, keeping the original sequences.
+    /// Fills an empty store from a snapshot, keeping the original sequences, then applies this
+    /// store's limits (discard old) to what it restored.
     async fn restore(&self, snapshot: &[u8]) -> Result<()>;
 }

@@ -119,7 +119,8 @@ pub struct SimpleState {
 pub struct PurgeRequest {
     /// Only messages whose subject matches this filter; `None` (or `>`) for all.
     pub subject: Option<String>,
-    /// Only messages with a sequence strictly below this one.
+    /// Only messages with a sequence strictly below this one (`Some(0)` is no bound, and
+    /// `Some(1)` purges nothing, as in the Go server).
     pub before_seq: Option<u64>,
     /// Keep this many of the newest matching messages.
     pub keep: Option<u64>,

@@ -271,13 +271,12 @@ async fn truncate_removes_above_and_reuses_sequences<S: StreamStore>(store: S) {
 }
 
 async fn max_msgs_discard_old_removes_oldest<S: StreamStore>(store: S) {
-    store
-        .update_config(StoreConfig {
-            max_msgs: 3,
-            ..StoreConfig::default()
-        })
-        .await
-        .unwrap();
+    let limits = StoreConfig {
+        max_msgs: 3,
+        ..StoreConfig::default()
+    };
+    store.update_config(limits.clone()).await.unwrap();
+    assert_eq!(store.config(), limits);
     store_all(&store, &["a", "b", "c", "d", "e"]).await;
     assert_eq!(kept_seqs(&store).await, vec![3, 4, 5]);
     assert_eq!(store.state().first_seq, 3);
@@ -498,6 +497,12 @@ async fn snapshot_restores_into_an_empty_store_of_either_kind<S: StreamStore>(st
         store.restore(&snapshot).await,
         Err(StoreError::RestoreIntoNonEmptyStore)
     ));
+    let limited = natrix_storage::MemStore::new(StoreConfig {
+        max_msgs: 1,
+        ..StoreConfig::default()
+    });
+    limited.restore(&snapshot).await.unwrap();
+    assert_eq!(kept_seqs(&limited).await, vec![3]);
     let mut damaged = snapshot.clone();
     let middle = damaged.len() / 2;
     damaged[middle] ^= 1;
@@ -533,6 +538,195 @@ async fn many_messages_across_blocks_stay_loadable<S: StreamStore>(store: S) {
     );
     assert_eq!(store.compact(150).await.unwrap(), 149 - 21);
     assert_eq!(store.state().msgs, 300 - 43 - 128);
+}
+
+async fn purging_an_empty_store_keeps_first_one_and_last_zero<S: StreamStore>(store: S) {
+    assert_eq!(store.purge(&PurgeRequest::default()).await.unwrap(), 0);
+    let state = store.state();
+    assert_eq!((state.first_seq, state.last_seq), (1, 0));
+    let zero = PurgeRequest {
+        before_seq: Some(0),
+        ..PurgeRequest::default()
+    };
+    assert_eq!(store.purge(&zero).await.unwrap(), 0);
+    let state = store.state();
+    assert_eq!((state.first_seq, state.last_seq), (1, 0));
+}
+
+async fn purge_before_sequence_one_changes_nothing<S: StreamStore>(store: S) {
+    for _ in 0..5 {
+        store_all(&store, &["foo", "bar"]).await;
+    }
+    let before = store.state();
+    for (subject, keep) in [
+        (None, None),
+        (Some(">"), None),
+        (Some("foo"), None),
+        (None, Some(3)),
+        (Some("foo"), Some(3)),
+    ] {
+        let request = PurgeRequest {
+            subject: subject.map(str::to_owned),
+            before_seq: Some(1),
+            keep,
+        };
+        assert_eq!(store.purge(&request).await.unwrap(), 0, "{request:?}");
+        assert_eq!(store.state(), before, "{request:?}");
+    }
+}
+
+async fn purge_keep_counts_only_kept_messages_across_interior_deletes<S: StreamStore>(store: S) {
+    for _ in 0..50 {
+        store.store_msg(message("foo", 0)).await.unwrap();
+    }
+    for seq in (2..=50).step_by(2) {
+        assert!(store.remove_msg(seq).await.unwrap());
+    }
+    let keep_five = PurgeRequest {
+        keep: Some(5),
+        ..PurgeRequest::default()
+    };
+    assert_eq!(store.purge(&keep_five).await.unwrap(), 20);
+    let state = store.state();
+    assert_eq!((state.msgs, state.first_seq, state.last_seq), (5, 41, 50));
+}
+
+/// The Go server's `TestStoreDiscardNew` matrix: with discard new, the second "foo" is
+/// rejected by a stream-wide limit unless it replaces the subject's only message.
+async fn discard_new_matrix_matches_the_go_server<S: StreamStore>(store: S) {
+    let empty = |subject: &str| NewMessage {
+        payload: Bytes::new(),
+        ..message(subject, 0)
+    };
+    let cases: [(StoreConfig, Option<&str>); 8] = [
+        (
+            StoreConfig {
+                max_msgs: 1,
+                ..StoreConfig::default()
+            },
+            Some("maximum messages exceeded"),
+        ),
+        (
+            StoreConfig {
+                max_bytes: 33,
+                ..StoreConfig::default()
+            },
+            Some("maximum bytes exceeded"),
+        ),
+        (
+            StoreConfig {
+                max_msgs_per_subject: 1,
+                ..StoreConfig::default()
+            },
+            None,
+        ),
+        (
+            StoreConfig {
+                max_msgs_per_subject: 1,
+                discard_new_per_subject: true,
+                ..StoreConfig::default()
+            },
+            Some("maximum messages per subject exceeded"),
+        ),
+        (
+            StoreConfig {
+                max_msgs: 1,
+                max_msgs_per_subject: 1,
+                ..StoreConfig::default()
+            },
+            None,
+        ),
+        (
+            StoreConfig {
+                max_bytes: 33,
+                max_msgs_per_subject: 1,
+                ..StoreConfig::default()
+            },
+            None,
+        ),
+        (
+            StoreConfig {
+                max_msgs: 1,
+                max_msgs_per_subject: 1,
+                discard_new_per_subject: true,
+                ..StoreConfig::default()
+            },
+            Some("maximum messages per subject exceeded"),
+        ),
+        (
+            StoreConfig {
+                max_bytes: 33,
+                max_msgs_per_subject: 1,
+                discard_new_per_subject: true,
+                ..StoreConfig::default()
+            },
+            Some("maximum messages per subject exceeded"),
+        ),
+    ];
+    for (case, (limits, expected_error)) in cases.into_iter().enumerate() {
+        store.purge(&PurgeRequest::default()).await.unwrap();
+        store
+            .update_config(StoreConfig {
+                discard: DiscardPolicy::New,
+                ..limits
+            })
+            .await
+            .unwrap();
+        let first = store.store_msg(empty("foo")).await.unwrap();
+        let second = store.store_msg(empty("foo")).await;
+        let state = store.state();
+        assert_eq!(state.msgs, 1, "case {case}");
+        match expected_error {
+            Some(text) => {
+                assert_eq!(second.unwrap_err().to_string(), text, "case {case}");
+                assert_eq!(
+                    (state.first_seq, state.last_seq),
+                    (first, first),
+                    "case {case}"
+                );
+            }
+            None => {
+                let second = second.unwrap();
+                assert_eq!(
+                    (state.first_seq, state.last_seq),
+                    (second, second),
+                    "case {case}"
+                );
+            }
+        }
+    }
+}
+
+async fn wildcard_lookups_find_matches_far_from_the_start<S: StreamStore>(store: S) {
+    store.store_msg(message("far.a", 0)).await.unwrap();
+    for tag in 0..150 {
+        store.store_msg(message("near.b", tag)).await.unwrap();
+    }
+    let far = store.store_msg(message("far.c", 1)).await.unwrap();
+    for tag in 0..150 {
+        store.store_msg(message("near.b", tag)).await.unwrap();
+    }
+    let next = store.load_next_msg("far.*", 2).await.unwrap().unwrap();
+    assert_eq!(next.seq, far);
+    let last = store.load_last_msg("far.>").await.unwrap().unwrap();
+    assert_eq!(last.seq, far);
+    assert_eq!(store.load_next_msg("far.*", far + 1).await.unwrap(), None);
+    assert_eq!(
+        store.filtered_state(">", far),
+        SimpleState {
+            msgs: 151,
+            first: far,
+            last: far + 150
+        }
+    );
+    assert_eq!(
+        store.filtered_state(">", 10),
+        SimpleState {
+            msgs: 293,
+            first: 10,
+            last: far + 150
+        }
+    );
 }
 
 macro_rules! conformance {
@@ -584,4 +778,9 @@ conformance!(
     consumer_state_is_saved_replaced_and_removed,
     snapshot_restores_into_an_empty_store_of_either_kind,
     many_messages_across_blocks_stay_loadable,
+    purging_an_empty_store_keeps_first_one_and_last_zero,
+    purge_before_sequence_one_changes_nothing,
+    purge_keep_counts_only_kept_messages_across_interior_deletes,
+    discard_new_matrix_matches_the_go_server,
+    wildcard_lookups_find_matches_far_from_the_start,
 );

@@ -498,7 +498,7 @@ impl NaiveStream {
         (before - self.messages.len()) as u64
     }
 
-    fn assert_agrees(&self, store: &MemStore, step: usize) {
+    async fn assert_agrees(&self, store: &MemStore, step: usize) {
         let state = store.state();
         let first = self
             .messages
@@ -523,34 +523,49 @@ impl NaiveStream {
             self.last_seq + 1 - first - self.messages.len() as u64
         );
         for filter in FILTERS {
-            let matching = self.matching(filter);
-            let simple = store.filtered_state(filter, 0);
-            assert_eq!(
-                simple.msgs,
-                matching.len() as u64,
-                "{filter} at step {step}"
-            );
-            assert_eq!(simple.first, matching.first().copied().unwrap_or(0));
-            assert_eq!(simple.last, matching.last().copied().unwrap_or(0));
-        }
-        run(async {
-            for subject in SUBJECTS {
-                let expected = self.matching(subject).last().copied();
-                let actual = store
-                    .load_last_msg(subject)
-                    .await
-                    .unwrap()
-                    .map(|message| message.seq);
-                assert_eq!(actual, expected, "last of {subject} at step {step}");
-            }
-            for (seq, message) in &self.messages {
-                let loaded = store.load_msg(*seq).await.unwrap().unwrap();
+            for start in [0, first + 1, (first + self.last_seq) / 2, self.last_seq] {
+                let matching: Vec<u64> = self
+                    .matching(filter)
+                    .into_iter()
+                    .filter(|seq| *seq >= start)
+                    .collect();
+                let simple = store.filtered_state(filter, start);
+                let context = format!("{filter} from {start} at step {step}");
+                assert_eq!(simple.msgs, matching.len() as u64, "{context}");
                 assert_eq!(
-                    (loaded.subject.as_str(), loaded.payload.len()),
-                    (message.0.as_str(), message.4)
+                    simple.first,
+                    matching.first().copied().unwrap_or(0),
+                    "{context}"
+                );
+                assert_eq!(
+                    simple.last,
+                    matching.last().copied().unwrap_or(0),
+                    "{context}"
+                );
+                let next = store.load_next_msg(filter, start).await.unwrap();
+                assert_eq!(
+                    next.map(|message| message.seq),
+                    matching.first().copied(),
+                    "{context}"
                 );
             }
-        });
+        }
+        for subject in SUBJECTS {
+            let expected = self.matching(subject).last().copied();
+            let actual = store
+                .load_last_msg(subject)
+                .await
+                .unwrap()
+                .map(|message| message.seq);
+            assert_eq!(actual, expected, "last of {subject} at step {step}");
+        }
+        for (seq, message) in &self.messages {
+            let loaded = store.load_msg(*seq).await.unwrap().unwrap();
+            assert_eq!(
+                (loaded.subject.as_str(), loaded.payload.len()),
+                (message.0.as_str(), message.4)
+            );
+        }
     }
 }
 
@@ -561,17 +576,19 @@ proptest! {
     fn memory_store_agrees_with_a_naive_model(
         operations in proptest::collection::vec(operation(), 1..60)
     ) {
-        let store = MemStore::default();
-        let mut naive = NaiveStream::default();
-        for (step, operation) in operations.iter().enumerate() {
-            let now = 1_000 + step as i64 * 7;
-            let expected = naive.apply(operation, now);
-            let actual = run(apply(&store, operation, now));
-            if !matches!(operation, Operation::Consumer { .. }) {
-                assert_eq!(actual, expected, "step {step}: {operation:?}");
+        run(async {
+            let store = MemStore::default();
+            let mut naive = NaiveStream::default();
+            for (step, operation) in operations.iter().enumerate() {
+                let now = 1_000 + step as i64 * 7;
+                let expected = naive.apply(operation, now);
+                let actual = apply(&store, operation, now).await;
+                if !matches!(operation, Operation::Consumer { .. }) {
+                    assert_eq!(actual, expected, "step {step}: {operation:?}");
+                }
+                store.validate().unwrap();
+                naive.assert_agrees(&store, step).await;
             }
-            store.validate().unwrap();
-            naive.assert_agrees(&store, step);
-        }
+        });
     }
 }

@@ -703,6 +703,20 @@ impl FileStore {
     }
 }
 
+impl std::fmt::Debug for FileStore {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut debug = formatter.debug_struct("FileStore");
+        if let Ok(state) = self.shared.try_borrow() {
+            debug
+                .field("dir", &state.dir)
+                .field("state", &state.catalog.state())
+                .field("blocks", &state.blocks.len())
+                .field("failure", &state.failure);
+        }
+        debug.finish_non_exhaustive()
+    }
+}
+
 impl Drop for FileStore {
     fn drop(&mut self) {
         // The flusher drains the queue, then exits; acknowledged data is already durable.
@@ -1073,6 +1087,7 @@ impl StreamStore for FileStore {
         for (name, consumer) in &contents.consumers {
             self.update_consumer_state(name, consumer).await?;
         }
-        Ok(())
+        // The snapshot may come from a stream with looser limits.
+        self.update_config(self.config()).await
     }
 }
