@@ -114,7 +114,9 @@ fn run(port: u16, script: &Script) -> (serde_json::Value, String) {
         }
         client.send(chunk);
     }
-    let (bytes, closed) = client.read_until_quiet(Duration::from_millis(250));
+    // Every script ends with PING or with an error that closes the connection: wait for one of
+    // the two (a loaded machine can take a while), then briefly for anything trailing.
+    let (bytes, closed) = client.read_until_pong_or_close(Duration::from_secs(10));
     let mut reply = String::from_utf8_lossy(&bytes).into_owned();
     if closed {
         reply.push_str("<closed>");

@@ -229,6 +229,20 @@ impl RawClient {
         (std::mem::take(&mut self.pending), self.closed_flag)
     }
 
+    /// Reads until the data ends with `PONG\r\n` or the server closes the connection (or
+    /// `timeout`), then until 100 ms pass quietly. Returns the bytes and whether it closed.
+    pub fn read_until_pong_or_close(&mut self, timeout: Duration) -> (Vec<u8>, bool) {
+        let deadline = Instant::now() + timeout;
+        while !self.closed_flag && !self.pending.ends_with(b"PONG\r\n") && Instant::now() < deadline
+        {
+            self.fill(deadline);
+        }
+        let (rest, closed) = self.read_until_quiet(Duration::from_millis(100));
+        let mut bytes = std::mem::take(&mut self.pending);
+        bytes.extend_from_slice(&rest);
+        (bytes, closed)
+    }
+
     /// Waits for the server to close the connection, discarding data; true if it did.
     pub fn wait_closed(&mut self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
