@@ -100,6 +100,12 @@ struct Args {
     /// Only run scenarios whose id contains one of these (comma-separated).
     #[arg(long, value_delimiter = ',')]
     scenarios: Option<Vec<String>>,
+    /// Extra arguments for server A, space-separated (e.g. "--spin_before_park 50us").
+    #[arg(long, allow_hyphen_values = true)]
+    args_a: Option<String>,
+    /// Extra arguments for server B, space-separated.
+    #[arg(long, allow_hyphen_values = true)]
+    args_b: Option<String>,
     /// Display names for the report (default: derived from the servers).
     #[arg(long)]
     label_a: Option<String>,
@@ -276,6 +282,10 @@ fn run(args: Args) -> Result<()> {
         },
         log_dir,
         scratch_dir: scratch.path.clone(),
+        extra_args: [
+            split_args(args.args_a.as_deref()),
+            split_args(args.args_b.as_deref()),
+        ],
     };
     let (scenario_reports, observations) = run_plan(&config, &scenarios, &runtime);
     runtime.shutdown_timeout(Duration::from_secs(2));
@@ -370,6 +380,13 @@ fn default_label(target: &ServerTarget) -> String {
         }
         ServerTarget::Url { address } => format!("nats://{address}"),
     }
+}
+
+fn split_args(args: Option<&str>) -> Vec<String> {
+    args.unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
 }
 
 fn overlaps(left: &str, right: &str) -> bool {

@@ -91,6 +91,9 @@ pub struct SideSummary {
     pub rounds: Vec<RoundMeasurement>,
 }
 
+/// CPU utilization from which a side counts as saturated.
+const SATURATED: f64 = 0.85;
+
 /// Other work on the servers' CPUs above this share marks a result as disturbed.
 const OTHER_LOAD_WARNING: f64 = 0.10;
 
@@ -206,6 +209,19 @@ impl SideSummary {
             ));
         }
 
+        if let (Some(loadgen), Some(server)) = (
+            summary.loadgen_cpu_utilization,
+            summary.server_cpu_utilization,
+        ) {
+            if loadgen >= SATURATED && server < SATURATED {
+                summary.notes.push(format!(
+                    "the load generator's CPUs were the limit ({:.0}% busy, server {:.0}%): \
+                     this server may do better than measured",
+                    loadgen * 100.0,
+                    server * 100.0
+                ));
+            }
+        }
         let curves: Vec<&Vec<(f64, f64)>> = summary
             .rounds
             .iter()

@@ -26,6 +26,8 @@ pub struct RunConfig {
     pub cpu_sets: CpuSets,
     pub log_dir: PathBuf,
     pub scratch_dir: PathBuf,
+    /// Extra command-line arguments for server A and server B.
+    pub extra_args: [Vec<String>; 2],
 }
 
 /// What the runner learned about each server while running it.
@@ -59,6 +61,7 @@ pub fn run_plan(
                     scenario.id.replace('/', "_")
                 )),
                 scratch_dir: &config.scratch_dir,
+                extra_args: &config.extra_args[side],
             };
             RunningServer::launch(&request)
                 .map_err(|error| format!("server did not start: {error:#}"))

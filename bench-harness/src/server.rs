@@ -229,6 +229,8 @@ pub struct LaunchRequest<'a> {
     pub with_jetstream: bool,
     pub log_path: PathBuf,
     pub scratch_dir: &'a Path,
+    /// Appended to the server's command line (tuning flags, for example).
+    pub extra_args: &'a [String],
 }
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -282,6 +284,7 @@ impl RunningServer {
                 request.settings.cpu_list.clone(),
             ]);
         }
+        args.extend(request.extra_args.iter().cloned());
         let store_dir = if with_jetstream {
             let dir = TempDir::new(request.scratch_dir, "store")?;
             args.extend([
@@ -483,9 +486,15 @@ fn forget_server_pid(pid: u32) {
 /// Sends SIGKILL to every server this process started and has not stopped: the last act of
 /// an interrupted run.
 pub fn kill_live_servers() {
-    let pids = LIVE_SERVER_PIDS.lock().map(|pids| pids.clone()).unwrap_or_default();
+    let pids = LIVE_SERVER_PIDS
+        .lock()
+        .map(|pids| pids.clone())
+        .unwrap_or_default();
     for pid in pids {
-        let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg(pid.to_string())
+            .status();
     }
 }
 
