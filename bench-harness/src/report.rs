@@ -148,7 +148,11 @@ impl SideSummary {
             summary.notes.push(format!("a round failed: {failure}"));
         }
         for round in &summary.rounds {
-            summary.notes.extend(round.notes.iter().cloned());
+            for note in &round.notes {
+                if !summary.notes.contains(note) {
+                    summary.notes.push(note.clone());
+                }
+            }
         }
         let values: Vec<f64> = summary.rounds.iter().map(|round| round.value).collect();
         let median = median(&values);
@@ -204,7 +208,7 @@ impl SideSummary {
             .filter(|load| *load > OTHER_LOAD_WARNING)
         {
             summary.notes.push(format!(
-                "other work used {:.0}% of the server CPUs during this scenario: disturbed",
+                "other work took {:.0}% of the server CPUs (disturbed)",
                 load * 100.0
             ));
         }
@@ -445,24 +449,31 @@ pub fn render_markdown(report: &Report) -> String {
             }
         }
     }
-    let notes: Vec<String> = report
-        .scenarios
-        .iter()
-        .flat_map(|scenario| {
-            let title = scenario.scenario.title.clone();
-            [(&a.label, &scenario.a), (&b.label, &scenario.b)]
-                .into_iter()
-                .flat_map(move |(label, side)| {
-                    let title = title.clone();
-                    side.reason
-                        .iter()
-                        .cloned()
-                        .chain(side.notes.iter().cloned())
-                        .map(move |note| format!("- {title}, {label}: {note}"))
-                        .collect::<Vec<_>>()
-                })
-        })
-        .collect();
+    // One line per scenario, the two servers side by side, so that the notes read as a list
+    // of what to distrust rather than as a log.
+    let mut notes = Vec::new();
+    for scenario in &report.scenarios {
+        let per_side: Vec<String> = [("A", &scenario.a), ("B", &scenario.b)]
+            .into_iter()
+            .filter_map(|(side_label, side)| {
+                let side_notes: Vec<String> = side
+                    .reason
+                    .iter()
+                    .chain(side.notes.iter())
+                    .cloned()
+                    .collect();
+                (!side_notes.is_empty())
+                    .then(|| format!("**{side_label}**: {}", side_notes.join("; ")))
+            })
+            .collect();
+        if !per_side.is_empty() {
+            notes.push(format!(
+                "- {}: {}",
+                scenario.scenario.title,
+                per_side.join(" · ")
+            ));
+        }
+    }
     if !notes.is_empty() {
         let _ = writeln!(out, "\n## Notes\n");
         for note in notes {
