@@ -75,6 +75,11 @@ struct Args {
     /// CPUs the load generator is pinned to (taskset list).
     #[arg(long, default_value = "1")]
     loadgen_cpus: String,
+    /// Run both servers and the load generator with round-robin real-time priority
+    /// (`chrt -r 50`), so that other work on a shared host cannot take their CPUs. Needs root
+    /// (or CAP_SYS_NICE).
+    #[arg(long)]
+    realtime: bool,
     /// Natrix shards and Go GOMAXPROCS; default: the number of server CPUs.
     #[arg(long)]
     shards: Option<usize>,
@@ -116,6 +121,10 @@ struct Args {
     out: Option<PathBuf>,
 }
 
+/// The `chrt -r` priority of `--realtime`: above every normal task, far below the kernel's own
+/// real-time threads (migration, watchdog at 99).
+const REALTIME_PRIORITY: u8 = 50;
+
 fn main() {
     if let Err(error) = run(Args::parse()) {
         eprintln!("natrix-bench: error: {error:#}");
@@ -148,10 +157,14 @@ fn run(args: Args) -> Result<()> {
     }
     // Pin first, so that every thread started from here on (runtime, load threads) inherits it.
     pin_self(&args.loadgen_cpus)?;
+    if args.realtime {
+        host::make_self_realtime(REALTIME_PRIORITY)?;
+    }
     let worker_threads = args.shards.unwrap_or(server_cpus);
     let settings = LaunchSettings {
         cpu_list: args.server_cpus.clone(),
         worker_threads,
+        realtime_priority: args.realtime.then_some(REALTIME_PRIORITY),
     };
 
     let targets = [
@@ -316,6 +329,7 @@ fn run(args: Args) -> Result<()> {
         pinning: Pinning {
             server_cpus: args.server_cpus.clone(),
             server_worker_threads: worker_threads,
+            server_realtime_priority: args.realtime.then_some(REALTIME_PRIORITY),
             loadgen_cpus: args.loadgen_cpus.clone(),
             loadgen_cpus_effective: host.loadgen_cpus_allowed.clone(),
         },

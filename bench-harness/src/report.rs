@@ -34,6 +34,8 @@ pub struct Report {
 pub struct Pinning {
     pub server_cpus: String,
     pub server_worker_threads: usize,
+    /// `chrt -r` priority of both servers, if they ran real-time.
+    pub server_realtime_priority: Option<u8>,
     pub loadgen_cpus: String,
     pub loadgen_cpus_effective: String,
 }
@@ -336,9 +338,13 @@ pub fn render_markdown(report: &Report) -> String {
     let _ = writeln!(
         out,
         "- Pinning: servers on CPUs `{}` with {} worker thread(s) (Natrix `--shards`, Go \
-         `GOMAXPROCS`); load generator on CPUs `{}` (effective: `{}`)",
+         `GOMAXPROCS`), scheduler: {}; load generator on CPUs `{}` (effective: `{}`)",
         pinning.server_cpus,
         pinning.server_worker_threads,
+        match pinning.server_realtime_priority {
+            Some(priority) => format!("real-time round-robin, priority {priority}"),
+            None => "normal".to_string(),
+        },
         pinning.loadgen_cpus,
         pinning.loadgen_cpus_effective
     );

@@ -39,6 +39,10 @@ pub struct LaunchSettings {
     pub cpu_list: String,
     /// Shards for Natrix, `GOMAXPROCS` for the Go server.
     pub worker_threads: usize,
+    /// Round-robin real-time priority for both servers (`chrt -r`), or `None` for the normal
+    /// scheduler. On a host shared with other work it keeps that work from taking the
+    /// servers' CPUs, and it treats both servers alike whatever their thread counts.
+    pub realtime_priority: Option<u8>,
 }
 
 /// Resolves a `--server-a`/`--server-b` value: `natrix`, `go`, `natrix:PATH`, `go:PATH`, a path
@@ -296,10 +300,18 @@ impl RunningServer {
         } else {
             None
         };
-        let mut command = Command::new("taskset");
+        let mut launcher: Vec<String> = Vec::new();
+        if let Some(priority) = request.settings.realtime_priority {
+            launcher.extend(["chrt".to_string(), "-r".to_string(), priority.to_string()]);
+        }
+        launcher.extend([
+            "taskset".to_string(),
+            "-c".to_string(),
+            request.settings.cpu_list.clone(),
+        ]);
+        let mut command = Command::new(&launcher[0]);
         command
-            .arg("-c")
-            .arg(&request.settings.cpu_list)
+            .args(&launcher[1..])
             .arg(path)
             .args(&args)
             .env("GOMAXPROCS", request.settings.worker_threads.to_string())
@@ -307,9 +319,9 @@ impl RunningServer {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let command_line = format!(
-            "GOMAXPROCS={} taskset -c {} {} {}",
+            "GOMAXPROCS={} {} {} {}",
             request.settings.worker_threads,
-            request.settings.cpu_list,
+            launcher.join(" "),
             path.display(),
             args.join(" ")
         );
