@@ -93,8 +93,9 @@ struct Args {
     #[arg(long, value_delimiter = ',')]
     request_rates: Option<Vec<u64>>,
     /// Rate of the near-saturation latency run, as a fraction of the lower of the two servers'
-    /// measured request capacity. Above ~0.8 a single load generator CPU saturates first.
-    #[arg(long, default_value_t = 0.75)]
+    /// measured request capacity. With one load generator CPU, open-loop requests cost the
+    /// harness more than closed-loop ones, and above ~0.5 it saturates before the server does.
+    #[arg(long, default_value_t = 0.5)]
     capacity_fraction: f64,
     /// Subscribers in the fan-out scenario.
     #[arg(long, default_value_t = 4)]
