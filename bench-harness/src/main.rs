@@ -40,7 +40,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 
 use crate::host::{cpu_count, git_commit_of, now_unix_seconds, pin_self, utc_timestamp, HostInfo};
-use crate::report::{CpuSets, Pinning, Report, ServerDescription, ServerPair};
+use crate::report::{Pinning, Report, RunShape, ServerDescription, ServerPair};
 use crate::runner::{run_plan, RunConfig};
 use crate::scenario::{plan, Limits, PlanOptions};
 use crate::server::{resolve_target, workspace_root, LaunchSettings, ServerTarget, TempDir};
@@ -94,8 +94,9 @@ struct Args {
     request_rates: Option<Vec<u64>>,
     /// Rate of the near-saturation latency run, as a fraction of the lower of the two servers'
     /// measured request capacity. With one load generator CPU, open-loop requests cost the
-    /// harness more than closed-loop ones, and above ~0.5 it saturates before the server does.
-    #[arg(long, default_value_t = 0.5)]
+    /// harness more than closed-loop ones: measured on a 2-CPU VM, it saturates at about half
+    /// the closed-loop capacity, before the server does.
+    #[arg(long, default_value_t = 0.3)]
     capacity_fraction: f64,
     /// Subscribers in the fan-out scenario.
     #[arg(long, default_value_t = 4)]
@@ -290,9 +291,10 @@ fn run(args: Args) -> Result<()> {
         labels: labels.clone(),
         settings,
         limits: limits.clone(),
-        cpu_sets: CpuSets {
+        run_shape: RunShape {
             server_cpus,
             loadgen_cpus,
+            servers_realtime: args.realtime,
         },
         log_dir,
         scratch_dir: scratch.path.clone(),

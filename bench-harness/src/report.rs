@@ -99,15 +99,18 @@ const SATURATED: f64 = 0.85;
 /// Other work on the servers' CPUs above this share marks a result as disturbed.
 const OTHER_LOAD_WARNING: f64 = 0.10;
 
-/// CPU counts needed to turn CPU seconds into utilization.
+/// What a summary needs to know about the run: CPU counts turn CPU seconds into utilization,
+/// and under real-time scheduling other work only ever fills the servers' idle time, so it
+/// does not disturb them.
 #[derive(Debug, Clone, Copy)]
-pub struct CpuSets {
+pub struct RunShape {
     pub server_cpus: usize,
     pub loadgen_cpus: usize,
+    pub servers_realtime: bool,
 }
 
 impl SideSummary {
-    pub fn from_outcomes(outcomes: &[RoundOutcome], cpu_sets: CpuSets) -> Self {
+    pub fn from_outcomes(outcomes: &[RoundOutcome], run_shape: RunShape) -> Self {
         let mut summary = Self {
             status: "ok",
             reason: None,
@@ -184,7 +187,7 @@ impl SideSummary {
             .rounds
             .iter()
             .filter_map(|round| {
-                Some(round.server_cpu_s? / round.sampled_wall_s / cpu_sets.server_cpus as f64)
+                Some(round.server_cpu_s? / round.sampled_wall_s / run_shape.server_cpus as f64)
             })
             .collect();
         summary.server_cpu_utilization =
@@ -192,7 +195,7 @@ impl SideSummary {
         let loadgen_utilization: Vec<f64> = summary
             .rounds
             .iter()
-            .map(|round| round.loadgen_cpu_s / round.sampled_wall_s / cpu_sets.loadgen_cpus as f64)
+            .map(|round| round.loadgen_cpu_s / round.sampled_wall_s / run_shape.loadgen_cpus as f64)
             .collect();
         summary.loadgen_cpu_utilization = Some(median_of(&loadgen_utilization));
         let other_load: Vec<f64> = summary
@@ -200,14 +203,16 @@ impl SideSummary {
             .iter()
             .filter_map(|round| {
                 Some(
-                    round.server_cpus_other_s? / round.sampled_wall_s / cpu_sets.server_cpus as f64,
+                    round.server_cpus_other_s?
+                        / round.sampled_wall_s
+                        / run_shape.server_cpus as f64,
                 )
             })
             .collect();
         summary.server_cpus_other_load = (!other_load.is_empty()).then(|| median_of(&other_load));
         if let Some(load) = summary
             .server_cpus_other_load
-            .filter(|load| *load > OTHER_LOAD_WARNING)
+            .filter(|load| *load > OTHER_LOAD_WARNING && !run_shape.servers_realtime)
         {
             summary.notes.push(format!(
                 "other work took {:.0}% of the server CPUs (disturbed)",
@@ -574,9 +579,10 @@ mod tests {
         RoundOutcome::Measured(round)
     }
 
-    const CPUS: CpuSets = CpuSets {
+    const CPUS: RunShape = RunShape {
         server_cpus: 1,
         loadgen_cpus: 1,
+        servers_realtime: false,
     };
 
     #[test]

@@ -29,7 +29,7 @@ const QUICK_SCENARIOS: [&str; 15] = [
     "memory-per-subscription/2000",
     "request-capacity/128B",
     "request-latency/1000/s",
-    "request-latency/50%-of-capacity",
+    "request-latency/30%-of-capacity",
     "js-publish-sync/128B",
     "js-publish-async/128B",
     "js-consume/128B",
