@@ -136,6 +136,8 @@ fn main() {
 
 fn run(args: Args) -> Result<()> {
     let run_started_at = Instant::now();
+    // Taken before the run, so that edits made while it runs do not mark it dirty.
+    let harness_commit = git_commit_of(&workspace_root());
     let load_average_at_start = host::load_average();
     let busy_tasks = load_average_at_start
         .split_whitespace()
@@ -325,7 +327,7 @@ fn run(args: Args) -> Result<()> {
     };
     let report = Report {
         tool: "natrix-bench",
-        harness_commit: git_commit_of(&workspace_root()),
+        harness_commit,
         generated_at: utc_timestamp(now_unix_seconds()),
         mode,
         run_duration_s: run_started_at.elapsed().as_secs_f64(),
