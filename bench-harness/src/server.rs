@@ -511,7 +511,7 @@ pub fn kill_live_servers() {
 }
 
 const LISTENING_MARKER: &str = "Listening for client connections on ";
-const LOG_TAIL_LINES: usize = 20;
+const LOG_TAIL_LINES: usize = 8;
 
 fn forward_server_output(
     output: Box<dyn std::io::Read + Send>,
