@@ -139,6 +139,26 @@ pub fn expand_cpu_list(cpu_list: &str) -> Result<Vec<usize>> {
     Ok(cpus)
 }
 
+/// Gives this process (all its threads, and every thread it starts later) round-robin
+/// real-time priority, as `--realtime` does for the servers.
+pub fn make_self_realtime(priority: u8) -> Result<()> {
+    let status = Command::new("chrt")
+        .args([
+            "-a",
+            "-r",
+            "-p",
+            &priority.to_string(),
+            &std::process::id().to_string(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("running chrt (util-linux) for --realtime")?;
+    if !status.success() {
+        bail!("chrt -r -p {priority} failed with {status} (needs root or CAP_SYS_NICE)");
+    }
+    Ok(())
+}
+
 /// Number of CPUs in a `taskset` list such as `0`, `0-3` or `0,2,4-5`.
 pub fn cpu_count(cpu_list: &str) -> Result<usize> {
     Ok(expand_cpu_list(cpu_list)?.len())

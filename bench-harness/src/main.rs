@@ -40,7 +40,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 
 use crate::host::{cpu_count, git_commit_of, now_unix_seconds, pin_self, utc_timestamp, HostInfo};
-use crate::report::{CpuSets, Pinning, Report, ServerDescription, ServerPair};
+use crate::report::{Pinning, Report, RunShape, ServerDescription, ServerPair};
 use crate::runner::{run_plan, RunConfig};
 use crate::scenario::{plan, Limits, PlanOptions};
 use crate::server::{resolve_target, workspace_root, LaunchSettings, ServerTarget, TempDir};
@@ -75,6 +75,11 @@ struct Args {
     /// CPUs the load generator is pinned to (taskset list).
     #[arg(long, default_value = "1")]
     loadgen_cpus: String,
+    /// Run both servers and the load generator with round-robin real-time priority
+    /// (`chrt -r 50`), so that other work on a shared host cannot take their CPUs. Needs root
+    /// (or CAP_SYS_NICE).
+    #[arg(long)]
+    realtime: bool,
     /// Natrix shards and Go GOMAXPROCS; default: the number of server CPUs.
     #[arg(long)]
     shards: Option<usize>,
@@ -88,8 +93,10 @@ struct Args {
     #[arg(long, value_delimiter = ',')]
     request_rates: Option<Vec<u64>>,
     /// Rate of the near-saturation latency run, as a fraction of the lower of the two servers'
-    /// measured request capacity. Above ~0.8 a single load generator CPU saturates first.
-    #[arg(long, default_value_t = 0.75)]
+    /// measured request capacity. With one load generator CPU, open-loop requests cost the
+    /// harness more than closed-loop ones: measured on a 2-CPU VM, it saturates at about half
+    /// the closed-loop capacity, before the server does.
+    #[arg(long, default_value_t = 0.3)]
     capacity_fraction: f64,
     /// Subscribers in the fan-out scenario.
     #[arg(long, default_value_t = 4)]
@@ -100,6 +107,12 @@ struct Args {
     /// Only run scenarios whose id contains one of these (comma-separated).
     #[arg(long, value_delimiter = ',')]
     scenarios: Option<Vec<String>>,
+    /// Extra arguments for server A, space-separated (e.g. "--spin_before_park 50us").
+    #[arg(long, allow_hyphen_values = true)]
+    args_a: Option<String>,
+    /// Extra arguments for server B, space-separated.
+    #[arg(long, allow_hyphen_values = true)]
+    args_b: Option<String>,
     /// Display names for the report (default: derived from the servers).
     #[arg(long)]
     label_a: Option<String>,
@@ -110,6 +123,10 @@ struct Args {
     out: Option<PathBuf>,
 }
 
+/// The `chrt -r` priority of `--realtime`: above every normal task, far below the kernel's own
+/// real-time threads (migration, watchdog at 99).
+const REALTIME_PRIORITY: u8 = 50;
+
 fn main() {
     if let Err(error) = run(Args::parse()) {
         eprintln!("natrix-bench: error: {error:#}");
@@ -119,6 +136,8 @@ fn main() {
 
 fn run(args: Args) -> Result<()> {
     let run_started_at = Instant::now();
+    // Taken before the run, so that edits made while it runs do not mark it dirty.
+    let harness_commit = git_commit_of(&workspace_root());
     let load_average_at_start = host::load_average();
     let busy_tasks = load_average_at_start
         .split_whitespace()
@@ -142,10 +161,14 @@ fn run(args: Args) -> Result<()> {
     }
     // Pin first, so that every thread started from here on (runtime, load threads) inherits it.
     pin_self(&args.loadgen_cpus)?;
+    if args.realtime {
+        host::make_self_realtime(REALTIME_PRIORITY)?;
+    }
     let worker_threads = args.shards.unwrap_or(server_cpus);
     let settings = LaunchSettings {
         cpu_list: args.server_cpus.clone(),
         worker_threads,
+        realtime_priority: args.realtime.then_some(REALTIME_PRIORITY),
     };
 
     let targets = [
@@ -270,12 +293,17 @@ fn run(args: Args) -> Result<()> {
         labels: labels.clone(),
         settings,
         limits: limits.clone(),
-        cpu_sets: CpuSets {
+        run_shape: RunShape {
             server_cpus,
             loadgen_cpus,
+            servers_realtime: args.realtime,
         },
         log_dir,
         scratch_dir: scratch.path.clone(),
+        extra_args: [
+            split_args(args.args_a.as_deref()),
+            split_args(args.args_b.as_deref()),
+        ],
     };
     let (scenario_reports, observations) = run_plan(&config, &scenarios, &runtime);
     runtime.shutdown_timeout(Duration::from_secs(2));
@@ -299,13 +327,14 @@ fn run(args: Args) -> Result<()> {
     };
     let report = Report {
         tool: "natrix-bench",
-        harness_commit: git_commit_of(&workspace_root()),
+        harness_commit,
         generated_at: utc_timestamp(now_unix_seconds()),
         mode,
         run_duration_s: run_started_at.elapsed().as_secs_f64(),
         pinning: Pinning {
             server_cpus: args.server_cpus.clone(),
             server_worker_threads: worker_threads,
+            server_realtime_priority: args.realtime.then_some(REALTIME_PRIORITY),
             loadgen_cpus: args.loadgen_cpus.clone(),
             loadgen_cpus_effective: host.loadgen_cpus_allowed.clone(),
         },
@@ -370,6 +399,13 @@ fn default_label(target: &ServerTarget) -> String {
         }
         ServerTarget::Url { address } => format!("nats://{address}"),
     }
+}
+
+fn split_args(args: Option<&str>) -> Vec<String> {
+    args.unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
 }
 
 fn overlaps(left: &str, right: &str) -> bool {

@@ -78,10 +78,18 @@ pub fn throughput_bars(report: &Report, path: &Path) -> Result<()> {
             (&row.a, SERVER_A_COLOR, 0.2),
             (&row.b, SERVER_B_COLOR, -0.2),
         ] {
+            let y = center + offset;
             let (Some(median), Some(min), Some(max)) = (side.median, side.min, side.max) else {
+                // A missing bar must say why rather than look like a zero.
+                chart
+                    .draw_series(std::iter::once(Text::new(
+                        side.status.to_string(),
+                        (low * 1.1, y + 0.15),
+                        ("sans-serif", 12).into_font().color(&color),
+                    )))
+                    .map_err(plot_error)?;
                 continue;
             };
-            let y = center + offset;
             chart
                 .draw_series(std::iter::once(Rectangle::new(
                     [(low, y - 0.18), (median, y + 0.18)],

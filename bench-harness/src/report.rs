@@ -34,6 +34,8 @@ pub struct Report {
 pub struct Pinning {
     pub server_cpus: String,
     pub server_worker_threads: usize,
+    /// `chrt -r` priority of both servers, if they ran real-time.
+    pub server_realtime_priority: Option<u8>,
     pub loadgen_cpus: String,
     pub loadgen_cpus_effective: String,
 }
@@ -91,18 +93,24 @@ pub struct SideSummary {
     pub rounds: Vec<RoundMeasurement>,
 }
 
+/// CPU utilization from which a side counts as saturated.
+const SATURATED: f64 = 0.85;
+
 /// Other work on the servers' CPUs above this share marks a result as disturbed.
 const OTHER_LOAD_WARNING: f64 = 0.10;
 
-/// CPU counts needed to turn CPU seconds into utilization.
+/// What a summary needs to know about the run: CPU counts turn CPU seconds into utilization,
+/// and under real-time scheduling other work only ever fills the servers' idle time, so it
+/// does not disturb them.
 #[derive(Debug, Clone, Copy)]
-pub struct CpuSets {
+pub struct RunShape {
     pub server_cpus: usize,
     pub loadgen_cpus: usize,
+    pub servers_realtime: bool,
 }
 
 impl SideSummary {
-    pub fn from_outcomes(outcomes: &[RoundOutcome], cpu_sets: CpuSets) -> Self {
+    pub fn from_outcomes(outcomes: &[RoundOutcome], run_shape: RunShape) -> Self {
         let mut summary = Self {
             status: "ok",
             reason: None,
@@ -145,7 +153,11 @@ impl SideSummary {
             summary.notes.push(format!("a round failed: {failure}"));
         }
         for round in &summary.rounds {
-            summary.notes.extend(round.notes.iter().cloned());
+            for note in &round.notes {
+                if !summary.notes.contains(note) {
+                    summary.notes.push(note.clone());
+                }
+            }
         }
         let values: Vec<f64> = summary.rounds.iter().map(|round| round.value).collect();
         let median = median(&values);
@@ -175,7 +187,7 @@ impl SideSummary {
             .rounds
             .iter()
             .filter_map(|round| {
-                Some(round.server_cpu_s? / round.sampled_wall_s / cpu_sets.server_cpus as f64)
+                Some(round.server_cpu_s? / round.sampled_wall_s / run_shape.server_cpus as f64)
             })
             .collect();
         summary.server_cpu_utilization =
@@ -183,7 +195,7 @@ impl SideSummary {
         let loadgen_utilization: Vec<f64> = summary
             .rounds
             .iter()
-            .map(|round| round.loadgen_cpu_s / round.sampled_wall_s / cpu_sets.loadgen_cpus as f64)
+            .map(|round| round.loadgen_cpu_s / round.sampled_wall_s / run_shape.loadgen_cpus as f64)
             .collect();
         summary.loadgen_cpu_utilization = Some(median_of(&loadgen_utilization));
         let other_load: Vec<f64> = summary
@@ -191,21 +203,36 @@ impl SideSummary {
             .iter()
             .filter_map(|round| {
                 Some(
-                    round.server_cpus_other_s? / round.sampled_wall_s / cpu_sets.server_cpus as f64,
+                    round.server_cpus_other_s?
+                        / round.sampled_wall_s
+                        / run_shape.server_cpus as f64,
                 )
             })
             .collect();
         summary.server_cpus_other_load = (!other_load.is_empty()).then(|| median_of(&other_load));
         if let Some(load) = summary
             .server_cpus_other_load
-            .filter(|load| *load > OTHER_LOAD_WARNING)
+            .filter(|load| *load > OTHER_LOAD_WARNING && !run_shape.servers_realtime)
         {
             summary.notes.push(format!(
-                "other work used {:.0}% of the server CPUs during this scenario: disturbed",
+                "other work took {:.0}% of the server CPUs (disturbed)",
                 load * 100.0
             ));
         }
 
+        if let (Some(loadgen), Some(server)) = (
+            summary.loadgen_cpu_utilization,
+            summary.server_cpu_utilization,
+        ) {
+            if loadgen >= SATURATED && server < SATURATED {
+                summary.notes.push(format!(
+                    "the load generator's CPUs were the limit ({:.0}% busy, server {:.0}%): \
+                     this server may do better than measured",
+                    loadgen * 100.0,
+                    server * 100.0
+                ));
+            }
+        }
         let curves: Vec<&Vec<(f64, f64)>> = summary
             .rounds
             .iter()
@@ -316,9 +343,13 @@ pub fn render_markdown(report: &Report) -> String {
     let _ = writeln!(
         out,
         "- Pinning: servers on CPUs `{}` with {} worker thread(s) (Natrix `--shards`, Go \
-         `GOMAXPROCS`); load generator on CPUs `{}` (effective: `{}`)",
+         `GOMAXPROCS`), scheduler: {}; load generator on CPUs `{}` (effective: `{}`)",
         pinning.server_cpus,
         pinning.server_worker_threads,
+        match pinning.server_realtime_priority {
+            Some(priority) => format!("real-time round-robin, priority {priority}"),
+            None => "normal".to_string(),
+        },
         pinning.loadgen_cpus,
         pinning.loadgen_cpus_effective
     );
@@ -429,24 +460,31 @@ pub fn render_markdown(report: &Report) -> String {
             }
         }
     }
-    let notes: Vec<String> = report
-        .scenarios
-        .iter()
-        .flat_map(|scenario| {
-            let title = scenario.scenario.title.clone();
-            [(&a.label, &scenario.a), (&b.label, &scenario.b)]
-                .into_iter()
-                .flat_map(move |(label, side)| {
-                    let title = title.clone();
-                    side.reason
-                        .iter()
-                        .cloned()
-                        .chain(side.notes.iter().cloned())
-                        .map(move |note| format!("- {title}, {label}: {note}"))
-                        .collect::<Vec<_>>()
-                })
-        })
-        .collect();
+    // One line per scenario, the two servers side by side, so that the notes read as a list
+    // of what to distrust rather than as a log.
+    let mut notes = Vec::new();
+    for scenario in &report.scenarios {
+        let per_side: Vec<String> = [("A", &scenario.a), ("B", &scenario.b)]
+            .into_iter()
+            .filter_map(|(side_label, side)| {
+                let side_notes: Vec<String> = side
+                    .reason
+                    .iter()
+                    .chain(side.notes.iter())
+                    .cloned()
+                    .collect();
+                (!side_notes.is_empty())
+                    .then(|| format!("**{side_label}**: {}", side_notes.join("; ")))
+            })
+            .collect();
+        if !per_side.is_empty() {
+            notes.push(format!(
+                "- {}: {}",
+                scenario.scenario.title,
+                per_side.join(" · ")
+            ));
+        }
+    }
     if !notes.is_empty() {
         let _ = writeln!(out, "\n## Notes\n");
         for note in notes {
@@ -541,9 +579,10 @@ mod tests {
         RoundOutcome::Measured(round)
     }
 
-    const CPUS: CpuSets = CpuSets {
+    const CPUS: RunShape = RunShape {
         server_cpus: 1,
         loadgen_cpus: 1,
+        servers_realtime: false,
     };
 
     #[test]

@@ -11,7 +11,7 @@ use crate::footprint;
 use crate::host::{allowed_cpus, cpus_busy_seconds};
 use crate::jetstream;
 use crate::latency;
-use crate::report::{CpuSets, ScenarioReport, SideSummary};
+use crate::report::{RunShape, ScenarioReport, SideSummary};
 use crate::scenario::{Limits, RequestRate, RoundOutcome, Scenario, ScenarioKind};
 use crate::server::{LaunchRequest, LaunchSettings, ProcessSample, RunningServer, ServerTarget};
 use crate::throughput::{run_flow, FlowShape};
@@ -23,9 +23,11 @@ pub struct RunConfig {
     pub labels: [String; 2],
     pub settings: LaunchSettings,
     pub limits: Limits,
-    pub cpu_sets: CpuSets,
+    pub run_shape: RunShape,
     pub log_dir: PathBuf,
     pub scratch_dir: PathBuf,
+    /// Extra command-line arguments for server A and server B.
+    pub extra_args: [Vec<String>; 2],
 }
 
 /// What the runner learned about each server while running it.
@@ -59,6 +61,7 @@ pub fn run_plan(
                     scenario.id.replace('/', "_")
                 )),
                 scratch_dir: &config.scratch_dir,
+                extra_args: &config.extra_args[side],
             };
             RunningServer::launch(&request)
                 .map_err(|error| format!("server did not start: {error:#}"))
@@ -176,8 +179,8 @@ pub fn run_plan(
         let [outcomes_a, outcomes_b] = outcomes;
         reports.push(ScenarioReport::new(
             scenario.clone(),
-            SideSummary::from_outcomes(&outcomes_a, config.cpu_sets),
-            SideSummary::from_outcomes(&outcomes_b, config.cpu_sets),
+            SideSummary::from_outcomes(&outcomes_a, config.run_shape),
+            SideSummary::from_outcomes(&outcomes_b, config.run_shape),
         ));
     }
     progress.finish();

@@ -39,6 +39,10 @@ pub struct LaunchSettings {
     pub cpu_list: String,
     /// Shards for Natrix, `GOMAXPROCS` for the Go server.
     pub worker_threads: usize,
+    /// Round-robin real-time priority for both servers (`chrt -r`), or `None` for the normal
+    /// scheduler. On a host shared with other work it keeps that work from taking the
+    /// servers' CPUs, and it treats both servers alike whatever their thread counts.
+    pub realtime_priority: Option<u8>,
 }
 
 /// Resolves a `--server-a`/`--server-b` value: `natrix`, `go`, `natrix:PATH`, `go:PATH`, a path
@@ -229,6 +233,8 @@ pub struct LaunchRequest<'a> {
     pub with_jetstream: bool,
     pub log_path: PathBuf,
     pub scratch_dir: &'a Path,
+    /// Appended to the server's command line (tuning flags, for example).
+    pub extra_args: &'a [String],
 }
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
@@ -282,6 +288,7 @@ impl RunningServer {
                 request.settings.cpu_list.clone(),
             ]);
         }
+        args.extend(request.extra_args.iter().cloned());
         let store_dir = if with_jetstream {
             let dir = TempDir::new(request.scratch_dir, "store")?;
             args.extend([
@@ -293,10 +300,18 @@ impl RunningServer {
         } else {
             None
         };
-        let mut command = Command::new("taskset");
+        let mut launcher: Vec<String> = Vec::new();
+        if let Some(priority) = request.settings.realtime_priority {
+            launcher.extend(["chrt".to_string(), "-r".to_string(), priority.to_string()]);
+        }
+        launcher.extend([
+            "taskset".to_string(),
+            "-c".to_string(),
+            request.settings.cpu_list.clone(),
+        ]);
+        let mut command = Command::new(&launcher[0]);
         command
-            .arg("-c")
-            .arg(&request.settings.cpu_list)
+            .args(&launcher[1..])
             .arg(path)
             .args(&args)
             .env("GOMAXPROCS", request.settings.worker_threads.to_string())
@@ -304,9 +319,9 @@ impl RunningServer {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let command_line = format!(
-            "GOMAXPROCS={} taskset -c {} {} {}",
+            "GOMAXPROCS={} {} {} {}",
             request.settings.worker_threads,
-            request.settings.cpu_list,
+            launcher.join(" "),
             path.display(),
             args.join(" ")
         );
@@ -496,7 +511,7 @@ pub fn kill_live_servers() {
 }
 
 const LISTENING_MARKER: &str = "Listening for client connections on ";
-const LOG_TAIL_LINES: usize = 20;
+const LOG_TAIL_LINES: usize = 8;
 
 fn forward_server_output(
     output: Box<dyn std::io::Read + Send>,

@@ -29,7 +29,7 @@ const QUICK_SCENARIOS: [&str; 15] = [
     "memory-per-subscription/2000",
     "request-capacity/128B",
     "request-latency/1000/s",
-    "request-latency/75%-of-capacity",
+    "request-latency/30%-of-capacity",
     "js-publish-sync/128B",
     "js-publish-async/128B",
     "js-consume/128B",
@@ -180,13 +180,12 @@ fn check_report(report: &Value, out_dir: &Path) {
                     let median = result["median"].as_f64().expect("a measured median");
                     assert!(median > 0.0, "{} {side}: median {median}", scenario["id"]);
                     assert!(!result["rounds"].as_array().expect("rounds").is_empty());
-                    let is_rate = scenario["metric"]
-                        .as_str()
-                        .is_some_and(|m| m.ends_with("/s"));
+                    // Memory scenarios handle no messages; every other one does.
+                    let handles_messages = scenario["group"] != "memory";
                     assert_eq!(
                         result["server_cpu_s_per_million_msgs"].is_number(),
-                        is_rate,
-                        "{} {side}: CPU per message exactly for message rates",
+                        handles_messages,
+                        "{} {side}: CPU per message exactly where messages flow",
                         scenario["id"]
                     );
                     assert!(result["server_peak_rss_bytes"].as_u64().unwrap_or(0) > 0);
