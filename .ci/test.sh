@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the repository on a fresh machine: installs what the tests need
 # (idempotently), then checks formatting and lints, runs all cargo tests (unit, raw protocol,
-# official-client and differential tests against the Go server), and a short bounded fuzz run
-# of the protocol parser.
+# official-client and differential tests against the Go server, the storage suites, the
+# benchmark harness's quick mode against both servers), and a short bounded fuzz run of the
+# protocol parser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +28,9 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 
 step "tests"
+# The benchmark harness's quick-mode test runs against the Natrix this command builds
+# (never a stale release binary).
+export NATRIX_BIN="$PWD/target/debug/natrix"
 cargo test --workspace
 
 step "fuzz the protocol parser for 30 seconds (input split at arbitrary points)"
