@@ -501,7 +501,6 @@ async fn run_writer(shard: Rc<Shard>, client: Rc<Client>) {
             continue;
         }
         let chunks = client.outbound.borrow_mut().take();
-        let written: usize = chunks.iter().map(Bytes::len).sum();
         let write = async {
             if chunks.len() == 1 {
                 let chunk = chunks.into_iter().next().unwrap_or_default();
@@ -513,9 +512,7 @@ async fn run_writer(shard: Rc<Shard>, client: Rc<Client>) {
             }
         };
         match compio::time::timeout(shard.options.write_deadline, write).await {
-            Ok(Ok(())) => {
-                let _ = written;
-            }
+            Ok(Ok(())) => {}
             Ok(Err(_)) => {
                 client.close(CloseReason::WriteError);
                 break;

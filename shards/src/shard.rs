@@ -139,8 +139,17 @@ impl ShardSet {
         self.0 |= 1u128 << shard;
     }
 
+    /// The shards in the set, in order; visits set bits only (this runs per publish).
     pub fn iter(self) -> impl Iterator<Item = ShardId> {
-        (0..MAX_SHARDS as ShardId).filter(move |shard| self.0 & (1u128 << shard) != 0)
+        let mut remaining = self.0;
+        std::iter::from_fn(move || {
+            if remaining == 0 {
+                return None;
+            }
+            let shard = remaining.trailing_zeros() as ShardId;
+            remaining &= remaining - 1;
+            Some(shard)
+        })
     }
 
     pub fn is_empty(self) -> bool {
@@ -269,7 +278,7 @@ impl Shard {
             barriers: RefCell::default(),
             next_barrier_token: Cell::new(1),
             next_client_sequence: Cell::new(0),
-            random_state: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (u64::from(1 + mesh_seed()))),
+            random_state: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (u64::from(1 + random_seed()))),
             shutdown: LocalNotify::default(),
             shutting_down: Cell::new(false),
             trace_protocol: tracing::enabled!(tracing::Level::TRACE),
@@ -288,8 +297,8 @@ impl Shard {
 
     // ----- publishing -----------------------------------------------------------------------
 
-    /// Routes one message published by `publisher` (or arriving from another shard when
-    /// `publisher` is `None`). Returns whether anyone will receive it.
+    /// Routes one message published by `publisher` on this shard. Returns whether anyone will
+    /// receive it.
     pub fn route_publish(
         &self,
         publisher: &Rc<Client>,
@@ -945,7 +954,7 @@ impl Shard {
     }
 }
 
-fn mesh_seed() -> u32 {
+fn random_seed() -> u32 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(7, |elapsed| elapsed.subsec_nanos())
@@ -987,4 +996,19 @@ pub async fn run_shard(shard: Rc<Shard>, listener: std::net::TcpListener) -> std
     };
     let _ = compio::time::timeout(crate::client::SHUTDOWN_GRACE, drained).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_set_yields_exactly_its_members_in_order() {
+        let mut set = ShardSet::default();
+        assert!(set.is_empty() && set.iter().next().is_none());
+        for shard in [127, 0, 5, 64] {
+            set.insert(shard);
+        }
+        assert_eq!(set.iter().collect::<Vec<_>>(), vec![0, 5, 64, 127]);
+    }
 }

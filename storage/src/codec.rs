@@ -40,6 +40,20 @@ pub(crate) struct MessageRecord<'a> {
     pub payload: &'a [u8],
 }
 
+impl<'a> MessageRecord<'a> {
+    /// The record of a message as the store hands it out (snapshots carry these).
+    pub(crate) fn of(message: &'a crate::types::StoredMessage) -> Self {
+        MessageRecord {
+            seq: message.seq,
+            timestamp_ns: message.timestamp_ns,
+            ttl_ns: message.ttl_ns,
+            subject: &message.subject,
+            headers: &message.headers,
+            payload: &message.payload,
+        }
+    }
+}
+
 /// A decoded record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Record<'a> {
@@ -417,18 +431,7 @@ pub(crate) fn encode_snapshot(contents: &SnapshotContents) -> Vec<u8> {
     out.extend_from_slice(&contents.last_timestamp_ns.to_le_bytes());
     out.extend_from_slice(&(contents.messages.len() as u64).to_le_bytes());
     for message in &contents.messages {
-        encode_message(
-            &mut out,
-            &MessageRecord {
-                seq: message.seq,
-                timestamp_ns: message.timestamp_ns,
-                ttl_ns: message.ttl_ns,
-                subject: &message.subject,
-                headers: &message.headers,
-                payload: &message.payload,
-            },
-            SNAPSHOT_SALT,
-        );
+        encode_message(&mut out, &MessageRecord::of(message), SNAPSHOT_SALT);
     }
     out.extend_from_slice(&(contents.consumers.len() as u64).to_le_bytes());
     for (name, state) in &contents.consumers {

@@ -244,6 +244,16 @@ impl Wakers for State {
     }
 }
 
+/// Opens an existing block file for reading and writing.
+async fn open_block(path: &Path) -> Result<compio::fs::File, StoreError> {
+    compio::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .await
+        .map_err(|error| StoreError::io("open block", path, error))
+}
+
 fn block_path(dir: &Path, block_id: u32) -> PathBuf {
     dir.join("blocks").join(format!("{block_id:010}.blk"))
 }
@@ -1068,14 +1078,7 @@ impl StreamStore for FileStore {
                 return Err(StoreError::RestoreIntoNonEmptyStore);
             }
             for message in &contents.messages {
-                state.insert_message(&MessageRecord {
-                    seq: message.seq,
-                    timestamp_ns: message.timestamp_ns,
-                    ttl_ns: message.ttl_ns,
-                    subject: &message.subject,
-                    headers: &message.headers,
-                    payload: &message.payload,
-                });
+                state.insert_message(&MessageRecord::of(message));
             }
             state.apply_removals(vec![Removal::Truncate {
                 last_seq: contents.last_seq,

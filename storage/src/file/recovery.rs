@@ -125,12 +125,7 @@ pub(super) async fn load_index(state: &mut State, report: &mut RecoveryReport) -
     let mut blocks = BTreeMap::new();
     for indexed in &index.blocks {
         let path = block_path(&state.dir, indexed.block_id);
-        let file = compio::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
-            .await
-            .map_err(|error| StoreError::io("open block", &path, error))?;
+        let file = open_block(&path).await?;
         let len = file
             .metadata()
             .await
@@ -326,12 +321,7 @@ pub(super) async fn recover_blocks(state: &mut State, report: &mut RecoveryRepor
         }
         // Only the last block is written to; the others are opened on demand for reads.
         let file = if is_last {
-            let file = compio::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open(&path)
-                .await
-                .map_err(|error| StoreError::io("open block", &path, error))?;
+            let file = open_block(&path).await?;
             Some(file)
         } else {
             None
