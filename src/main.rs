@@ -8,6 +8,7 @@
 //! (io_uring check, listeners, pinned shard threads), `signals` (`--signal`).
 
 mod bootstrap;
+mod config;
 mod flags;
 mod logging;
 mod signals;
