@@ -1,4 +1,4 @@
-//! The server's options: one struct that flags fill now and the config file will fill later.
+//! The server's options: one struct that the config file and the flags fill.
 
 use std::time::Duration;
 
@@ -22,7 +22,165 @@ pub struct ServerOptions {
     pub write_deadline: Duration,
     pub ping_interval: Duration,
     pub max_pings_out: u32,
+    /// Who may connect and what each user may do (`authorization {}`, `--user`, `--auth`).
+    pub auth: AuthOptions,
+    /// Accounts besides the global one (`accounts {}`); the global account is `$G`.
+    pub accounts: Vec<AccountOptions>,
+    /// Subject mappings of the global account (top-level `mappings {}`).
+    pub mappings: Vec<SubjectMapping>,
+    /// The system account's name (`system_account`); `$SYS` when not set.
+    pub system_account: Option<String>,
     pub tuning: Tuning,
+}
+
+/// Authentication and default authorization. At most one of user/password, token, and the
+/// users lists is in effect, as in the Go server (options validation rejects mixes).
+#[derive(Debug, Clone, Default)]
+pub struct AuthOptions {
+    /// Single user (`authorization { user, password }`, `--user`/`--pass`).
+    pub username: Option<String>,
+    /// Plain text, or a bcrypt hash when it starts with `$2`.
+    pub password: Option<String>,
+    /// `authorization { token }`, `--auth`; plain text or bcrypt.
+    pub token: Option<String>,
+    /// Users with passwords, from `authorization { users }` and every account's `users`.
+    pub users: Vec<User>,
+    /// Users that authenticate by signing the INFO nonce with their nkey.
+    pub nkeys: Vec<NkeyUser>,
+    /// The user a client that sends no credentials is logged in as (`no_auth_user`).
+    pub no_auth_user: Option<String>,
+    /// How long a client has to send CONNECT when auth is required; `None` keeps Go's 2 s
+    /// (the TLS timeout when TLS is on, as in the Go server).
+    pub timeout: Option<Duration>,
+    /// Permissions of users that have none of their own (`default_permissions`).
+    pub default_permissions: Option<Permissions>,
+}
+
+impl AuthOptions {
+    /// Whether clients must authenticate at all.
+    pub fn required(&self) -> bool {
+        self.username.is_some()
+            || self.token.is_some()
+            || !self.users.is_empty()
+            || !self.nkeys.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct User {
+    pub username: String,
+    /// Plain text, or a bcrypt hash when it starts with `$2`.
+    pub password: String,
+    pub permissions: Option<Permissions>,
+    /// The account the user belongs to; the global account when `None`.
+    pub account: Option<String>,
+    /// `allowed_connection_types` (e.g. `STANDARD`, `WEBSOCKET`); empty allows all.
+    pub allowed_connection_types: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NkeyUser {
+    /// The user's public nkey (`U...`).
+    pub nkey: String,
+    pub permissions: Option<Permissions>,
+    pub account: Option<String>,
+    pub allowed_connection_types: Vec<String>,
+}
+
+/// What a user may publish and subscribe to.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Permissions {
+    pub publish: Option<SubjectPermission>,
+    pub subscribe: Option<SubjectPermission>,
+    /// `allow_responses`: may publish to reply subjects of messages it received.
+    pub response: Option<ResponsePermission>,
+}
+
+/// Allow and deny lists of subjects (wildcards allowed). `None` and an empty list differ, as in
+/// the Go server: no allow list allows everything, an empty one allows nothing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SubjectPermission {
+    pub allow: Option<Vec<String>>,
+    pub deny: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponsePermission {
+    /// Replies allowed per received request (Go default 1).
+    pub max_msgs: i64,
+    /// How long a reply stays allowed (Go default 2 minutes); zero never expires.
+    pub expires: Duration,
+}
+
+impl Default for ResponsePermission {
+    fn default() -> Self {
+        ResponsePermission {
+            max_msgs: 1,
+            expires: Duration::from_secs(2 * 60),
+        }
+    }
+}
+
+/// One `accounts { NAME { ... } }` block.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AccountOptions {
+    pub name: String,
+    pub exports: Vec<Export>,
+    pub imports: Vec<Import>,
+    pub mappings: Vec<SubjectMapping>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportKind {
+    Stream,
+    Service,
+}
+
+/// A stream or service this account offers to others.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Export {
+    pub kind: ExportKind,
+    pub subject: String,
+    /// Accounts allowed to import it; `None` makes it public.
+    pub accounts: Option<Vec<String>>,
+    /// Services only: `singleton` (default), `stream` or `chunked`.
+    pub response_type: ResponseType,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResponseType {
+    #[default]
+    Singleton,
+    Stream,
+    Chunked,
+}
+
+/// A stream or service this account takes from another account.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Import {
+    pub kind: ExportKind,
+    /// The exporting account.
+    pub account: String,
+    /// The subject as exported.
+    pub subject: String,
+    /// The subject it appears under in this account (`to`); for streams also set by `prefix`.
+    pub to: Option<String>,
+    /// Streams only: prepended to the subject (`prefix`).
+    pub prefix: Option<String>,
+}
+
+/// `mappings { "src": "dest" }` or weighted destinations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubjectMapping {
+    pub source: String,
+    pub destinations: Vec<MappingDestination>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MappingDestination {
+    pub subject: String,
+    /// Percent, 1..=100; the weights of one mapping add up to at most 100.
+    pub weight: u8,
 }
 
 /// Natrix's own settings: how shards map onto the host.
@@ -64,6 +222,10 @@ impl Default for ServerOptions {
             write_deadline: DEFAULT_WRITE_DEADLINE,
             ping_interval: DEFAULT_PING_INTERVAL,
             max_pings_out: DEFAULT_MAX_PINGS_OUT,
+            auth: AuthOptions::default(),
+            accounts: Vec::new(),
+            mappings: Vec::new(),
+            system_account: None,
             tuning: Tuning {
                 mesh_queue_capacity: DEFAULT_MESH_QUEUE_CAPACITY,
                 ..Tuning::default()
