@@ -58,12 +58,15 @@ pub fn check_io_uring() -> anyhow::Result<()> {
 /// operation (which the default does with a signal-like task-work notification); that matters
 /// most for request/reply, where every message is a few socket operations. Kernels older than
 /// 6.1 refuse these flags: the ring is then built with the defaults.
-fn shard_runtime() -> std::io::Result<compio::runtime::Runtime> {
+fn shard_runtime(entries: Option<u32>) -> std::io::Result<compio::runtime::Runtime> {
     let mut tuned = compio::driver::ProactorBuilder::new();
     tuned
         .single_issuer(true)
         .defer_taskrun(true)
         .coop_taskrun(true);
+    if let Some(entries) = entries {
+        tuned.capacity(entries);
+    }
     match compio::runtime::Runtime::builder()
         .with_proactor(tuned)
         .build()
@@ -71,7 +74,13 @@ fn shard_runtime() -> std::io::Result<compio::runtime::Runtime> {
         Ok(runtime) => Ok(runtime),
         Err(error) => {
             tracing::warn!("io_uring: tuned ring refused ({error}), using default flags");
-            compio::runtime::Runtime::new()
+            let mut plain = compio::driver::ProactorBuilder::new();
+            if let Some(entries) = entries {
+                plain.capacity(entries);
+            }
+            compio::runtime::Runtime::builder()
+                .with_proactor(plain)
+                .build()
         }
     }
 }
@@ -93,7 +102,17 @@ fn shard_cpus(options: &ServerOptions) -> anyhow::Result<Vec<usize>> {
             }
             cpus.clone()
         }
-        None => available,
+        None => {
+            let usable: Vec<usize> = available
+                .iter()
+                .copied()
+                .filter(|cpu| !options.tuning.avoid_cpus.contains(cpu))
+                .collect();
+            if usable.is_empty() {
+                bail!("tuning.avoid_cpus leaves no CPU to run shards on (available: {available:?})");
+            }
+            usable
+        }
     };
     let shard_count = options
         .tuning
@@ -184,6 +203,7 @@ pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         let options = Arc::clone(&options);
         let shared = Arc::clone(&shared);
         let ready = ready_sender.clone();
+        let entries = options.tuning.io_uring_entries;
         let shard_index = usize::from(endpoint.shard);
         let thread = std::thread::Builder::new()
             .name(format!("natrix-shard-{shard_index}"))
@@ -193,7 +213,7 @@ pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
                         ready.send(Err(format!("shard {shard_index}: cannot pin to CPU {cpu}")));
                     return;
                 }
-                let runtime = match shard_runtime() {
+                let runtime = match shard_runtime(entries) {
                     Ok(runtime) => runtime,
                     Err(error) => {
                         let _ = ready.send(Err(format!("shard {shard_index}: io_uring: {error}")));

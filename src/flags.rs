@@ -24,6 +24,23 @@ pub struct CommandLine {
     pub show_help: bool,
     /// `--signal CMD[=PID]`.
     pub signal: Option<String>,
+    /// `-c FILE`: read before the other flags are applied, which then override it.
+    pub config_file: Option<String>,
+    /// `-t`: check the configuration and exit.
+    pub check_config: bool,
+    /// Every flag as given, in order, so they can be applied again over the config file.
+    pub assignments: Vec<Assignment>,
+    /// Go server options that were given but that Natrix does not implement yet (named at
+    /// start-up as warnings).
+    pub not_supported: Vec<String>,
+}
+
+/// One flag from the command line: what `apply` matches on, the flag as written, its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    pub key: &'static str,
+    pub flag: String,
+    pub value: String,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -74,30 +91,30 @@ const FLAGS: &[(&[&str], Kind, &str)] = &[
     (&["write_deadline"], Kind::Value, "write_deadline"),
     (&["ping_interval"], Kind::Value, "ping_interval"),
     (&["ping_max"], Kind::Value, "ping_max"),
+    (&["c", "config"], Kind::Value, "config"),
+    (&["t"], Kind::Bool, "check_config"),
+    (&["m", "http_port"], Kind::Value, "http_port"),
+    (&["ms", "https_port"], Kind::Value, "https_port"),
+    (&["client_advertise"], Kind::Value, "client_advertise"),
+    (&["ports_file_dir"], Kind::Value, "ports_file_dir"),
+    (&["s", "syslog"], Kind::Bool, "syslog"),
+    (&["r", "remote_syslog"], Kind::Value, "remote_syslog"),
+    (&["log_size_limit"], Kind::Value, "log_size_limit"),
+    (&["max_traced_msg_len"], Kind::Value, "max_traced_msg_len"),
+    (&["js", "jetstream"], Kind::Bool, "jetstream"),
+    (&["sd", "store_dir"], Kind::Value, "store_dir"),
+    (&["routes"], Kind::Value, "routes"),
+    (&["cluster", "cluster_listen"], Kind::Value, "cluster"),
+    (&["cluster_name"], Kind::Value, "cluster_name"),
+    (&["no_advertise"], Kind::Bool, "no_advertise"),
+    (&["cluster_advertise"], Kind::Value, "cluster_advertise"),
+    (&["connect_retries"], Kind::Value, "connect_retries"),
+    (&["profile"], Kind::Value, "profile"),
 ];
 
 /// Go server flags that belong to later work (config, auth, TLS, clustering, JetStream,
 /// monitoring). They are recognized so the error names them instead of calling them unknown.
 const NOT_YET_SUPPORTED: &[&str] = &[
-    "c",
-    "config",
-    "t",
-    "m",
-    "http_port",
-    "ms",
-    "https_port",
-    "client_advertise",
-    "ports_file_dir",
-    "s",
-    "syslog",
-    "r",
-    "remote_syslog",
-    "log_size_limit",
-    "max_traced_msg_len",
-    "js",
-    "jetstream",
-    "sd",
-    "store_dir",
     "user",
     "pass",
     "auth",
@@ -107,14 +124,6 @@ const NOT_YET_SUPPORTED: &[&str] = &[
     "tlskey",
     "tlsverify",
     "tlscacert",
-    "routes",
-    "cluster",
-    "cluster_name",
-    "no_advertise",
-    "cluster_advertise",
-    "connect_retries",
-    "cluster_listen",
-    "profile",
     "help_tls",
 ];
 
@@ -158,8 +167,30 @@ pub fn parse(args: &[String]) -> Result<CommandLine, FlagError> {
             }
         };
         apply(&mut command_line, key, &shown, &value)?;
+        command_line.assignments.push(Assignment {
+            key,
+            flag: shown,
+            value,
+        });
     }
     Ok(command_line)
+}
+
+/// Applies the command line again over settings read from a config file: flags win, as in the
+/// Go server.
+pub fn reapply(settings: &mut CommandLine, assignments: &[Assignment]) -> Result<(), FlagError> {
+    for assignment in assignments {
+        apply(settings, assignment.key, &assignment.flag, &assignment.value)?;
+    }
+    Ok(())
+}
+
+impl CommandLine {
+    fn note_not_supported(&mut self, name: &str) {
+        if !self.not_supported.iter().any(|known| known == name) {
+            self.not_supported.push(name.to_string());
+        }
+    }
 }
 
 fn apply(
@@ -228,6 +259,42 @@ fn apply(
         "ping_interval" => options.ping_interval = duration()?,
         "ping_max" => {
             options.max_pings_out = size()?.try_into().map_err(|_| invalid("too large"))?
+        }
+        "config" => command_line.config_file = Some(value.to_string()),
+        "check_config" => command_line.check_config = boolean()?,
+        "http_port" | "https_port" | "connect_retries" | "profile" | "max_traced_msg_len" => {
+            let number: i64 = value.parse().map_err(|_| invalid("not a number"))?;
+            if number != 0 {
+                command_line.note_not_supported(flag);
+            }
+        }
+        "log_size_limit" => {
+            let limit: i64 = value.parse().map_err(|_| invalid("not a number"))?;
+            if limit != 0 {
+                command_line.note_not_supported(flag);
+            }
+        }
+        "syslog" | "no_advertise" => {
+            if boolean()? {
+                command_line.note_not_supported(flag);
+            }
+        }
+        "jetstream" => {
+            if boolean()? {
+                options.jetstream.get_or_insert_with(Default::default).enabled = true;
+                command_line.note_not_supported(flag);
+            }
+        }
+        "store_dir" => {
+            options.jetstream.get_or_insert_with(Default::default).store_dir =
+                Some(value.to_string());
+            command_line.note_not_supported(flag);
+        }
+        "client_advertise" | "ports_file_dir" | "remote_syslog" | "routes" | "cluster"
+        | "cluster_name" | "cluster_advertise" => {
+            if !value.is_empty() {
+                command_line.note_not_supported(flag);
+            }
         }
         _ => return Err(FlagError::Unknown(flag.to_string())),
     }
@@ -377,8 +444,8 @@ mod tests {
             FlagError::Unknown("-x".into())
         );
         assert_eq!(
-            parse(&args(&["-js"])).unwrap_err(),
-            FlagError::NotYetSupported("-js".into())
+            parse(&args(&["-tls"])).unwrap_err(),
+            FlagError::NotYetSupported("-tls".into())
         );
         assert_eq!(
             parse(&args(&["-p"])).unwrap_err(),

@@ -4,13 +4,15 @@
 //! signals, starting and stopping the shard threads). Must not touch: the data path; it talks
 //! to shards only through the control handle of the mesh.
 //!
-//! Modules: `flags` (Go-compatible command line), `logging` (Go log format), `bootstrap`
+//! Modules: `flags` (Go-compatible command line), `config` (the Go config file syntax),
+//! `options_file` (what each config key means), `logging` (Go log format), `bootstrap`
 //! (io_uring check, listeners, pinned shard threads), `signals` (`--signal`).
 
 mod bootstrap;
 mod config;
 mod flags;
 mod logging;
+mod options_file;
 mod signals;
 
 use std::process::ExitCode;
@@ -44,6 +46,21 @@ fn main() -> ExitCode {
             }
         };
     }
+    let (command_line, config_warnings) = match apply_config_file(command_line) {
+        Ok(loaded) => loaded,
+        Err(message) => {
+            eprintln!("natrix: {message}");
+            return ExitCode::from(1);
+        }
+    };
+    if command_line.check_config {
+        let file = command_line.config_file.as_deref().unwrap_or_default();
+        for warning in &config_warnings {
+            eprintln!("{warning}");
+        }
+        eprintln!("natrix: configuration file {file} is valid");
+        return ExitCode::SUCCESS;
+    }
     let sink = match logging::LogSink::open(command_line.log_file.as_deref()) {
         Ok(sink) => sink,
         Err(error) => {
@@ -58,6 +75,12 @@ fn main() -> ExitCode {
         command_line.logtime,
         command_line.logtime_utc,
     );
+    for warning in &config_warnings {
+        tracing::warn!("{warning}");
+    }
+    for flag in &command_line.not_supported {
+        tracing::warn!("flag {flag} is a Go server option that Natrix does not support yet; ignored");
+    }
     // A shard never dies alone: any panic takes the whole process down with a clear message.
     std::panic::set_hook(Box::new(|panic| {
         tracing::error!("fatal: {panic}");
@@ -72,6 +95,31 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Reads `-c FILE` (when given) and applies the flags again over it, so flags win as in the Go
+/// server. Returns the settings and the config file's warnings.
+fn apply_config_file(
+    command_line: flags::CommandLine,
+) -> Result<(flags::CommandLine, Vec<String>), String> {
+    let Some(path) = command_line.config_file.clone() else {
+        if command_line.check_config {
+            return Err(
+                "must specify [-c, --config] option to check configuration file syntax".into(),
+            );
+        }
+        return Ok((command_line, Vec::new()));
+    };
+    let mut settings = flags::CommandLine {
+        logtime: true,
+        ..flags::CommandLine::default()
+    };
+    let warnings = options_file::load(std::path::Path::new(&path), &mut settings)
+        .map_err(|errors| errors.to_string())?;
+    flags::reapply(&mut settings, &command_line.assignments).map_err(|error| error.to_string())?;
+    settings.assignments = command_line.assignments;
+    settings.not_supported = command_line.not_supported;
+    Ok((settings, warnings))
 }
 
 fn run(command_line: flags::CommandLine, sink: logging::LogSink) -> anyhow::Result<()> {

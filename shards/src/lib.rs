@@ -14,10 +14,12 @@
 //! - [`shard`]: one shard's state, publish routing, interest summary, the mesh task.
 //! - [`client`]: one connection's reader and writer tasks.
 //! - [`outbound`]: a connection's outbound buffer (coalesced, vectored writes).
+//! - [`mapping`]: subject mappings and import subject rewrites.
 //! - [`options`]: the server options, with the Go server's defaults.
 
 pub mod client;
 pub mod local_sync;
+pub mod mapping;
 pub mod mesh;
 pub mod options;
 pub mod outbound;

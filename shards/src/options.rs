@@ -30,7 +30,45 @@ pub struct ServerOptions {
     pub mappings: Vec<SubjectMapping>,
     /// The system account's name (`system_account`); `$SYS` when not set.
     pub system_account: Option<String>,
+    /// `http`/`http_port`/`https_port` (`-m`, `-ms`): parsed now, served by a later issue.
+    pub monitoring: MonitoringOptions,
+    /// `jetstream {}` (`-js`, `-sd`): parsed and validated now, run by a later issue.
+    pub jetstream: Option<JetStreamOptions>,
+    /// `cluster {}` (`--cluster`, `--routes`): parsed and validated now, run by a later issue.
+    pub cluster: Option<ClusterOptions>,
     pub tuning: Tuning,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MonitoringOptions {
+    pub host: Option<String>,
+    pub http_port: Option<i64>,
+    pub https_port: Option<i64>,
+    pub base_path: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JetStreamOptions {
+    pub enabled: bool,
+    pub store_dir: Option<String>,
+    /// Bytes; `None` lets the server pick (75% of memory in Go).
+    pub max_memory: Option<i64>,
+    pub max_file: Option<i64>,
+    pub domain: Option<String>,
+    /// `sync_interval`: `None` is Go's default (2 minutes); `Some(ZERO)` is `always`.
+    pub sync_interval: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClusterOptions {
+    pub name: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<i64>,
+    pub routes: Vec<String>,
+    pub advertise: Option<String>,
+    pub no_advertise: bool,
+    pub connect_retries: i64,
+    pub pool_size: Option<i64>,
 }
 
 /// Authentication and default authorization. At most one of user/password, token, and the
@@ -194,6 +232,11 @@ pub struct Tuning {
     pub spin_before_park: Duration,
     /// Capacity of each cross-shard queue, in messages (batches).
     pub mesh_queue_capacity: usize,
+    /// CPUs never to pin a shard to when the list is automatic (for example the ones that
+    /// handle NIC interrupts).
+    pub avoid_cpus: Vec<usize>,
+    /// Submission queue entries of each shard's io_uring; `None` keeps compio's default.
+    pub io_uring_entries: Option<u32>,
 }
 
 /// The Go server's defaults (server/const.go).
@@ -226,6 +269,9 @@ impl Default for ServerOptions {
             accounts: Vec::new(),
             mappings: Vec::new(),
             system_account: None,
+            monitoring: MonitoringOptions::default(),
+            jetstream: None,
+            cluster: None,
             tuning: Tuning {
                 mesh_queue_capacity: DEFAULT_MESH_QUEUE_CAPACITY,
                 ..Tuning::default()

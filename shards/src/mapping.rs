@@ -1,0 +1,381 @@
+//! Subject mappings (`mappings {}`) and the subject rewrites of imports: a source pattern and a
+//! destination template, applied to a published subject before it is matched.
+//!
+//! Templates follow the Go server: literal tokens, `$N` or `{{wildcard(N)}}` (the N-th `*` of
+//! the source, 1-based), `{{partition(BUCKETS,N...)}}` (a stable hash of those tokens, modulo
+//! BUCKETS) and a trailing `>` that takes whatever the source's `>` matched.
+
+use rand::Rng;
+
+use crate::options::SubjectMapping;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum SourceToken {
+    Literal(Vec<u8>),
+    Any,
+    Rest,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum DestToken {
+    Literal(Vec<u8>),
+    /// Index into the source's `*` tokens, 0-based.
+    Wildcard(usize),
+    Partition {
+        buckets: u32,
+        wildcards: Vec<usize>,
+    },
+    Rest,
+}
+
+/// A compiled `source -> destination` rewrite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectTransform {
+    source: Vec<SourceToken>,
+    destination: Vec<DestToken>,
+}
+
+/// Checks a mapping the way the config loader needs: `Err` carries the reason.
+pub fn check_destination(source: &str, destination: &str) -> Result<(), String> {
+    SubjectTransform::new(source, destination).map(drop)
+}
+
+impl SubjectTransform {
+    pub fn new(source: &str, destination: &str) -> Result<Self, String> {
+        if !crate::subject::is_valid_subject(source.as_bytes()) {
+            return Err(format!("invalid source subject {source:?}"));
+        }
+        let source: Vec<SourceToken> = source
+            .split('.')
+            .map(|token| match token {
+                "*" => SourceToken::Any,
+                ">" => SourceToken::Rest,
+                literal => SourceToken::Literal(literal.as_bytes().to_vec()),
+            })
+            .collect();
+        let wildcard_count = source
+            .iter()
+            .filter(|token| **token == SourceToken::Any)
+            .count();
+        let source_has_rest = source.last() == Some(&SourceToken::Rest);
+        let parts = split_template(destination)?;
+        let mut tokens = Vec::with_capacity(parts.len());
+        for (index, part) in parts.iter().enumerate() {
+            let token = parse_dest_token(part, wildcard_count)?;
+            if token == DestToken::Rest {
+                if index + 1 != parts.len() {
+                    return Err("'>' must be the last token of the destination".to_string());
+                }
+                if !source_has_rest {
+                    return Err("destination has '>' but the source does not".to_string());
+                }
+            }
+            tokens.push(token);
+        }
+        if source_has_rest && tokens.last() != Some(&DestToken::Rest) {
+            return Err("the source has '>' so the destination must end with '>'".to_string());
+        }
+        Ok(SubjectTransform {
+            source,
+            destination: tokens,
+        })
+    }
+
+    /// The mapped subject, or `None` when `subject` does not match the source.
+    pub fn apply(&self, subject: &[u8]) -> Option<Vec<u8>> {
+        let mut wildcards: Vec<&[u8]> = Vec::new();
+        let mut rest: &[u8] = &[];
+        let mut consumed = 0;
+        let mut matched_rest = false;
+        for pattern in &self.source {
+            let remaining = subject.get(consumed..).unwrap_or(&[]);
+            if remaining.is_empty() {
+                return None;
+            }
+            match pattern {
+                SourceToken::Rest => {
+                    rest = remaining;
+                    matched_rest = true;
+                    break;
+                }
+                SourceToken::Any | SourceToken::Literal(_) => {
+                    let end = remaining
+                        .iter()
+                        .position(|&byte| byte == b'.')
+                        .unwrap_or(remaining.len());
+                    let token = &remaining[..end];
+                    match pattern {
+                        SourceToken::Literal(literal) if literal != token => return None,
+                        SourceToken::Literal(_) => {}
+                        _ => wildcards.push(token),
+                    }
+                    consumed += end + 1;
+                }
+            }
+        }
+        if !matched_rest && consumed < subject.len() + 1 {
+            return None;
+        }
+        let mut mapped = Vec::with_capacity(subject.len() + 16);
+        for (index, token) in self.destination.iter().enumerate() {
+            if index > 0 {
+                mapped.push(b'.');
+            }
+            match token {
+                DestToken::Literal(literal) => mapped.extend_from_slice(literal),
+                DestToken::Wildcard(position) => mapped.extend_from_slice(wildcards.get(*position)?),
+                DestToken::Partition {
+                    buckets,
+                    wildcards: positions,
+                } => {
+                    let mut key = Vec::new();
+                    for position in positions {
+                        key.extend_from_slice(wildcards.get(*position)?);
+                    }
+                    let bucket = fnv1a32(&key) % buckets;
+                    mapped.extend_from_slice(bucket.to_string().as_bytes());
+                }
+                DestToken::Rest => mapped.extend_from_slice(rest),
+            }
+        }
+        Some(mapped)
+    }
+}
+
+/// Splits on dots that are not inside `{{ }}`.
+fn split_template(destination: &str) -> Result<Vec<&str>, String> {
+    let mut parts = Vec::new();
+    let mut depth = 0usize;
+    let mut start = 0;
+    let bytes = destination.as_bytes();
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index..].starts_with(b"{{") {
+            depth += 1;
+            index += 2;
+            continue;
+        }
+        if bytes[index..].starts_with(b"}}") {
+            depth = depth.checked_sub(1).ok_or("unbalanced '}}'")?;
+            index += 2;
+            continue;
+        }
+        if bytes[index] == b'.' && depth == 0 {
+            parts.push(&destination[start..index]);
+            start = index + 1;
+        }
+        index += 1;
+    }
+    if depth != 0 {
+        return Err("unbalanced '{{'".to_string());
+    }
+    parts.push(&destination[start..]);
+    if parts.iter().any(|part| part.is_empty()) {
+        return Err(format!("invalid destination subject {destination:?}"));
+    }
+    Ok(parts)
+}
+
+fn parse_dest_token(part: &str, wildcard_count: usize) -> Result<DestToken, String> {
+    let wildcard_index = |text: &str| -> Result<usize, String> {
+        let number: usize = text
+            .trim()
+            .parse()
+            .map_err(|_| format!("invalid wildcard index {text:?}"))?;
+        if number == 0 || number > wildcard_count {
+            return Err(format!(
+                "wildcard index {number} is out of range: the source has {wildcard_count} '*'"
+            ));
+        }
+        Ok(number - 1)
+    };
+    if part == ">" {
+        return Ok(DestToken::Rest);
+    }
+    if part == "*" {
+        return Err("'*' is not allowed in a mapping destination".to_string());
+    }
+    if let Some(number) = part.strip_prefix('$') {
+        return wildcard_index(number).map(DestToken::Wildcard);
+    }
+    let Some(inner) = part
+        .strip_prefix("{{")
+        .and_then(|rest| rest.strip_suffix("}}"))
+    else {
+        if part.contains("{{") || part.contains("}}") {
+            return Err(format!("invalid mapping function in {part:?}"));
+        }
+        return Ok(DestToken::Literal(part.as_bytes().to_vec()));
+    };
+    let inner = inner.trim();
+    let (name, arguments) = inner
+        .split_once('(')
+        .and_then(|(name, rest)| Some((name.trim(), rest.strip_suffix(')')?)))
+        .ok_or_else(|| format!("invalid mapping function {inner:?}"))?;
+    let arguments: Vec<&str> = arguments.split(',').map(str::trim).collect();
+    match name.to_ascii_lowercase().as_str() {
+        "wildcard" => match arguments.as_slice() {
+            [index] => wildcard_index(index).map(DestToken::Wildcard),
+            _ => Err("wildcard() takes one index".to_string()),
+        },
+        "partition" => {
+            let (buckets, indexes) = arguments
+                .split_first()
+                .ok_or("partition() needs a bucket count")?;
+            let buckets: u32 = buckets
+                .parse()
+                .ok()
+                .filter(|&count| count > 0)
+                .ok_or_else(|| format!("invalid partition count {buckets:?}"))?;
+            let wildcards = if indexes.is_empty() {
+                (0..wildcard_count).collect()
+            } else {
+                indexes
+                    .iter()
+                    .map(|index| wildcard_index(index))
+                    .collect::<Result<_, _>>()?
+            };
+            Ok(DestToken::Partition { buckets, wildcards })
+        }
+        other => Err(format!(
+            "mapping function {other:?} is not supported by Natrix yet"
+        )),
+    }
+}
+
+/// FNV-1a, 32 bits: the hash the Go server uses for partitions.
+fn fnv1a32(bytes: &[u8]) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for &byte in bytes {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash
+}
+
+/// An account's mappings, compiled: each source with its weighted destinations.
+#[derive(Debug, Clone, Default)]
+pub struct Mappings {
+    rules: Vec<(SubjectTransform, Vec<(SubjectTransform, u8)>)>,
+}
+
+impl Mappings {
+    /// Compiles checked mappings; a destination that does not compile is skipped (the config
+    /// loader has already reported it).
+    pub fn compile(mappings: &[SubjectMapping]) -> Self {
+        let mut rules = Vec::new();
+        for mapping in mappings {
+            let Ok(matcher) = SubjectTransform::new(&mapping.source, &mapping.source) else {
+                continue;
+            };
+            let destinations = mapping
+                .destinations
+                .iter()
+                .filter_map(|destination| {
+                    SubjectTransform::new(&mapping.source, &destination.subject)
+                        .ok()
+                        .map(|transform| (transform, destination.weight))
+                })
+                .collect();
+            rules.push((matcher, destinations));
+        }
+        Mappings { rules }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The subject a publish to `subject` goes to, if a mapping applies. With weights, one
+    /// destination is drawn; when the weights add up to less than 100, the rest of the time the
+    /// subject stays as it is.
+    pub fn map(&self, subject: &[u8]) -> Option<Vec<u8>> {
+        for (matcher, destinations) in &self.rules {
+            if matcher.apply(subject).is_none() {
+                continue;
+            }
+            let total: u32 = destinations
+                .iter()
+                .map(|(_, weight)| u32::from(*weight))
+                .sum();
+            if destinations.len() == 1 && total >= 100 {
+                return destinations[0].0.apply(subject);
+            }
+            let mut draw = rand::rng().random_range(0..100u32);
+            for (transform, weight) in destinations {
+                if draw < u32::from(*weight) {
+                    return transform.apply(subject);
+                }
+                draw -= u32::from(*weight);
+            }
+            return None;
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(source: &str, destination: &str, subject: &str) -> Option<String> {
+        let transform = SubjectTransform::new(source, destination).expect("valid");
+        transform
+            .apply(subject.as_bytes())
+            .map(|bytes| String::from_utf8(bytes).expect("utf8"))
+    }
+
+    #[test]
+    fn literal_mapping_replaces_the_subject() {
+        assert_eq!(map("foo", "bar", "foo").as_deref(), Some("bar"));
+        assert_eq!(map("foo", "bar", "foo.x"), None);
+    }
+
+    #[test]
+    fn wildcards_are_reordered_by_position() {
+        assert_eq!(
+            map("a.*.*", "b.$2.{{wildcard(1)}}", "a.x.y").as_deref(),
+            Some("b.y.x")
+        );
+        assert_eq!(
+            map("a.>", "b.>", "a.x.y.z").as_deref(),
+            Some("b.x.y.z")
+        );
+        assert_eq!(map("a.>", "b.>", "a"), None);
+    }
+
+    #[test]
+    fn partition_is_stable_and_in_range() {
+        let first = map("p.*", "q.{{partition(4,1)}}", "p.key").expect("maps");
+        assert_eq!(Some(first.clone()), map("p.*", "q.{{partition(4,1)}}", "p.key"));
+        let bucket: u32 = first.trim_start_matches("q.").parse().expect("number");
+        assert!(bucket < 4);
+    }
+
+    #[test]
+    fn bad_destinations_are_refused_with_a_reason() {
+        assert!(check_destination("a.*", "b.$2").is_err());
+        assert!(check_destination("a.>", "b").is_err());
+        assert!(check_destination("a", "b.>").is_err());
+        assert!(check_destination("a.*", "b.{{nosuch(1)}}").is_err());
+        assert!(check_destination("a.*", "b.{{wildcard(1)").is_err());
+    }
+
+    #[test]
+    fn weights_below_one_hundred_keep_the_subject_sometimes() {
+        let mappings = Mappings::compile(&[SubjectMapping {
+            source: "w".into(),
+            destinations: vec![crate::options::MappingDestination {
+                subject: "w.a".into(),
+                weight: 50,
+            }],
+        }]);
+        let mut mapped = 0;
+        for _ in 0..1000 {
+            if mappings.map(b"w").is_some() {
+                mapped += 1;
+            }
+        }
+        assert!((350..650).contains(&mapped), "mapped {mapped} of 1000");
+    }
+}
