@@ -7,6 +7,7 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use anyhow::{anyhow, bail, Context};
+use natrix_shards::account::AccountTable;
 use natrix_shards::mesh::{build_mesh, ControlHandle, ShardMsg};
 use natrix_shards::options::ServerOptions;
 use natrix_shards::protocol::ServerInfo;
@@ -109,7 +110,9 @@ fn shard_cpus(options: &ServerOptions) -> anyhow::Result<Vec<usize>> {
                 .filter(|cpu| !options.tuning.avoid_cpus.contains(cpu))
                 .collect();
             if usable.is_empty() {
-                bail!("tuning.avoid_cpus leaves no CPU to run shards on (available: {available:?})");
+                bail!(
+                    "tuning.avoid_cpus leaves no CPU to run shards on (available: {available:?})"
+                );
             }
             usable
         }
@@ -190,7 +193,8 @@ pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         nonce: String::new(),
         ldm: false,
     };
-    let shared = Arc::new(SharedState::new(info));
+    let accounts = AccountTable::build(&options).map_err(|error| anyhow!("{error}"))?;
+    let shared = Arc::new(SharedState::new(info, Arc::new(accounts)));
     let options = Arc::new(options);
     let (endpoints, control) = build_mesh(shard_count, options.tuning.mesh_queue_capacity);
     let (ready_sender, ready_receiver) = mpsc::channel::<Result<usize, String>>();

@@ -180,7 +180,12 @@ pub fn parse(args: &[String]) -> Result<CommandLine, FlagError> {
 /// Go server.
 pub fn reapply(settings: &mut CommandLine, assignments: &[Assignment]) -> Result<(), FlagError> {
     for assignment in assignments {
-        apply(settings, assignment.key, &assignment.flag, &assignment.value)?;
+        apply(
+            settings,
+            assignment.key,
+            &assignment.flag,
+            &assignment.value,
+        )?;
     }
     Ok(())
 }
@@ -281,13 +286,18 @@ fn apply(
         }
         "jetstream" => {
             if boolean()? {
-                options.jetstream.get_or_insert_with(Default::default).enabled = true;
+                options
+                    .jetstream
+                    .get_or_insert_with(Default::default)
+                    .enabled = true;
                 command_line.note_not_supported(flag);
             }
         }
         "store_dir" => {
-            options.jetstream.get_or_insert_with(Default::default).store_dir =
-                Some(value.to_string());
+            options
+                .jetstream
+                .get_or_insert_with(Default::default)
+                .store_dir = Some(value.to_string());
             command_line.note_not_supported(flag);
         }
         "client_advertise" | "ports_file_dir" | "remote_syslog" | "routes" | "cluster"

@@ -79,7 +79,9 @@ fn main() -> ExitCode {
         tracing::warn!("{warning}");
     }
     for flag in &command_line.not_supported {
-        tracing::warn!("flag {flag} is a Go server option that Natrix does not support yet; ignored");
+        tracing::warn!(
+            "flag {flag} is a Go server option that Natrix does not support yet; ignored"
+        );
     }
     // A shard never dies alone: any panic takes the whole process down with a clear message.
     std::panic::set_hook(Box::new(|panic| {

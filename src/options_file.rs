@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use natrix_shards::options::{
     AccountOptions, AuthOptions, ClusterOptions, Export, ExportKind, Import, JetStreamOptions,
-    MappingDestination, NkeyUser, Permissions, ResponsePermission, ResponseType,
-    SubjectMapping, SubjectPermission, User,
+    MappingDestination, NkeyUser, Permissions, ResponsePermission, ResponseType, SubjectMapping,
+    SubjectPermission, User,
 };
 
 use crate::config::{self, Entry, Item, Map, Pos, Value};
@@ -386,10 +386,7 @@ impl Reader {
                 };
                 let host = host.trim_start_matches('[').trim_end_matches(']');
                 let Ok(port) = port.parse::<i64>() else {
-                    self.error(
-                        &entry.item.pos,
-                        format!("could not parse port {port:?}"),
-                    );
+                    self.error(&entry.item.pos, format!("could not parse port {port:?}"));
                     return None;
                 };
                 let host = (!host.is_empty()).then(|| host.to_string());
@@ -628,7 +625,11 @@ impl Reader {
                         other => {
                             self.error(
                                 &item.pos,
-                                format!("expected a string in {:?}, got {}", entry.key, kind(other)),
+                                format!(
+                                    "expected a string in {:?}, got {}",
+                                    entry.key,
+                                    kind(other)
+                                ),
                             );
                             return None;
                         }
@@ -789,10 +790,14 @@ impl Reader {
                         self.error(&item.pos, "account names must be strings");
                         continue;
                     };
-                    self.add_account(&item.pos, AccountOptions {
-                        name: name.clone(),
-                        ..AccountOptions::default()
-                    }, settings);
+                    self.add_account(
+                        &item.pos,
+                        AccountOptions {
+                            name: name.clone(),
+                            ..AccountOptions::default()
+                        },
+                        settings,
+                    );
                 }
             }
             Value::Map(map) => {
@@ -878,7 +883,10 @@ impl Reader {
                         ExportKind::Stream => "stream import",
                         ExportKind::Service => "service import",
                     };
-                    problems.push(format!("{:?} account not defined for {what}", import.account));
+                    problems.push(format!(
+                        "{:?} account not defined for {what}",
+                        import.account
+                    ));
                 }
             }
         }
@@ -891,7 +899,10 @@ impl Reader {
         let Value::Array(items) = &entry.item.value else {
             self.error(
                 &entry.item.pos,
-                format!("Exports should be an array, got {}", kind(&entry.item.value)),
+                format!(
+                    "Exports should be an array, got {}",
+                    kind(&entry.item.value)
+                ),
             );
             return Vec::new();
         };
@@ -929,7 +940,11 @@ impl Reader {
                                     &field.item.pos,
                                     format!(
                                         "Detected {kind_name} but already saw a {}",
-                                        if kind_name == "stream" { "service" } else { "stream" }
+                                        if kind_name == "stream" {
+                                            "service"
+                                        } else {
+                                            "stream"
+                                        }
                                     ),
                                 );
                                 continue;
@@ -942,7 +957,9 @@ impl Reader {
                     "accounts" => export.accounts = self.string_list(field),
                     "response" | "response_type" => {
                         response_pos = Some(field.item.pos.clone());
-                        let Some(text) = self.string(field) else { continue };
+                        let Some(text) = self.string(field) else {
+                            continue;
+                        };
                         export.response_type = match text.to_ascii_lowercase().as_str() {
                             "single" | "singleton" => ResponseType::Singleton,
                             "stream" => ResponseType::Stream,
@@ -956,10 +973,13 @@ impl Reader {
                             }
                         };
                     }
-                    "threshold" | "response_threshold" | "response_max_time" | "response_time"
-                    | "latency" | "account_token_position" | "allow_trace" => {
-                        self.not_supported(field, "export option")
-                    }
+                    "threshold"
+                    | "response_threshold"
+                    | "response_max_time"
+                    | "response_time"
+                    | "latency"
+                    | "account_token_position"
+                    | "allow_trace" => self.not_supported(field, "export option"),
                     _ => self.unknown(field),
                 }
             }
@@ -989,7 +1009,10 @@ impl Reader {
         let Value::Array(items) = &entry.item.value else {
             self.error(
                 &entry.item.pos,
-                format!("Imports should be an array, got {}", kind(&entry.item.value)),
+                format!(
+                    "Imports should be an array, got {}",
+                    kind(&entry.item.value)
+                ),
             );
             return Vec::new();
         };
@@ -1026,7 +1049,11 @@ impl Reader {
                                 &field.item.pos,
                                 format!(
                                     "Detected {kind_name} but already saw a {}",
-                                    if kind_name == "stream" { "service" } else { "stream" }
+                                    if kind_name == "stream" {
+                                        "service"
+                                    } else {
+                                        "stream"
+                                    }
                                 ),
                             );
                             continue;
@@ -1034,7 +1061,11 @@ impl Reader {
                         seen_kind = Some(export_kind);
                         import.kind = export_kind;
                         let Value::Map(source) = &field.item.value else {
-                            let what = if kind_name == "stream" { "Stream" } else { "Service" };
+                            let what = if kind_name == "stream" {
+                                "Stream"
+                            } else {
+                                "Service"
+                            };
                             self.error(
                                 &field.item.pos,
                                 format!(
@@ -1110,10 +1141,7 @@ impl Reader {
                     .iter()
                     .filter_map(|item| self.mapping_destination(item))
                     .collect(),
-                Value::Map(_) => self
-                    .mapping_destination(&field.item)
-                    .into_iter()
-                    .collect(),
+                Value::Map(_) => self.mapping_destination(&field.item).into_iter().collect(),
                 other => {
                     self.error(
                         &field.item.pos,
@@ -1241,7 +1269,9 @@ impl Reader {
                         "disabled" | "disable" => {
                             jetstream.enabled = !self.boolean(field).unwrap_or(false)
                         }
-                        "store" | "store_dir" | "storedir" => jetstream.store_dir = self.string(field),
+                        "store" | "store_dir" | "storedir" => {
+                            jetstream.store_dir = self.string(field)
+                        }
                         "max_memory_store" | "max_mem_store" | "max_mem" => {
                             jetstream.max_memory = self.integer(field)
                         }
@@ -1255,11 +1285,26 @@ impl Reader {
                                 _ => self.duration(field),
                             }
                         }
-                        "strict" | "key" | "ek" | "encryption_key" | "prev_key" | "prev_ek"
-                        | "prev_encryption_key" | "cipher" | "extension_hint" | "limits" | "tpm"
-                        | "unique_tag" | "max_outstanding_catchup" | "max_buffered_size"
-                        | "max_buffered_msgs" | "request_queue_limit" | "info_queue_limit"
-                        | "meta_compact" | "meta_compact_size" | "meta_compact_sync"
+                        "strict"
+                        | "key"
+                        | "ek"
+                        | "encryption_key"
+                        | "prev_key"
+                        | "prev_ek"
+                        | "prev_encryption_key"
+                        | "cipher"
+                        | "extension_hint"
+                        | "limits"
+                        | "tpm"
+                        | "unique_tag"
+                        | "max_outstanding_catchup"
+                        | "max_buffered_size"
+                        | "max_buffered_msgs"
+                        | "request_queue_limit"
+                        | "info_queue_limit"
+                        | "meta_compact"
+                        | "meta_compact_size"
+                        | "meta_compact_sync"
                         | "max_concurrent_io" => {}
                         _ => self.unknown(field),
                     }
@@ -1379,7 +1424,10 @@ impl Reader {
                         Value::Integer(cpu) => text.push_str(&cpu.to_string()),
                         Value::String(part) => text.push_str(part),
                         other => {
-                            self.error(&item.pos, format!("a CPU must be a number, not {}", kind(other)));
+                            self.error(
+                                &item.pos,
+                                format!("a CPU must be a number, not {}", kind(other)),
+                            );
                             return None;
                         }
                     }
@@ -1389,7 +1437,11 @@ impl Reader {
             other => {
                 self.error(
                     &entry.item.pos,
-                    format!("{:?} must be \"auto\" or a CPU list, not {}", entry.key, kind(other)),
+                    format!(
+                        "{:?} must be \"auto\" or a CPU list, not {}",
+                        entry.key,
+                        kind(other)
+                    ),
                 );
                 return None;
             }
@@ -1496,8 +1548,12 @@ mod tests {
         assert_eq!(parse_go_duration("2h45m"), Ok(Duration::from_secs(9900)));
         assert_eq!(parse_go_duration("300ms"), Ok(Duration::from_millis(300)));
         assert_eq!(parse_go_duration("0"), Ok(Duration::ZERO));
-        assert!(parse_go_duration("10").unwrap_err().contains("missing unit"));
-        assert!(parse_go_duration("1d").unwrap_err().contains("unknown unit"));
+        assert!(parse_go_duration("10")
+            .unwrap_err()
+            .contains("missing unit"));
+        assert!(parse_go_duration("1d")
+            .unwrap_err()
+            .contains("unknown unit"));
         assert!(parse_go_duration("").is_err());
     }
 }

@@ -13,12 +13,13 @@ use compio::buf::BufResult;
 use compio::io::{AsyncReadExt, AsyncWriteExt};
 use compio::net::TcpStream;
 
+use crate::account::{AccountId, GLOBAL_ACCOUNT};
 use crate::local_sync::LocalNotify;
 use crate::outbound::{MsgView, Outbound};
 use crate::protocol::handshake::MAX_CLIENT_PROTOCOL;
 use crate::protocol::parser::Parsed;
 use crate::protocol::{ClientError, ClientOp, ConnectOptions, ParseError, Parser, PublishMsg};
-use crate::shard::{PendingDelivery, RemoteBatch, Shard, SubId};
+use crate::shard::{PendingDelivery, RemoteBatch, Shard, Span, SubId};
 use crate::subject::{is_valid_literal_subject, is_valid_subject};
 
 /// Why a connection closed (the Go server's closed-connection reasons).
@@ -91,6 +92,9 @@ pub struct Client {
     pings_out: Cell<u32>,
     /// Something arrived since the last ping tick.
     recent_activity: Cell<bool>,
+    /// The account whose subject space this connection publishes and subscribes in; set at
+    /// CONNECT by authentication.
+    account: Cell<AccountId>,
 }
 
 impl Client {
@@ -115,7 +119,18 @@ impl Client {
             interest_pending: Cell::new(false),
             pings_out: Cell::new(0),
             recent_activity: Cell::new(false),
+            account: Cell::new(GLOBAL_ACCOUNT),
         }
+    }
+
+    pub fn account(&self) -> AccountId {
+        self.account.get()
+    }
+
+    /// Binds the connection to an account; only before it has subscriptions.
+    pub fn bind_account(&self, account: AccountId) {
+        debug_assert!(self.subscriptions.borrow().is_empty());
+        self.account.set(account);
     }
 
     pub fn is_closed(&self) -> bool {
@@ -380,15 +395,18 @@ fn handle_publish(
     batch: &mut RemoteBatch,
 ) {
     let offset = |range: std::ops::Range<usize>| base + range.start..base + range.end;
+    let subject_range = offset(msg.subject);
+    let reply_range = msg.reply.map(offset);
     let spans = PendingDelivery {
-        subject: offset(msg.subject),
-        reply: msg.reply.map(offset),
+        account: client.account(),
+        subject: Span::Buffer(subject_range.clone()),
+        reply: reply_range.clone().map(Span::Buffer),
         payload: offset(msg.payload),
         header_len: msg.header_len,
         to_plain_subscribers: false,
         to_queue_groups: Vec::new(),
     };
-    let subject = &data[spans.subject.clone()];
+    let subject = &data[subject_range];
     let payload = &data[spans.payload.clone()];
     shard.stats.in_msgs.set(shard.stats.in_msgs.get() + 1);
     shard
@@ -403,7 +421,7 @@ fn handle_publish(
     if client.verbose.get() {
         client.push_line(shard, client, b"+OK\r\n");
     }
-    let reply = spans.reply.clone().map(|range| &data[range]);
+    let reply = reply_range.map(|range| &data[range]);
     let view = MsgView {
         subject,
         reply,

@@ -8,6 +8,7 @@
 //! `natrix` binary does those), or any lock or atomic on the per-message path.
 //!
 //! Modules:
+//! - [`account`]: accounts, and the stream/service routes that imports open between them.
 //! - [`protocol`]: pure parser and protocol documents; no I/O.
 //! - [`subject`], [`sublist`]: subject syntax and the wildcard trie with its match cache.
 //! - [`mesh`]: bounded lock-free queues between shards and the doorbell that wakes a shard.
@@ -17,6 +18,7 @@
 //! - [`mapping`]: subject mappings and import subject rewrites.
 //! - [`options`]: the server options, with the Go server's defaults.
 
+pub mod account;
 pub mod client;
 pub mod local_sync;
 pub mod mapping;

@@ -123,7 +123,9 @@ impl SubjectTransform {
             }
             match token {
                 DestToken::Literal(literal) => mapped.extend_from_slice(literal),
-                DestToken::Wildcard(position) => mapped.extend_from_slice(wildcards.get(*position)?),
+                DestToken::Wildcard(position) => {
+                    mapped.extend_from_slice(wildcards.get(*position)?)
+                }
                 DestToken::Partition {
                     buckets,
                     wildcards: positions,
@@ -337,17 +339,17 @@ mod tests {
             map("a.*.*", "b.$2.{{wildcard(1)}}", "a.x.y").as_deref(),
             Some("b.y.x")
         );
-        assert_eq!(
-            map("a.>", "b.>", "a.x.y.z").as_deref(),
-            Some("b.x.y.z")
-        );
+        assert_eq!(map("a.>", "b.>", "a.x.y.z").as_deref(), Some("b.x.y.z"));
         assert_eq!(map("a.>", "b.>", "a"), None);
     }
 
     #[test]
     fn partition_is_stable_and_in_range() {
         let first = map("p.*", "q.{{partition(4,1)}}", "p.key").expect("maps");
-        assert_eq!(Some(first.clone()), map("p.*", "q.{{partition(4,1)}}", "p.key"));
+        assert_eq!(
+            Some(first.clone()),
+            map("p.*", "q.{{partition(4,1)}}", "p.key")
+        );
         let bucket: u32 = first.trim_start_matches("q.").parse().expect("number");
         assert!(bucket < 4);
     }

@@ -14,12 +14,16 @@ use atomic_waker::AtomicWaker;
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
+use crate::account::AccountId;
+
 /// Index of a shard, `0..shard_count`.
 pub type ShardId = u16;
 
 /// A message published on one shard for subscribers on another.
 #[derive(Debug, Clone)]
 pub struct Delivery {
+    /// The account whose subscribers receive it (the subject space it is matched in).
+    pub account: AccountId,
     pub subject: Bytes,
     pub reply: Option<Bytes>,
     /// Headers and body; the first `header_len` bytes are the headers.
@@ -35,6 +39,7 @@ pub struct Delivery {
 #[derive(Debug, Clone)]
 pub struct InterestChange {
     pub origin: ShardId,
+    pub account: AccountId,
     pub pattern: Bytes,
     pub queue: Option<Bytes>,
     /// +1 or -1 for plain interest (sent only on first/last local subscription); the member

@@ -22,6 +22,7 @@ use ahash::AHashMap;
 use bytes::Bytes;
 use slab::Slab;
 
+use crate::account::{AccountId, AccountTable};
 use crate::client::{Client, CloseReason};
 use crate::local_sync::{yield_now, LocalNotify};
 use crate::mesh::{Delivery, InterestChange, MeshEndpoint, ShardId, ShardMsg};
@@ -38,20 +39,28 @@ pub struct SharedState {
     pub connections: AtomicUsize,
     /// The INFO every connection starts from; `client_id`/`client_ip` are filled per connection.
     pub info: ServerInfo,
+    /// Read-only after start: accounts and the routes between them.
+    pub accounts: Arc<AccountTable>,
 }
 
 impl SharedState {
-    pub fn new(info: ServerInfo) -> Self {
+    pub fn new(info: ServerInfo, accounts: Arc<AccountTable>) -> Self {
         SharedState {
             connections: AtomicUsize::new(0),
             info,
+            accounts,
         }
     }
 }
 
+/// Routes through imports may lead back into an account that exports again; a publish follows
+/// at most this many hops, so a cycle in the configuration cannot loop forever.
+const MAX_ACCOUNT_HOPS: usize = 4;
+
 /// A subscription of a connection on this shard.
 pub struct Subscription {
     pub client: Rc<Client>,
+    pub account: AccountId,
     pub subject: Bytes,
     pub queue: Option<Bytes>,
     pub sid: Bytes,
@@ -165,12 +174,30 @@ pub struct RemoteBatch {
 }
 
 pub struct PendingDelivery {
-    pub subject: std::ops::Range<usize>,
-    pub reply: Option<std::ops::Range<usize>>,
+    pub account: AccountId,
+    pub subject: Span,
+    pub reply: Option<Span>,
     pub payload: std::ops::Range<usize>,
     pub header_len: usize,
     pub to_plain_subscribers: bool,
     pub to_queue_groups: Vec<Bytes>,
+}
+
+/// Bytes of a delivery: a range of the publisher's read buffer, or bytes made while routing
+/// (a mapped subject, a rewritten reply).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Span {
+    Buffer(std::ops::Range<usize>),
+    Owned(Bytes),
+}
+
+impl Span {
+    fn resolve(self, data: &Bytes) -> Bytes {
+        match self {
+            Span::Buffer(range) => data.slice(range),
+            Span::Owned(bytes) => bytes,
+        }
+    }
 }
 
 impl RemoteBatch {
@@ -188,11 +215,15 @@ impl RemoteBatch {
     fn target(&mut self, shard: ShardId, message: &PendingDelivery) -> &mut PendingDelivery {
         self.is_empty = false;
         let pending = &mut self.per_shard[usize::from(shard)];
-        let same_message = pending
-            .last()
-            .is_some_and(|last| last.payload == message.payload);
+        let same_message = pending.last().is_some_and(|last| {
+            last.payload == message.payload
+                && last.account == message.account
+                && last.subject == message.subject
+                && last.reply == message.reply
+        });
         if !same_message {
             pending.push(PendingDelivery {
+                account: message.account,
                 subject: message.subject.clone(),
                 reply: message.reply.clone(),
                 payload: message.payload.clone(),
@@ -234,9 +265,11 @@ pub struct Shard {
     outbox_blocked: LocalNotify,
     pub clients: RefCell<AHashMap<u64, Rc<Client>>>,
     subscriptions: RefCell<Slab<Subscription>>,
-    local: RefCell<SubjectIndex<LocalMatch>>,
-    summary: RefCell<SubjectIndex<RemoteMatch>>,
-    local_interest: RefCell<AHashMap<(Bytes, Option<Bytes>), u32>>,
+    /// One subject index per account (indexed by `AccountId`).
+    local: RefCell<Vec<SubjectIndex<LocalMatch>>>,
+    /// One interest summary per account.
+    summary: RefCell<Vec<SubjectIndex<RemoteMatch>>>,
+    local_interest: RefCell<AHashMap<(AccountId, Bytes, Option<Bytes>), u32>>,
     dirty: RefCell<Vec<Rc<Client>>>,
     barriers: RefCell<AHashMap<u64, Rc<BarrierWait>>>,
     next_barrier_token: Cell<u64>,
@@ -260,6 +293,7 @@ const MESH_BATCH_LIMIT: usize = 64;
 impl Shard {
     pub fn new(mesh: MeshEndpoint, options: Arc<ServerOptions>, shared: Arc<SharedState>) -> Self {
         let shard_count = mesh.shard_count();
+        let account_count = shared.accounts.len();
         Shard {
             id: mesh.shard,
             shard_count,
@@ -271,8 +305,16 @@ impl Shard {
             outbox_blocked: LocalNotify::default(),
             clients: RefCell::default(),
             subscriptions: RefCell::default(),
-            local: RefCell::default(),
-            summary: RefCell::default(),
+            local: RefCell::new(
+                (0..account_count)
+                    .map(|_| SubjectIndex::default())
+                    .collect(),
+            ),
+            summary: RefCell::new(
+                (0..account_count)
+                    .map(|_| SubjectIndex::default())
+                    .collect(),
+            ),
             local_interest: RefCell::default(),
             dirty: RefCell::default(),
             barriers: RefCell::default(),
@@ -306,7 +348,84 @@ impl Shard {
         spans: &PendingDelivery,
         batch: &mut RemoteBatch,
     ) -> bool {
-        let local = self.local.borrow_mut().matches(msg.subject);
+        let accounts = &self.shared.accounts;
+        let account = spans.account;
+        if !accounts.get(account).has_routes() && accounts.decode_reply(msg.subject).is_none() {
+            return self.route_in_account(publisher, msg, spans, batch);
+        }
+        self.route_across_accounts(publisher, msg, spans, batch, 0)
+    }
+
+    /// The routing of an account with mappings, imports or exports: maps the subject, delivers
+    /// in the account, then follows service responses, service imports and stream exports into
+    /// other accounts.
+    fn route_across_accounts(
+        &self,
+        publisher: &Rc<Client>,
+        msg: MsgView<'_>,
+        spans: &PendingDelivery,
+        batch: &mut RemoteBatch,
+        hops: usize,
+    ) -> bool {
+        let accounts = Arc::clone(&self.shared.accounts);
+        let account = accounts.get(spans.account);
+        if let Some(mapped) = account.mappings.map(msg.subject) {
+            let (msg, spans) = with_subject(msg, spans, spans.account, &mapped);
+            return self.route_mapped(publisher, msg, &spans, batch, hops);
+        }
+        self.route_mapped(publisher, msg, spans, batch, hops)
+    }
+
+    fn route_mapped(
+        &self,
+        publisher: &Rc<Client>,
+        msg: MsgView<'_>,
+        spans: &PendingDelivery,
+        batch: &mut RemoteBatch,
+        hops: usize,
+    ) -> bool {
+        let accounts = Arc::clone(&self.shared.accounts);
+        let account = accounts.get(spans.account);
+        let mut delivered = self.route_in_account(publisher, msg, spans, batch);
+        if hops >= MAX_ACCOUNT_HOPS {
+            return delivered;
+        }
+        if let Some((requester, reply)) = accounts.decode_reply(msg.subject) {
+            let (msg, spans) = with_subject(msg, spans, requester, reply);
+            delivered |= self.route_across_accounts(publisher, msg, &spans, batch, hops + 1);
+        }
+        for route in &account.service_routes {
+            let Some(subject) = route.transform.apply(msg.subject) else {
+                continue;
+            };
+            let reply = msg
+                .reply
+                .map(|reply| accounts.encode_reply(spans.account, reply));
+            let (mut msg, mut spans) = with_subject(msg, spans, route.target, &subject);
+            msg.reply = reply.as_deref();
+            spans.reply = reply.clone().map(|reply| Span::Owned(Bytes::from(reply)));
+            delivered |= self.route_across_accounts(publisher, msg, &spans, batch, hops + 1);
+        }
+        for route in &account.stream_routes {
+            let Some(subject) = route.transform.apply(msg.subject) else {
+                continue;
+            };
+            let (msg, spans) = with_subject(msg, spans, route.target, &subject);
+            delivered |= self.route_across_accounts(publisher, msg, &spans, batch, hops + 1);
+        }
+        delivered
+    }
+
+    /// Delivers within one account: local subscribers at once, other shards through `batch`.
+    fn route_in_account(
+        &self,
+        publisher: &Rc<Client>,
+        msg: MsgView<'_>,
+        spans: &PendingDelivery,
+        batch: &mut RemoteBatch,
+    ) -> bool {
+        let account = usize::from(spans.account);
+        let local = self.local.borrow_mut()[account].matches(msg.subject);
         let mut delivered = self.deliver_to_plain(&local, msg, Some(publisher));
         if self.shard_count == 1 {
             for (_, members) in &local.queues {
@@ -314,7 +433,7 @@ impl Shard {
             }
             return delivered;
         }
-        let remote = self.summary.borrow_mut().matches(msg.subject);
+        let remote = self.summary.borrow_mut()[account].matches(msg.subject);
         for shard in remote.plain_shards.iter().filter(|&shard| shard != self.id) {
             batch.target(shard, spans).to_plain_subscribers = true;
             delivered = true;
@@ -342,7 +461,15 @@ impl Shard {
 
     /// Delivers a message handed over by another shard to this shard's subscribers.
     fn deliver_from_mesh(&self, delivery: &Delivery) {
-        let local = self.local.borrow_mut().matches(&delivery.subject);
+        let Some(index) = self
+            .local
+            .borrow_mut()
+            .get_mut(usize::from(delivery.account))
+            .map(|index| index.matches(&delivery.subject))
+        else {
+            return;
+        };
+        let local = index;
         let msg = MsgView {
             subject: &delivery.subject,
             reply: delivery.reply.as_deref(),
@@ -444,7 +571,7 @@ impl Shard {
 
     /// Sends the no-responders status to `requester` through its own subscription on `reply`.
     pub fn send_no_responders(&self, requester: &Rc<Client>, reply: &[u8], subject: &[u8]) {
-        let local = self.local.borrow_mut().matches(reply);
+        let local = self.local.borrow_mut()[usize::from(requester.account())].matches(reply);
         let subscriptions = self.subscriptions.borrow();
         let own = local
             .plain
@@ -482,8 +609,10 @@ impl Shard {
         queue: Option<Bytes>,
         sid: Bytes,
     ) {
+        let account = client.account();
         let id = self.subscriptions.borrow_mut().insert(Subscription {
             client: Rc::clone(client),
+            account,
             subject: subject.clone(),
             queue: queue.clone(),
             sid: sid.clone(),
@@ -495,10 +624,9 @@ impl Shard {
             id,
             queue: queue.clone(),
         };
-        self.local
-            .borrow_mut()
+        self.local.borrow_mut()[usize::from(account)]
             .modify(&subject, |entries| entries.push(entry));
-        self.change_interest(client, subject, queue, 1);
+        self.change_interest(client, account, subject, queue, 1);
     }
 
     /// Handles UNSUB: removes now, or after `max_msgs` deliveries in total.
@@ -527,13 +655,15 @@ impl Shard {
             .subscriptions
             .borrow_mut()
             .remove(&subscription.sid);
-        self.local
-            .borrow_mut()
-            .modify(&subscription.subject, |entries| {
+        self.local.borrow_mut()[usize::from(subscription.account)].modify(
+            &subscription.subject,
+            |entries| {
                 entries.retain(|entry| entry.id != id);
-            });
+            },
+        );
         self.change_interest(
             &subscription.client,
+            subscription.account,
             subscription.subject,
             subscription.queue,
             -1,
@@ -548,13 +678,20 @@ impl Shard {
         }
     }
 
-    fn change_interest(&self, client: &Client, pattern: Bytes, queue: Option<Bytes>, delta: i32) {
+    fn change_interest(
+        &self,
+        client: &Client,
+        account: AccountId,
+        pattern: Bytes,
+        queue: Option<Bytes>,
+        delta: i32,
+    ) {
         if self.shard_count == 1 {
             return;
         }
         let (before, after) = {
             let mut interest = self.local_interest.borrow_mut();
-            let key = (pattern.clone(), queue.clone());
+            let key = (account, pattern.clone(), queue.clone());
             let count = interest.entry(key.clone()).or_insert(0);
             let before = *count;
             *count = count.saturating_add_signed(delta);
@@ -570,6 +707,7 @@ impl Shard {
         }
         let change = InterestChange {
             origin: self.id,
+            account,
             pattern,
             queue,
             delta,
@@ -588,28 +726,30 @@ impl Shard {
     }
 
     fn apply_interest(&self, change: &InterestChange) {
-        self.summary
-            .borrow_mut()
-            .modify(&change.pattern, |entries| {
-                let position = entries
-                    .iter()
-                    .position(|entry| entry.shard == change.origin && entry.queue == change.queue);
-                match position {
-                    Some(index) => {
-                        let entry = &mut entries[index];
-                        entry.count = entry.count.saturating_add_signed(change.delta);
-                        if entry.count == 0 {
-                            entries.swap_remove(index);
-                        }
+        let mut summaries = self.summary.borrow_mut();
+        let Some(summary) = summaries.get_mut(usize::from(change.account)) else {
+            return;
+        };
+        summary.modify(&change.pattern, |entries| {
+            let position = entries
+                .iter()
+                .position(|entry| entry.shard == change.origin && entry.queue == change.queue);
+            match position {
+                Some(index) => {
+                    let entry = &mut entries[index];
+                    entry.count = entry.count.saturating_add_signed(change.delta);
+                    if entry.count == 0 {
+                        entries.swap_remove(index);
                     }
-                    None if change.delta > 0 => entries.push(SummaryEntry {
-                        shard: change.origin,
-                        queue: change.queue.clone(),
-                        count: change.delta.unsigned_abs(),
-                    }),
-                    None => {}
                 }
-            });
+                None if change.delta > 0 => entries.push(SummaryEntry {
+                    shard: change.origin,
+                    queue: change.queue.clone(),
+                    count: change.delta.unsigned_abs(),
+                }),
+                None => {}
+            }
+        });
     }
 
     /// Waits until every other shard has applied every interest change this shard sent
@@ -714,8 +854,9 @@ impl Shard {
                 let deliveries = pending
                     .into_iter()
                     .map(|pending| Delivery {
-                        subject: data.slice(pending.subject),
-                        reply: pending.reply.map(|range| data.slice(range)),
+                        account: pending.account,
+                        subject: pending.subject.resolve(data),
+                        reply: pending.reply.map(|reply| reply.resolve(data)),
                         payload: data.slice(pending.payload),
                         header_len: pending.header_len,
                         to_plain_subscribers: pending.to_plain_subscribers,
@@ -912,10 +1053,15 @@ impl Shard {
                 ));
             }
         }
-        let indexed = self.local.borrow().pattern_count();
-        let distinct: std::collections::HashSet<&[u8]> = subscriptions
+        let indexed: usize = self
+            .local
+            .borrow()
             .iter()
-            .map(|(_, subscription)| &subscription.subject[..])
+            .map(SubjectIndex::pattern_count)
+            .sum();
+        let distinct: std::collections::HashSet<(AccountId, &[u8])> = subscriptions
+            .iter()
+            .map(|(_, subscription)| (subscription.account, &subscription.subject[..]))
             .collect();
         if indexed != distinct.len() {
             return Err(format!(
@@ -952,6 +1098,26 @@ impl Shard {
         self.random_state.set(state);
         state.wrapping_mul(0x2545_F491_4F6C_DD1D) % bound.max(1)
     }
+}
+
+/// The same message under another subject (and account): a mapped subject, or the subject it
+/// has in an importing or exporting account. The subject is copied once, for the batch.
+fn with_subject<'a>(
+    msg: MsgView<'a>,
+    spans: &PendingDelivery,
+    account: AccountId,
+    subject: &'a [u8],
+) -> (MsgView<'a>, PendingDelivery) {
+    let spans = PendingDelivery {
+        account,
+        subject: Span::Owned(Bytes::copy_from_slice(subject)),
+        reply: spans.reply.clone(),
+        payload: spans.payload.clone(),
+        header_len: spans.header_len,
+        to_plain_subscribers: false,
+        to_queue_groups: Vec::new(),
+    };
+    (MsgView { subject, ..msg }, spans)
 }
 
 fn random_seed() -> u32 {

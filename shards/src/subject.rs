@@ -49,6 +49,28 @@ pub fn pattern_matches(pattern: &[u8], subject: &[u8]) -> bool {
     subject_tokens.next().is_none()
 }
 
+/// Whether every subject `pattern` matches is also matched by `wider` (Go's
+/// `subjectIsSubsetMatch`): `foo.bar` and `foo.*` are subsets of `foo.>`, `foo.>` is not a
+/// subset of `foo.*`.
+pub fn is_subset_match(pattern: &str, wider: &str) -> bool {
+    let tokens: Vec<&str> = pattern.split('.').collect();
+    let mut count = 0;
+    for (index, wide) in wider.split('.').enumerate() {
+        count = index + 1;
+        let Some(&token) = tokens.get(index) else {
+            return false;
+        };
+        match wide {
+            ">" => return true,
+            "*" if token == ">" => return false,
+            "*" => {}
+            literal if literal != token => return false,
+            _ => {}
+        }
+    }
+    count == tokens.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,5 +108,17 @@ mod tests {
         assert!(pattern_matches(b"a.b", b"a.b"));
         assert!(!pattern_matches(b"a.b", b"a.b.c"));
         assert!(!pattern_matches(b"a*", b"ab"));
+    }
+
+    #[test]
+    fn subset_matches_follow_the_go_server() {
+        assert!(is_subset_match("foo.bar", "foo.>"));
+        assert!(is_subset_match("foo.*", "foo.>"));
+        assert!(is_subset_match("foo.*", "foo.*"));
+        assert!(is_subset_match("foo.bar", "foo.*"));
+        assert!(!is_subset_match("foo.>", "foo.*"));
+        assert!(!is_subset_match("foo", "foo.>"));
+        assert!(!is_subset_match("foo.bar.baz", "foo.*"));
+        assert!(!is_subset_match("bar", "foo"));
     }
 }
