@@ -42,10 +42,16 @@ fn unknown_flag_is_a_clear_error_with_exit_code_one() {
 }
 
 #[test]
-fn go_flags_for_later_features_are_named_as_unsupported() {
-    let output = natrix(&["-js"]);
-    assert_eq!(output.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("-js is a Go server option"));
+fn go_flags_for_later_features_are_accepted_and_named_at_start() {
+    let server = TestServer::natrix(1, &["-js", "-m", "8222", "--cluster_name", "c1"]);
+    for flag in ["-js", "-m", "--cluster_name"] {
+        assert!(
+            server.startup_log.iter().any(|line| line.contains("[WRN]")
+                && line.contains(&format!("flag {flag} is a Go server option"))),
+            "no warning for {flag}: {:#?}",
+            server.startup_log
+        );
+    }
 }
 
 #[test]

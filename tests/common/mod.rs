@@ -15,6 +15,8 @@ pub struct TestServer {
     pub port: u16,
     pub shards: usize,
     pub log: mpsc::Receiver<String>,
+    /// The log lines up to and including the `Listening for client connections` line.
+    pub startup_log: Vec<String>,
 }
 
 impl TestServer {
@@ -56,11 +58,13 @@ impl TestServer {
         });
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut port = None;
+        let mut startup_log = Vec::new();
         while port.is_none() {
             let remaining = deadline.saturating_duration_since(Instant::now());
-            let line = log
-                .recv_timeout(remaining)
-                .unwrap_or_else(|_| panic!("{binary} did not report its port within 10s"));
+            let line = log.recv_timeout(remaining).unwrap_or_else(|_| {
+                panic!("{binary} did not report its port within 10s: {startup_log:#?}")
+            });
+            startup_log.push(line.clone());
             if let Some(address) = line.split("Listening for client connections on ").nth(1) {
                 let port_text = address.trim().rsplit(':').next().expect("host:port");
                 port = Some(port_text.parse().expect("numeric port"));
@@ -72,6 +76,7 @@ impl TestServer {
             port,
             shards,
             log,
+            startup_log,
         }
     }
 

@@ -1,0 +1,261 @@
+//! The config file as operators use it: `-c`, `-t`, flags over the file, includes and
+//! variables, errors with positions (compared with the Go server's), warnings for Go options
+//! Natrix does not implement yet, and the `tuning {}` block's pinning as the kernel sees it.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{RawClient, TestServer};
+
+fn temp_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("natrix-config-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).expect("dir");
+    }
+    std::fs::write(&path, text).expect("write");
+    path
+}
+
+fn run(binary: &str, args: &[&str]) -> std::process::Output {
+    Command::new(binary)
+        .args(args)
+        .env("NATRIX_TEST_LIMIT", "2048")
+        .output()
+        .expect("run")
+}
+
+fn natrix(args: &[&str]) -> std::process::Output {
+    run(env!("CARGO_BIN_EXE_natrix"), args)
+}
+
+fn go(args: &[&str]) -> std::process::Output {
+    run(&common::go_server_binary(), args)
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The INFO a server sends, as JSON.
+fn info(server: &TestServer) -> serde_json::Value {
+    let mut client = RawClient::connect(server.port);
+    let line = client
+        .read_line(Duration::from_secs(5))
+        .expect("INFO line");
+    let json = line.trim().strip_prefix("INFO ").expect("INFO");
+    serde_json::from_str(json).expect("INFO is JSON")
+}
+
+#[test]
+fn check_mode_accepts_a_valid_file_and_exits_zero() {
+    let dir = temp_dir("check");
+    let path = write(&dir, "ok.conf", "port: 4999\nmax_payload: 64KB\n");
+    let path = path.to_str().expect("utf-8");
+    let output = natrix(&["-t", "-c", path]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stderr(&output).contains(&format!("configuration file {path} is valid")));
+    let without_file = natrix(&["-t"]);
+    assert_eq!(without_file.status.code(), Some(1));
+    assert!(stderr(&without_file).contains("must specify [-c, --config]"));
+}
+
+#[test]
+fn an_unknown_key_is_an_error_at_the_same_position_as_the_go_server() {
+    let dir = temp_dir("unknown");
+    let path = write(
+        &dir,
+        "typo.conf",
+        "port: 4999\n\nauthorization {\n  user: a\n  pasword: b\n}\nmax_paylod: 10\n",
+    );
+    let path = path.to_str().expect("utf-8");
+    let ours = natrix(&["-t", "-c", path]);
+    let theirs = go(&["-t", "-c", path]);
+    assert_eq!(ours.status.code(), Some(1), "{}", stderr(&ours));
+    assert_ne!(theirs.status.code(), Some(0));
+    for needle in [
+        format!("{path}:5:3: unknown field \"pasword\""),
+        format!("{path}:7:1: unknown field \"max_paylod\""),
+    ] {
+        assert!(stderr(&theirs).contains(&needle), "go: {}", stderr(&theirs));
+        assert!(stderr(&ours).contains(&needle), "natrix: {}", stderr(&ours));
+    }
+}
+
+#[test]
+fn a_syntax_error_names_file_and_line() {
+    let dir = temp_dir("syntax");
+    let path = write(&dir, "broken.conf", "port: 4999\nauthorization {\n  user: a\n");
+    let path = path.to_str().expect("utf-8");
+    let output = natrix(&["-t", "-c", path]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert!(text.contains(path), "{text}");
+}
+
+#[test]
+fn flags_override_the_file_and_the_file_overrides_defaults() {
+    let dir = temp_dir("override");
+    let path = write(
+        &dir,
+        "server.conf",
+        "server_name: from_file\nmax_payload: 512\nport: 4999\n",
+    );
+    let server = TestServer::natrix(
+        1,
+        &["-c", path.to_str().expect("utf-8"), "-n", "from_flag", "-p", "-1"],
+    );
+    let info = info(&server);
+    assert_eq!(info["server_name"], "from_flag");
+    assert_eq!(info["max_payload"], 512);
+    assert_ne!(info["port"], 4999);
+}
+
+#[test]
+fn includes_and_variables_resolve_like_the_go_server() {
+    let dir = temp_dir("include");
+    write(&dir, "limits/payload.conf", "max_payload: $NATRIX_TEST_LIMIT\n");
+    let path = write(
+        &dir,
+        "main.conf",
+        "NAME: included\nserver_name: $NAME\ninclude ./limits/payload.conf\n",
+    );
+    let path = path.to_str().expect("utf-8");
+    for (who, server) in [
+        ("go", TestServer::go(&["-c", path])),
+        ("natrix", TestServer::natrix(1, &["-c", path])),
+    ] {
+        let info = info(&server);
+        assert_eq!(info["server_name"], "included", "{who}");
+        assert_eq!(info["max_payload"], 2048, "{who}");
+    }
+}
+
+#[test]
+fn go_options_natrix_lacks_are_named_in_warnings_at_start() {
+    let dir = temp_dir("unsupported");
+    let path = write(
+        &dir,
+        "later.conf",
+        "http_port: 8222\njetstream {\n  store_dir: /tmp/js\n  max_mem: 1G\n}\nwebsocket {\n  port: 8080\n}\n",
+    );
+    let server = TestServer::natrix(1, &["-c", path.to_str().expect("utf-8")]);
+    for key in ["http_port", "jetstream", "websocket"] {
+        assert!(
+            server.startup_log.iter().any(|line| line.contains("[WRN]")
+                && line.contains(&format!("{key:?} is not supported by Natrix yet"))),
+            "no warning names {key}: {:#?}",
+            server.startup_log
+        );
+    }
+}
+
+#[test]
+fn a_misspelled_key_inside_jetstream_is_an_error() {
+    let dir = temp_dir("jetstream");
+    let path = write(&dir, "js.conf", "jetstream {\n  max_memory_stor: 1G\n}\n");
+    let output = natrix(&["-t", "-c", path.to_str().expect("utf-8")]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("2:3: unknown field \"max_memory_stor\""));
+}
+
+/// The CPU each shard thread may run on, from the kernel (`sched_getaffinity` as
+/// `/proc/PID/task/TID/status` reports it), by shard number.
+fn shard_cpus(pid: u32) -> Vec<(usize, String)> {
+    let mut found = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks") {
+        let task = task.expect("task").path();
+        let name = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        let Some(shard) = name.trim().strip_prefix("natrix-shard-") else {
+            continue;
+        };
+        let status = std::fs::read_to_string(task.join("status")).expect("status");
+        let allowed = status
+            .lines()
+            .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+            .expect("Cpus_allowed_list")
+            .trim()
+            .to_string();
+        found.push((shard.parse().expect("shard number"), allowed));
+    }
+    found.sort();
+    found
+}
+
+#[test]
+fn the_tuning_block_pins_each_shard_where_the_file_says() {
+    let cpus = std::thread::available_parallelism().map_or(1, |count| count.get());
+    if cpus < 2 {
+        eprintln!("one CPU: nothing to reorder");
+        return;
+    }
+    let dir = temp_dir("tuning");
+    let path = write(
+        &dir,
+        "tuning.conf",
+        "tuning {\n  shards: 2\n  cpus: [1, 0]\n  io_uring_entries: 256\n}\n",
+    );
+    // The test harness passes --shards; the file decides the CPUs.
+    let server = TestServer::natrix(2, &["-c", path.to_str().expect("utf-8")]);
+    assert_eq!(
+        shard_cpus(server.pid()),
+        vec![(0, "1".to_string()), (1, "0".to_string())]
+    );
+    assert!(server
+        .startup_log
+        .iter()
+        .any(|line| line.contains("Shards:   2 (0->cpu1 1->cpu0)")));
+}
+
+#[test]
+fn avoid_cpus_keeps_automatic_pinning_off_those_cpus() {
+    let cpus = std::thread::available_parallelism().map_or(1, |count| count.get());
+    if cpus < 2 {
+        eprintln!("one CPU: nothing to avoid");
+        return;
+    }
+    let dir = temp_dir("avoid");
+    let path = write(&dir, "avoid.conf", "tuning {\n  avoid_cpus: \"0\"\n}\n");
+    let output = Command::new(env!("CARGO_BIN_EXE_natrix"))
+        .args(["-a", "127.0.0.1", "-p", "-1", "-c", path.to_str().expect("utf-8")])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = output.id();
+    let mut child = output;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut pinned = Vec::new();
+    while std::time::Instant::now() < deadline {
+        pinned = shard_cpus(pid);
+        if pinned.len() == cpus - 1 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGINT);
+    }
+    let _ = child.wait();
+    assert_eq!(pinned.len(), cpus - 1, "one shard per CPU except CPU 0");
+    assert!(pinned.iter().all(|(_, cpu)| cpu != "0"), "{pinned:?}");
+}
+
+#[test]
+fn bad_tuning_values_are_errors_with_their_position() {
+    let dir = temp_dir("badtuning");
+    let path = write(&dir, "bad.conf", "tuning {\n  shards: 0\n  cpus: \"3-1\"\n}\n");
+    let output = natrix(&["-t", "-c", path.to_str().expect("utf-8")]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert!(text.contains("2:11: shards must be"), "{text}");
+    assert!(text.contains("3:9: bad CPU range"), "{text}");
+}
