@@ -141,6 +141,9 @@ impl Reader {
     }
 
     fn unknown(&mut self, entry: &Entry) {
+        if entry.used_as_variable {
+            return;
+        }
         self.errors
             .push(format!("{}: unknown field {:?}", entry.key_pos, entry.key));
     }

@@ -46,7 +46,7 @@ fn write_config(name: &str, text: &str) -> PathBuf {
 }
 
 /// Both servers, each started from the same config file.
-fn servers(config: &PathBuf) -> Vec<(&'static str, TestServer)> {
+fn servers(config: &std::path::Path) -> Vec<(&'static str, TestServer)> {
     let path = config.to_str().expect("utf-8 path");
     vec![
         ("go", TestServer::go(&["-c", path])),
@@ -107,7 +107,10 @@ async fn accounts_isolate_subject_spaces() {
         while let Ok(Some(message)) =
             tokio::time::timeout(Duration::from_millis(100), in_a.next()).await
         {
-            assert_eq!(message.payload, "from-a2", "{name}: account B leaked into A");
+            assert_eq!(
+                message.payload, "from-a2",
+                "{name}: account B leaked into A"
+            );
         }
     }
 }

@@ -47,12 +47,7 @@ fn stderr(output: &std::process::Output) -> String {
 
 /// The INFO a server sends, as JSON.
 fn info(server: &TestServer) -> serde_json::Value {
-    let mut client = RawClient::connect(server.port);
-    let line = client
-        .read_line(Duration::from_secs(5))
-        .expect("INFO line");
-    let json = line.trim().strip_prefix("INFO ").expect("INFO");
-    serde_json::from_str(json).expect("INFO is JSON")
+    RawClient::connect(server.port).info
 }
 
 #[test]
@@ -93,7 +88,11 @@ fn an_unknown_key_is_an_error_at_the_same_position_as_the_go_server() {
 #[test]
 fn a_syntax_error_names_file_and_line() {
     let dir = temp_dir("syntax");
-    let path = write(&dir, "broken.conf", "port: 4999\nauthorization {\n  user: a\n");
+    let path = write(
+        &dir,
+        "broken.conf",
+        "port: 4999\nauthorization {\n  user: a\n",
+    );
     let path = path.to_str().expect("utf-8");
     let output = natrix(&["-t", "-c", path]);
     assert_eq!(output.status.code(), Some(1));
@@ -111,7 +110,14 @@ fn flags_override_the_file_and_the_file_overrides_defaults() {
     );
     let server = TestServer::natrix(
         1,
-        &["-c", path.to_str().expect("utf-8"), "-n", "from_flag", "-p", "-1"],
+        &[
+            "-c",
+            path.to_str().expect("utf-8"),
+            "-n",
+            "from_flag",
+            "-p",
+            "-1",
+        ],
     );
     let info = info(&server);
     assert_eq!(info["server_name"], "from_flag");
@@ -122,7 +128,13 @@ fn flags_override_the_file_and_the_file_overrides_defaults() {
 #[test]
 fn includes_and_variables_resolve_like_the_go_server() {
     let dir = temp_dir("include");
-    write(&dir, "limits/payload.conf", "max_payload: $NATRIX_TEST_LIMIT\n");
+    // Both servers inherit the environment of this test process.
+    std::env::set_var("NATRIX_TEST_LIMIT", "2048");
+    write(
+        &dir,
+        "limits/payload.conf",
+        "max_payload: $NATRIX_TEST_LIMIT\n",
+    );
     let path = write(
         &dir,
         "main.conf",
@@ -201,7 +213,7 @@ fn the_tuning_block_pins_each_shard_where_the_file_says() {
     let path = write(
         &dir,
         "tuning.conf",
-        "tuning {\n  shards: 2\n  cpus: [1, 0]\n  io_uring_entries: 256\n}\n",
+        "tuning {\n  shards: 2\n  cpus: \"1,0\"\n  io_uring_entries: 256\n}\n",
     );
     // The test harness passes --shards; the file decides the CPUs.
     let server = TestServer::natrix(2, &["-c", path.to_str().expect("utf-8")]);
@@ -225,7 +237,14 @@ fn avoid_cpus_keeps_automatic_pinning_off_those_cpus() {
     let dir = temp_dir("avoid");
     let path = write(&dir, "avoid.conf", "tuning {\n  avoid_cpus: \"0\"\n}\n");
     let output = Command::new(env!("CARGO_BIN_EXE_natrix"))
-        .args(["-a", "127.0.0.1", "-p", "-1", "-c", path.to_str().expect("utf-8")])
+        .args([
+            "-a",
+            "127.0.0.1",
+            "-p",
+            "-1",
+            "-c",
+            path.to_str().expect("utf-8"),
+        ])
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
@@ -252,7 +271,11 @@ fn avoid_cpus_keeps_automatic_pinning_off_those_cpus() {
 #[test]
 fn bad_tuning_values_are_errors_with_their_position() {
     let dir = temp_dir("badtuning");
-    let path = write(&dir, "bad.conf", "tuning {\n  shards: 0\n  cpus: \"3-1\"\n}\n");
+    let path = write(
+        &dir,
+        "bad.conf",
+        "tuning {\n  shards: 0\n  cpus: \"3-1\"\n}\n",
+    );
     let output = natrix(&["-t", "-c", path.to_str().expect("utf-8")]);
     assert_eq!(output.status.code(), Some(1));
     let text = stderr(&output);

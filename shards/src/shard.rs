@@ -53,6 +53,9 @@ impl SharedState {
     }
 }
 
+/// (account, pattern, queue group) of local subscriptions, for reference counting.
+type InterestKey = (AccountId, Bytes, Option<Bytes>);
+
 /// Routes through imports may lead back into an account that exports again; a publish follows
 /// at most this many hops, so a cycle in the configuration cannot loop forever.
 const MAX_ACCOUNT_HOPS: usize = 4;
@@ -269,7 +272,7 @@ pub struct Shard {
     local: RefCell<Vec<SubjectIndex<LocalMatch>>>,
     /// One interest summary per account.
     summary: RefCell<Vec<SubjectIndex<RemoteMatch>>>,
-    local_interest: RefCell<AHashMap<(AccountId, Bytes, Option<Bytes>), u32>>,
+    local_interest: RefCell<AHashMap<InterestKey, u32>>,
     dirty: RefCell<Vec<Rc<Client>>>,
     barriers: RefCell<AHashMap<u64, Rc<BarrierWait>>>,
     next_barrier_token: Cell<u64>,

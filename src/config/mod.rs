@@ -8,10 +8,6 @@
 //! (tokens to the value tree; includes, variables, number units), `tests`. Behaviour follows
 //! the Go server's `conf` package and was checked against nats-server v2.15.1.
 
-// Nothing outside the tests calls the parser until `options_file` lands (issue 4, part 2);
-// remove this then.
-#![cfg_attr(not(test), allow(dead_code))]
-
 mod lexer;
 mod parser;
 #[cfg(test)]
@@ -70,10 +66,14 @@ pub struct Entry {
     pub key: String,
     pub key_pos: Pos,
     pub item: Item,
+    /// Some `$VARIABLE` referred to this key: the Go server does not report such keys as
+    /// unknown options.
+    pub used_as_variable: bool,
 }
 
 impl Map {
     /// The last entry whose key equals `key`, compared without case (Go lowercases keys).
+    #[cfg(test)]
     pub fn get(&self, key: &str) -> Option<&Entry> {
         self.entries
             .iter()
@@ -98,6 +98,7 @@ pub fn parse_file(path: &Path) -> Result<Map, ConfigError> {
 }
 
 /// Parses configuration text; `origin` names it in errors and anchors relative `include`s.
+#[cfg(test)]
 pub fn parse_str(text: &str, origin: &Path) -> Result<Map, ConfigError> {
     parser::parse_text(text, origin)
 }

@@ -27,6 +27,7 @@ pub(super) fn parse_file(path: &Path) -> Result<Map, ConfigError> {
 }
 
 /// Parses `text`; `origin` names it in positions and anchors relative includes.
+#[cfg(test)]
 pub(super) fn parse_text(text: &str, origin: &Path) -> Result<Map, ConfigError> {
     let mut variables_in_resolution = HashSet::new();
     let context = ParseContext {
@@ -226,7 +227,12 @@ impl<'a> Parser<'a> {
             }
             Some(Open::Map { map, keys_len, .. }) if self.keys.len() > *keys_len => {
                 if let Some((key, key_pos)) = self.keys.pop() {
-                    map.entries.push(Entry { key, key_pos, item });
+                    map.entries.push(Entry {
+                        key,
+                        key_pos,
+                        item,
+                        used_as_variable: false,
+                    });
                 }
                 Ok(())
             }
@@ -294,11 +300,13 @@ impl<'a> Parser<'a> {
         if name.starts_with("2a$") {
             return Ok(Value::String(format!("${name}")));
         }
-        let defined = self.open.iter().rev().find_map(|open| match open {
-            Open::Map { map, .. } => map.entries.iter().rev().find(|entry| entry.key == name),
+        let defined = self.open.iter_mut().rev().find_map(|open| match open {
+            Open::Map { map, .. } => map.entries.iter_mut().rev().find(|entry| entry.key == name),
             Open::Array { .. } => None,
         });
         if let Some(entry) = defined {
+            // A key that serves as a variable is not an unknown option (Go's IsUsedVariable).
+            entry.used_as_variable = true;
             return Ok(entry.item.value.clone());
         }
         match self.resolve_environment_variable(name) {
