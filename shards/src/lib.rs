@@ -15,6 +15,8 @@
 //! - [`client`]: one connection's reader and writer tasks.
 //! - [`outbound`]: a connection's outbound buffer (coalesced, vectored writes).
 //! - [`options`]: the server options, with the Go server's defaults.
+//! - [`tls`]: TLS settings, the rustls configuration, and a connection's TLS session driven
+//!   by hand (no I/O: the connection's tasks move the bytes).
 
 pub mod client;
 pub mod local_sync;
@@ -25,3 +27,4 @@ pub mod protocol;
 pub mod shard;
 pub mod subject;
 pub mod sublist;
+pub mod tls;

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+pub use crate::tls::{TlsSettings, TlsVersion};
+
 /// Every option the data plane reads, with the Go server's defaults.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
@@ -22,6 +24,8 @@ pub struct ServerOptions {
     pub write_deadline: Duration,
     pub ping_interval: Duration,
     pub max_pings_out: u32,
+    /// TLS on the client port (`tls {}`, `--tls*`); plaintext when `None`.
+    pub tls: Option<TlsSettings>,
     pub tuning: Tuning,
 }
 
@@ -64,6 +68,7 @@ impl Default for ServerOptions {
             write_deadline: DEFAULT_WRITE_DEADLINE,
             ping_interval: DEFAULT_PING_INTERVAL,
             max_pings_out: DEFAULT_MAX_PINGS_OUT,
+            tls: None,
             tuning: Tuning {
                 mesh_queue_capacity: DEFAULT_MESH_QUEUE_CAPACITY,
                 ..Tuning::default()
