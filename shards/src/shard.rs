@@ -38,6 +38,8 @@ pub struct SharedState {
     pub connections: AtomicUsize,
     /// The INFO every connection starts from; `client_id`/`client_ip` are filled per connection.
     pub info: ServerInfo,
+    /// The client port's TLS configuration, built once at start; `None` for plaintext.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl SharedState {
@@ -45,6 +47,7 @@ impl SharedState {
         SharedState {
             connections: AtomicUsize::new(0),
             info,
+            tls: None,
         }
     }
 }
