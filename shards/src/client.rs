@@ -74,8 +74,9 @@ pub struct Client {
     peer: SocketAddr,
     stream: TcpStream,
     /// The TLS session of a TLS connection: checked once per read and once per write, so the
-    /// plaintext path pays one branch.
-    tls: Option<TlsSession>,
+    /// plaintext path pays one branch. Boxed: the session is large and rarely there, and the
+    /// hot fields of a plaintext connection stay close together.
+    tls: Option<Box<TlsSession>>,
     pub outbound: RefCell<Outbound>,
     pub writer_wake: LocalNotify,
     writer_done: LocalNotify,
@@ -98,7 +99,7 @@ pub struct Client {
 }
 
 impl Client {
-    fn new(id: u64, peer: SocketAddr, stream: TcpStream, tls: Option<TlsSession>) -> Self {
+    fn new(id: u64, peer: SocketAddr, stream: TcpStream, tls: Option<Box<TlsSession>>) -> Self {
         let connect = ConnectOptions::default();
         Client {
             id,
@@ -152,7 +153,7 @@ impl Client {
 
     /// The same identities, by kind.
     pub fn tls_peer_identities(&self) -> Option<&TlsIdentities> {
-        self.tls.as_ref().and_then(TlsSession::identities)
+        self.tls.as_deref().and_then(TlsSession::identities)
     }
 
     pub fn set_interest_pending(&self, pending: bool) {
@@ -600,7 +601,7 @@ async fn run_writer(shard: Rc<Shard>, client: Rc<Client>) {
     // A TLS connection's records, reused from write to write.
     let mut ciphertext = Vec::new();
     loop {
-        let tls_output = client.tls.as_ref().is_some_and(TlsSession::wants_write);
+        let tls_output = client.tls.as_deref().is_some_and(TlsSession::wants_write);
         if client.outbound.borrow().is_empty() && !tls_output {
             if client.is_closed() {
                 break;
@@ -684,7 +685,7 @@ async fn write_encrypted(
 /// How a TLS-configured connection starts.
 struct TlsStart {
     /// `None`: the client chose plaintext (`allow_non_tls`), or it is over the connection limit.
-    session: Option<TlsSession>,
+    session: Option<Box<TlsSession>>,
     /// INFO went out in plaintext already.
     info_sent: bool,
     /// INFO must not be sent (`handshake_first` and no handshake).
@@ -765,7 +766,15 @@ async fn start_tls(
         return None;
     }
     tracing::debug!("{} - TLS handshake complete", log_prefix());
-    start.session = Some(session);
+    tracing::debug!("{} - {}", log_prefix(), session.description());
+    if let Some(identities) = session.identities() {
+        tracing::debug!(
+            "{} - TLS client certificate identities {:?}",
+            log_prefix(),
+            identities.candidates()
+        );
+    }
+    start.session = Some(Box::new(session));
     Some(start)
 }
 

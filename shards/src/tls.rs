@@ -465,22 +465,12 @@ impl TlsSession {
     /// Called once the handshake has completed: checks pinning and records the peer's
     /// identities when `map` is set. Returns false when the certificate is not pinned.
     pub fn finish_handshake(&mut self, pinned: Option<&[String]>, map: bool) -> bool {
-        let connection = self.connection.borrow();
-        let first = connection
+        let first = self
+            .connection
+            .borrow()
             .peer_certificates()
             .and_then(|chain| chain.first())
             .map(|certificate| certificate.as_ref().to_vec());
-        let description = match (
-            connection.protocol_version(),
-            connection.negotiated_cipher_suite(),
-        ) {
-            (Some(version), Some(suite)) => {
-                format!("{version:?}, cipher suite {:?}", suite.suite())
-            }
-            _ => String::new(),
-        };
-        drop(connection);
-        tracing::trace!("TLS session {description}");
         if let Some(pinned) = pinned {
             let key_id = first.as_deref().and_then(public_key_id);
             if !key_id.is_some_and(|id| pinned.contains(&id)) {
@@ -491,6 +481,29 @@ impl TlsSession {
             self.identities = first.as_deref().and_then(TlsIdentities::from_der);
         }
         true
+    }
+
+    /// Go's debug description of the session: `TLS version 1.3, cipher suite TLS_AES_...`.
+    pub fn description(&self) -> String {
+        let connection = self.connection.borrow();
+        let version = match connection.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "1.3".to_string(),
+            Some(rustls::ProtocolVersion::TLSv1_2) => "1.2".to_string(),
+            other => format!("{other:?}"),
+        };
+        let suite = connection
+            .negotiated_cipher_suite()
+            .map(|suite| {
+                GO_CIPHER_SUITES
+                    .iter()
+                    .find(|(_, rustls_suite)| *rustls_suite == Some(suite.suite()))
+                    .map_or_else(
+                        || format!("{:?}", suite.suite()),
+                        |(name, _)| name.to_string(),
+                    )
+            })
+            .unwrap_or_default();
+        format!("TLS version {version}, cipher suite {suite}")
     }
 
     /// The verified client certificate's identities (with `verify_and_map` only).
@@ -694,6 +707,41 @@ mod tests {
             go_rdn_string(&subject),
             "CN=alice,OU=dev+OU=ops,O=Acme\\, Inc.,C=US"
         );
+    }
+
+    #[test]
+    fn certificate_identities_come_in_go_match_order() {
+        use rcgen::{CertificateParams, DnType, KeyPair, PublicKeyData, SanType};
+        let key = KeyPair::generate().expect("key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+        let name = &mut params.distinguished_name;
+        name.push(DnType::CountryName, "US");
+        name.push(DnType::OrganizationName, "Acme");
+        name.push(DnType::OrganizationalUnitName, "dev");
+        name.push(DnType::CommonName, "alice");
+        // rcgen keeps one value per attribute type, so one domain component.
+        let domain_component = DnType::CustomDnType(vec![0, 9, 2342, 19200300, 100, 1, 25]);
+        name.push(domain_component, "example");
+        params.subject_alt_names = vec![
+            SanType::Rfc822Name("alice@example.com".try_into().expect("ia5")),
+            SanType::DnsName("alice.example.com".try_into().expect("ia5")),
+            SanType::URI("spiffe://example.com/alice".try_into().expect("ia5")),
+        ];
+        let certificate = params.self_signed(&key).expect("certificate");
+        let identities = TlsIdentities::from_der(certificate.der()).expect("parses");
+        assert_eq!(
+            identities.candidates(),
+            vec![
+                "alice@example.com",
+                "alice.example.com",
+                "spiffe://example.com/alice",
+                "CN=alice,OU=dev,O=Acme,C=US,DC=example",
+                "CN=alice,OU=dev,O=Acme,C=US",
+            ]
+        );
+        let spki = key.subject_public_key_info();
+        let digest = ring::digest::digest(&ring::digest::SHA256, &spki);
+        assert_eq!(public_key_id(certificate.der()), Some(hex(digest.as_ref())));
     }
 
     #[test]
