@@ -407,3 +407,81 @@ fn bad_certificate_file_is_a_start_up_error_naming_the_file() {
         "error names the file: {stderr}"
     );
 }
+
+/// Pub/sub throughput over TLS, Natrix against Go on the same certificates and the same client
+/// (`async-nats`, which is likely the limit). A measurement, not a check: run it with
+/// `NATRIX_BIN=target/release/natrix cargo test --test tls -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "measurement"]
+async fn measure_tls_pub_sub_throughput() {
+    let certs = Certificates::generate("measure");
+    let natrix_bin =
+        std::env::var("NATRIX_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_natrix").to_string());
+    let args: Vec<String> = certs.server_args();
+    let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    for size in [16usize, 1024] {
+        for (label, tls) in [("plain", false), ("tls", true)] {
+            let natrix_args: &[&str] = if tls { &arg_refs } else { &[] };
+            let natrix_server = TestServer::natrix_binary(&natrix_bin, 1, natrix_args);
+            let natrix_rate = pub_sub_rate(&certs, &natrix_server, tls, size).await;
+            drop(natrix_server);
+            let go_server = TestServer::go(natrix_args);
+            let go_rate = pub_sub_rate(&certs, &go_server, tls, size).await;
+            println!(
+                "pub/sub {label} {size}B: natrix {:.0} msgs/s, go {:.0} msgs/s, ratio {:.2}",
+                natrix_rate,
+                go_rate,
+                natrix_rate / go_rate
+            );
+        }
+    }
+}
+
+/// Messages per second from one publisher to one subscriber, timed until the last arrives.
+async fn pub_sub_rate(certs: &Certificates, server: &TestServer, tls: bool, size: usize) -> f64 {
+    const COUNT: usize = 300_000;
+    let connect = || async {
+        // A subscription buffer that holds every message: the client drops what overflows.
+        if tls {
+            certs
+                .client_options()
+                .subscription_capacity(COUNT)
+                .connect(tls_url(server))
+                .await
+        } else {
+            ConnectOptions::new()
+                .subscription_capacity(COUNT)
+                .connect(server.url())
+                .await
+        }
+        .expect("connect")
+    };
+    let subscriber = connect().await;
+    let publisher = connect().await;
+    let mut subscription = subscriber.subscribe("measure").await.expect("sub");
+    subscriber.flush().await.expect("flush");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let payload = Bytes::from(vec![b'x'; size]);
+    let started = Instant::now();
+    let receiver = tokio::spawn(async move {
+        let mut received = 0;
+        while received < COUNT {
+            match tokio::time::timeout(Duration::from_secs(10), subscription.next()).await {
+                Ok(Some(_)) => received += 1,
+                _ => break,
+            }
+        }
+        received
+    });
+    for _ in 0..COUNT {
+        publisher
+            .publish("measure", payload.clone())
+            .await
+            .expect("pub");
+    }
+    publisher.flush().await.expect("flush");
+    let received = receiver.await.expect("receiver");
+    let elapsed = started.elapsed();
+    assert_eq!(received, COUNT, "every message arrives");
+    received as f64 / elapsed.as_secs_f64()
+}
