@@ -392,6 +392,25 @@ async fn allow_non_tls_serves_plaintext_and_tls_clients() {
 }
 
 #[test]
+fn silent_client_on_a_mixed_port_is_closed_once_it_would_be_stale() {
+    let certs = Certificates::generate("mixed-silent");
+    let mut args = certs.server_args();
+    args.extend(
+        [
+            "--tls_allow_non_tls",
+            "--ping_interval",
+            "200ms",
+            "--ping_max",
+            "1",
+        ]
+        .map(String::from),
+    );
+    let server = natrix(1, &args);
+    let mut silent = RawClient::connect(server.port);
+    assert!(silent.wait_closed(Duration::from_secs(3)));
+}
+
+#[test]
 fn bad_certificate_file_is_a_start_up_error_naming_the_file() {
     let missing = Path::new("/nonexistent/natrix-cert.pem");
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_natrix"))

@@ -215,7 +215,14 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
     let start = match (&shard.shared.tls, &shard.options.tls) {
         (Some(config), Some(settings)) if !over_limit => {
             let log_prefix = || format!("{peer} - cid:{id}");
-            match start_tls(&stream, config, settings, &info, log_prefix).await {
+            // A client on an `allow_non_tls` port that never speaks is closed when the
+            // pinger would have found it stale.
+            let idle_limit = shard
+                .options
+                .ping_interval
+                .saturating_mul(shard.options.max_pings_out.saturating_add(1))
+                .min(Duration::from_secs(24 * 60 * 60));
+            match start_tls(&stream, config, settings, &info, idle_limit, log_prefix).await {
                 Some(start) => start,
                 None => {
                     let _ = socket2::SockRef::from(&stream).shutdown(std::net::Shutdown::Both);
@@ -640,15 +647,19 @@ async fn run_writer(shard: Rc<Shard>, client: Rc<Client>) {
             .get()
             .is_some_and(CloseReason::is_slow_consumer)
         {
-            // Go's tls.Conn.Close sends close_notify, giving the write 5 seconds.
+            // Go's tls.Conn.Close sends close_notify too. A peer that does not read must not
+            // hold the close (or a shutdown) up for long.
             session.send_close_notify();
             let goodbye = write_encrypted(&client.stream, session, &[], &mut ciphertext);
-            let _ = compio::time::timeout(Duration::from_secs(5), goodbye).await;
+            let _ = compio::time::timeout(CLOSE_NOTIFY_TIMEOUT, goodbye).await;
         }
     }
     client.shutdown_socket();
     client.writer_done.notify();
 }
+
+/// How long the writer tries to send close_notify before closing the socket anyway.
+const CLOSE_NOTIFY_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Above this many bytes of records, the writer sends before encrypting more, so a large
 /// outbound batch is not copied whole.
@@ -705,6 +716,7 @@ async fn start_tls(
     config: &std::sync::Arc<rustls::ServerConfig>,
     settings: &crate::tls::TlsSettings,
     info: &crate::protocol::handshake::ServerInfo,
+    idle_limit: Duration,
     log_prefix: impl Fn() -> String,
 ) -> Option<TlsStart> {
     let mut start = TlsStart {
@@ -719,11 +731,17 @@ async fn start_tls(
         result.ok()?;
         start.info_sent = true;
         if settings.allow_non_tls {
-            // The first bytes decide. Unlike the Go server this read has no deadline of its
-            // own: a plaintext client speaks first anyway (CONNECT). A read cut short by a
-            // timer could lose bytes with io_uring.
+            // The first bytes decide. The Go server waits the TLS timeout, then assumes
+            // plaintext; a read cut short by a timer can lose bytes with io_uring, so this
+            // one waits as long as an idle connection may live, and then closes.
             received.reserve(READ_BUFFER_MIN);
-            let BufResult(result, returned) = (&*stream).append(received).await;
+            let mut reader = stream;
+            let read = reader.append(received);
+            let Ok(BufResult(result, returned)) = compio::time::timeout(idle_limit, read).await
+            else {
+                tracing::debug!("{} - no data from the client; closing", log_prefix());
+                return None;
+            };
             received = returned;
             if result.ok()? == 0 {
                 return None;

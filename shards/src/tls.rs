@@ -422,9 +422,12 @@ impl TlsSession {
         let mut connection = self.connection.borrow_mut();
         let mut outcome = Decrypted::default();
         while !ciphertext.is_empty() {
-            // Reading from a slice cannot fail; rustls takes what its buffer accepts.
-            if connection.read_tls(&mut ciphertext).unwrap_or(0) == 0 {
-                break;
+            // rustls takes what its buffer accepts; it refuses more only while unprocessed
+            // records or undrained plaintext fill it, and both are emptied below each time.
+            match connection.read_tls(&mut ciphertext) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(error) => return Err(rustls::Error::General(error.to_string())),
             }
             let state = connection.process_new_packets()?;
             let available = state.plaintext_bytes_to_read();
