@@ -186,15 +186,31 @@ pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         port: address.port(),
         headers: true,
         auth_required: false,
-        tls_required: false,
+        // Go: tls_required unless allow_non_tls, which advertises tls_available instead.
+        tls_required: options
+            .tls
+            .as_ref()
+            .is_some_and(|tls| !tls.allow_non_tls || tls.handshake_first),
+        tls_verify: options
+            .tls
+            .as_ref()
+            .is_some_and(|tls| tls.requires_client_certificate()),
+        tls_available: options.tls.as_ref().is_some_and(|tls| tls.allow_non_tls),
         max_payload: options.max_payload,
         client_id: 0,
         client_ip: String::new(),
         nonce: String::new(),
         ldm: false,
     };
+    let tls = match &options.tls {
+        Some(settings) => Some(settings.server_config().context("TLS configuration")?),
+        None => None,
+    };
     let accounts = AccountTable::build(&options).map_err(|error| anyhow!("{error}"))?;
-    let shared = Arc::new(SharedState::new(info, Arc::new(accounts)));
+    let shared = Arc::new(SharedState {
+        tls,
+        ..SharedState::new(info, Arc::new(accounts))
+    });
     let options = Arc::new(options);
     let (endpoints, control) = build_mesh(shard_count, options.tuning.mesh_queue_capacity);
     let (ready_sender, ready_receiver) = mpsc::channel::<Result<usize, String>>();

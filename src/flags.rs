@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use natrix_shards::options::ServerOptions;
+use natrix_shards::options::{ServerOptions, TlsSettings};
 
 /// What the command line asks for.
 #[derive(Debug, Default)]
@@ -22,6 +22,10 @@ pub struct CommandLine {
     pub logtime_utc: bool,
     pub show_version: bool,
     pub show_help: bool,
+    /// `--help_tls`: print the TLS help and exit.
+    pub show_help_tls: bool,
+    /// The `--tls*` flags as given; `parse` turns them into `options.tls`.
+    tls_flags: TlsFlags,
     /// `--signal CMD[=PID]`.
     pub signal: Option<String>,
     /// `-c FILE`: read before the other flags are applied, which then override it.
@@ -43,6 +47,22 @@ pub struct Assignment {
     pub value: String,
 }
 
+/// The Go server's TLS flags. Any of them replaces the TLS settings (Go's `overrideTLS`),
+/// except `--tls=false`, which turns TLS off whatever the others say.
+#[derive(Debug, Default)]
+struct TlsFlags {
+    given: bool,
+    tls: Option<bool>,
+    verify: bool,
+    cert_file: Option<String>,
+    key_file: Option<String>,
+    ca_file: Option<String>,
+    /// Natrix flags for `tls {}` settings that Go has only in its config file.
+    handshake_first: Option<bool>,
+    allow_non_tls: Option<bool>,
+    timeout: Option<Duration>,
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum FlagError {
     #[error("flag provided but not defined: {0}")]
@@ -57,6 +77,9 @@ pub enum FlagError {
     },
     #[error("flag {0} is a Go server option that Natrix does not support yet")]
     NotYetSupported(String),
+    /// The Go server's texts for `--tls*` flags without a certificate or key.
+    #[error("{0}")]
+    Tls(&'static str),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -110,22 +133,20 @@ const FLAGS: &[(&[&str], Kind, &str)] = &[
     (&["cluster_advertise"], Kind::Value, "cluster_advertise"),
     (&["connect_retries"], Kind::Value, "connect_retries"),
     (&["profile"], Kind::Value, "profile"),
+    (&["tls"], Kind::Bool, "tls"),
+    (&["tlsverify"], Kind::Bool, "tlsverify"),
+    (&["tlscert"], Kind::Value, "tlscert"),
+    (&["tlskey"], Kind::Value, "tlskey"),
+    (&["tlscacert"], Kind::Value, "tlscacert"),
+    (&["help_tls"], Kind::Bool, "help_tls"),
+    (&["tls_handshake_first"], Kind::Bool, "tls_handshake_first"),
+    (&["tls_allow_non_tls"], Kind::Bool, "tls_allow_non_tls"),
+    (&["tls_timeout"], Kind::Value, "tls_timeout"),
 ];
 
 /// Go server flags that belong to later work (config, auth, TLS, clustering, JetStream,
 /// monitoring). They are recognized so the error names them instead of calling them unknown.
-const NOT_YET_SUPPORTED: &[&str] = &[
-    "user",
-    "pass",
-    "auth",
-    "no_auth_user",
-    "tls",
-    "tlscert",
-    "tlskey",
-    "tlsverify",
-    "tlscacert",
-    "help_tls",
-];
+const NOT_YET_SUPPORTED: &[&str] = &["user", "pass", "auth", "no_auth_user"];
 
 /// Parses the arguments after the program name.
 pub fn parse(args: &[String]) -> Result<CommandLine, FlagError> {
@@ -173,6 +194,7 @@ pub fn parse(args: &[String]) -> Result<CommandLine, FlagError> {
             value,
         });
     }
+    apply_tls_flags(&mut command_line)?;
     Ok(command_line)
 }
 
@@ -187,10 +209,75 @@ pub fn reapply(settings: &mut CommandLine, assignments: &[Assignment]) -> Result
             &assignment.value,
         )?;
     }
+    apply_tls_flags(settings)
+}
+
+/// Go's `overrideTLS`: any `--tls*` flag builds the TLS settings from the flags alone and
+/// needs a certificate and a key; `--tlsverify` implies TLS.
+fn apply_tls_flags(command_line: &mut CommandLine) -> Result<(), FlagError> {
+    let flags = &command_line.tls_flags;
+    if !flags.given {
+        return apply_natrix_tls_flags(command_line);
+    }
+    if flags.tls == Some(false) {
+        command_line.options.tls = None;
+        return Ok(());
+    }
+    let cert_file = flags.cert_file.as_deref().unwrap_or_default();
+    if cert_file.is_empty() {
+        return Err(FlagError::Tls(
+            "TLS Server certificate must be present and valid",
+        ));
+    }
+    let key_file = flags.key_file.as_deref().unwrap_or_default();
+    if key_file.is_empty() {
+        return Err(FlagError::Tls(
+            "TLS Server private key must be present and valid",
+        ));
+    }
+    let mut settings = TlsSettings::new(cert_file, key_file);
+    settings.ca_file = flags
+        .ca_file
+        .as_deref()
+        .filter(|file| !file.is_empty())
+        .map(Into::into);
+    settings.verify = flags.verify;
+    command_line.options.tls = Some(settings);
+    apply_natrix_tls_flags(command_line)
+}
+
+/// `--tls_handshake_first`, `--tls_allow_non_tls`, `--tls_timeout` adjust the TLS settings.
+fn apply_natrix_tls_flags(command_line: &mut CommandLine) -> Result<(), FlagError> {
+    let flags = &command_line.tls_flags;
+    if flags.handshake_first.is_none() && flags.allow_non_tls.is_none() && flags.timeout.is_none() {
+        return Ok(());
+    }
+    let Some(settings) = command_line.options.tls.as_mut() else {
+        return Err(FlagError::Tls(
+            "--tls_handshake_first, --tls_allow_non_tls and --tls_timeout need TLS (--tls)",
+        ));
+    };
+    if let Some(handshake_first) = flags.handshake_first {
+        settings.handshake_first = handshake_first;
+    }
+    if let Some(allow_non_tls) = flags.allow_non_tls {
+        settings.allow_non_tls = allow_non_tls;
+    }
+    if let Some(timeout) = flags.timeout {
+        settings.timeout = timeout;
+    }
     Ok(())
 }
 
 impl CommandLine {
+    /// Settings before any flag or file: the Go server's defaults.
+    pub fn with_go_defaults() -> CommandLine {
+        CommandLine {
+            logtime: true,
+            ..CommandLine::default()
+        }
+    }
+
     fn note_not_supported(&mut self, name: &str) {
         if !self.not_supported.iter().any(|known| known == name) {
             self.not_supported.push(name.to_string());
@@ -241,6 +328,28 @@ fn apply(
         "signal" => command_line.signal = Some(value.to_string()),
         "version" => command_line.show_version = boolean()?,
         "help" => command_line.show_help = boolean()?,
+        "help_tls" => command_line.show_help_tls = boolean()?,
+        "tls" => {
+            command_line.tls_flags.given = true;
+            command_line.tls_flags.tls = Some(boolean()?);
+        }
+        "tlsverify" => {
+            command_line.tls_flags.given = true;
+            command_line.tls_flags.verify = boolean()?;
+        }
+        "tls_handshake_first" => command_line.tls_flags.handshake_first = Some(boolean()?),
+        "tls_allow_non_tls" => command_line.tls_flags.allow_non_tls = Some(boolean()?),
+        "tls_timeout" => command_line.tls_flags.timeout = Some(duration()?),
+        "tlscert" | "tlskey" | "tlscacert" => {
+            let flags = &mut command_line.tls_flags;
+            flags.given = true;
+            let slot = match key {
+                "tlscert" => &mut flags.cert_file,
+                "tlskey" => &mut flags.key_file,
+                _ => &mut flags.ca_file,
+            };
+            *slot = Some(value.to_string());
+        }
         "shards" => {
             let shards: usize = value.parse().map_err(|_| invalid("not a number"))?;
             if shards == 0 || shards > natrix_shards::shard::MAX_SHARDS {
@@ -414,13 +523,65 @@ Limits (the Go server sets these in its config file; Natrix also takes them as f
         --ping_interval <dur>        Interval between server PINGs to idle clients (default: 2m)
         --ping_max <n>               Unanswered PINGs before a client is stale (default: 2)
 
+TLS Options:
+        --tls                        Enable TLS, do not verify clients (default: false)
+        --tlscert <file>             Server certificate file
+        --tlskey <file>              Private key for server certificate
+        --tlsverify                  Enable TLS, verify client certificates
+        --tlscacert <file>           Client certificate CA for verification
+        --help_tls                   TLS help
+        --tls_handshake_first        TLS handshake before INFO (Go: tls { handshake_first: true })
+        --tls_allow_non_tls          Accept plaintext clients too (Go: tls { allow_non_tls: true })
+        --tls_timeout <dur>          Time allowed for the TLS handshake (default: 2s)
+
 Common Options:
     -h, --help                       Show this message
     -v, --version                    Show version
 
-Go server options for configuration files, monitoring, authorization, TLS, clustering and
+Go server options for configuration files, monitoring, authorization, clustering and
 JetStream are recognized and refused with a clear error until Natrix implements them.
 ";
+
+/// `--help_tls`: the Go server's TLS help, with the names Natrix accepts.
+pub fn tls_usage() -> String {
+    let mut text = String::from(
+        "
+TLS configuration is specified in the tls section of a configuration file:
+
+e.g.
+
+    tls {
+        cert_file:      \"./certs/server-cert.pem\"
+        key_file:       \"./certs/server-key.pem\"
+        ca_file:        \"./certs/ca.pem\"
+        verify:         true
+        verify_and_map: true
+
+        cipher_suites: [
+            \"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\",
+            \"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\"
+        ]
+        curve_preferences: [
+            \"CurveP256\",
+            \"CurveP384\"
+        ]
+    }
+
+Available cipher suites include (Natrix uses rustls: Go names of CBC, RC4, 3DES and
+static-RSA suites are accepted and ignored):
+",
+    );
+    for name in natrix_shards::tls::go_cipher_suite_names() {
+        text.push_str(&format!("    {name}\n"));
+    }
+    text.push_str(
+        "\nAvailable curve preferences include (CurveP521 and ML-KEM hybrids are ignored):\n",
+    );
+    for name in natrix_shards::tls::go_curve_names() {
+        text.push_str(&format!("    {name}\n"));
+    }
+    text
+}
 
 #[cfg(test)]
 mod tests {
@@ -443,6 +604,30 @@ mod tests {
     }
 
     #[test]
+    fn tls_flags_follow_go_override_rules() {
+        let parsed = parse(&args(&[
+            "--tlsverify",
+            "--tlscert=c.pem",
+            "--tlskey",
+            "k.pem",
+        ]))
+        .expect("ok");
+        let tls = parsed.options.tls.expect("tlsverify implies tls");
+        assert!(tls.verify && tls.ca_file.is_none());
+        assert_eq!(tls.cert_file, std::path::PathBuf::from("c.pem"));
+        assert_eq!(
+            parse(&args(&["--tls", "--tlskey", "k.pem"])).unwrap_err(),
+            FlagError::Tls("TLS Server certificate must be present and valid")
+        );
+        assert_eq!(
+            parse(&args(&["--tlscert", "c.pem"])).unwrap_err(),
+            FlagError::Tls("TLS Server private key must be present and valid")
+        );
+        let parsed = parse(&args(&["--tlscert", "c.pem", "--tls=false"])).expect("ok");
+        assert!(parsed.options.tls.is_none());
+    }
+
+    #[test]
     fn port_minus_one_means_random() {
         assert_eq!(parse(&args(&["-p", "-1"])).expect("ok").options.port, 0);
     }
@@ -454,8 +639,8 @@ mod tests {
             FlagError::Unknown("-x".into())
         );
         assert_eq!(
-            parse(&args(&["-tls"])).unwrap_err(),
-            FlagError::NotYetSupported("-tls".into())
+            parse(&args(&["-user"])).unwrap_err(),
+            FlagError::NotYetSupported("-user".into())
         );
         assert_eq!(
             parse(&args(&["-p"])).unwrap_err(),

@@ -33,6 +33,10 @@ fn main() -> ExitCode {
         println!("{}", flags::USAGE);
         return ExitCode::SUCCESS;
     }
+    if command_line.show_help_tls {
+        print!("{}", flags::tls_usage());
+        return ExitCode::SUCCESS;
+    }
     if command_line.show_version {
         println!("natrix: v{}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
@@ -112,10 +116,7 @@ fn apply_config_file(
         }
         return Ok((command_line, Vec::new()));
     };
-    let mut settings = flags::CommandLine {
-        logtime: true,
-        ..flags::CommandLine::default()
-    };
+    let mut settings = flags::CommandLine::with_go_defaults();
     let warnings = options_file::load(std::path::Path::new(&path), &mut settings)
         .map_err(|errors| errors.to_string())?;
     flags::reapply(&mut settings, &command_line.assignments).map_err(|error| error.to_string())?;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use natrix_shards::options::{
     AccountOptions, AuthOptions, ClusterOptions, Export, ExportKind, Import, JetStreamOptions,
     MappingDestination, NkeyUser, Permissions, ResponsePermission, ResponseType, SubjectMapping,
-    SubjectPermission, User,
+    SubjectPermission, TlsSettings, TlsVersion, User,
 };
 
 use crate::config::{self, Entry, Item, Map, Pos, Value};
@@ -37,7 +37,7 @@ pub fn load(path: &Path, settings: &mut CommandLine) -> Result<Vec<String>, Conf
     })?;
     let mut reader = Reader::default();
     reader.top_level(&map, settings);
-    reader.check_auth_consistency(settings);
+    reader.finish(settings);
     if reader.errors.is_empty() {
         Ok(reader.warnings)
     } else {
@@ -78,7 +78,6 @@ const NOT_SUPPORTED_YET: &[&str] = &[
     "max_sub_tokens",
     "max_subscription_tokens",
     "ocsp",
-    "allow_non_tls",
     "write_timeout",
     "lame_duck_duration",
     "lame_duck_grace_period",
@@ -121,6 +120,8 @@ struct Reader {
     warnings: Vec<String>,
     /// Where `authorization {}` was, for checks that involve accounts too.
     authorization_pos: Option<Pos>,
+    /// The top-level `allow_non_tls`, which may come before or after `tls {}`.
+    allow_non_tls: Option<bool>,
 }
 
 fn kind(value: &Value) -> &'static str {
@@ -354,7 +355,8 @@ impl Reader {
                         options.write_deadline = duration;
                     }
                 }
-                "tls" => self.not_supported(entry, "option"),
+                "tls" => self.tls(entry, settings),
+                "allow_non_tls" => self.allow_non_tls = self.boolean(entry),
                 "jetstream" => self.jetstream(entry, settings),
                 "store_dir" | "storedir" => {
                     if let Some(dir) = self.string(entry) {
@@ -497,6 +499,110 @@ impl Reader {
             apply_default_permissions(&mut auth.users, &mut auth.nkeys, &defaults, None);
             auth.default_permissions = Some(defaults);
         }
+    }
+
+    /// Checks and settings that involve several top-level keys, which may come in any order.
+    fn finish(&mut self, settings: &mut CommandLine) {
+        self.check_auth_consistency(settings);
+        if let Some(allow_non_tls) = self.allow_non_tls {
+            match settings.options.tls.as_mut() {
+                Some(tls) => tls.allow_non_tls = allow_non_tls,
+                None if allow_non_tls => self
+                    .warnings
+                    .push("allow_non_tls has no effect without a tls {} block".to_string()),
+                None => {}
+            }
+        }
+    }
+
+    /// `tls {}`: the client port's certificate, client verification, handshake options. The
+    /// certificate and key are loaded here, so `-t` reports a bad file as the Go server does.
+    fn tls(&mut self, entry: &Entry, settings: &mut CommandLine) {
+        let Some(map) = self.map(entry) else { return };
+        let mut tls = TlsSettings::new("", "");
+        let mut cert_file = None;
+        let mut key_file = None;
+        for field in &map.entries {
+            match field.key.to_ascii_lowercase().as_str() {
+                "cert_file" => cert_file = self.string(field),
+                "key_file" => key_file = self.string(field),
+                "ca_file" => tls.ca_file = self.string(field).map(Into::into),
+                "verify" => tls.verify = self.boolean(field).unwrap_or(false),
+                "verify_and_map" => tls.verify_and_map = self.boolean(field).unwrap_or(false),
+                "insecure" => tls.insecure = self.boolean(field).unwrap_or(false),
+                "cipher_suites" => tls.cipher_suites = self.string_list(field).unwrap_or_default(),
+                "curve_preferences" => {
+                    tls.curve_preferences = self.string_list(field).unwrap_or_default()
+                }
+                "pinned_certs" => tls.pinned_certs = self.string_list(field).unwrap_or_default(),
+                "timeout" => {
+                    let seconds = match &field.item.value {
+                        Value::Integer(seconds) => Some(*seconds as f64),
+                        Value::Float(seconds) => Some(*seconds),
+                        Value::String(text) => parse_go_duration(text)
+                            .map(|duration| duration.as_secs_f64())
+                            .ok(),
+                        _ => None,
+                    };
+                    match seconds.filter(|seconds| seconds.is_finite() && *seconds > 0.0) {
+                        Some(seconds) => tls.timeout = Duration::from_secs_f64(seconds),
+                        None => self.error(
+                            &field.item.pos,
+                            "error parsing tls config, 'timeout' wrong type or value",
+                        ),
+                    }
+                }
+                "handshake_first" | "first" | "immediate" => match &field.item.value {
+                    Value::Bool(first) => tls.handshake_first = *first,
+                    Value::String(text) => match text.to_ascii_lowercase().as_str() {
+                        "true" | "on" => tls.handshake_first = true,
+                        "false" | "off" => tls.handshake_first = false,
+                        _ => {
+                            tls.handshake_first = true;
+                            self.warnings.push(format!(
+                                "{}: handshake_first {text:?}: Natrix has no fallback delay, TLS comes first for every client",
+                                field.item.pos
+                            ));
+                        }
+                    },
+                    _ => self.wrong_type(field, "a boolean or a string"),
+                },
+                "min_version" => {
+                    if let Some(text) = self.string(field) {
+                        match TlsVersion::parse(&text) {
+                            Ok(version) => tls.min_version = version,
+                            Err(error) => self.error(&field.item.pos, error),
+                        }
+                    }
+                }
+                "verify_cert_and_check_known_urls"
+                | "allow_insecure_cipher_suites"
+                | "connection_rate_limit"
+                | "cert_store"
+                | "cert_match_by"
+                | "cert_match"
+                | "ca_certs_match"
+                | "cert_match_skip_invalid"
+                | "ocsp_peer"
+                | "certs"
+                | "certificates" => self.not_supported(field, "tls option"),
+                _ => self.unknown(field),
+            }
+        }
+        let (Some(cert_file), Some(key_file)) = (cert_file, key_file) else {
+            self.error(
+                &entry.item.pos,
+                "missing 'cert_file' or 'key_file' in TLS configuration",
+            );
+            return;
+        };
+        tls.cert_file = cert_file.into();
+        tls.key_file = key_file.into();
+        if let Err(error) = tls.server_config() {
+            self.error(&entry.item.pos, error);
+            return;
+        }
+        settings.options.tls = Some(tls);
     }
 
     /// Checks that involve both `authorization {}` and `accounts {}`, which may come in any
@@ -1551,7 +1657,7 @@ mod tests {
         let mut settings = CommandLine::default();
         let mut reader = Reader::default();
         reader.top_level(&map, &mut settings);
-        reader.check_auth_consistency(&settings);
+        reader.finish(&mut settings);
         if reader.errors.is_empty() {
             Ok((settings, reader.warnings))
         } else {

@@ -21,6 +21,7 @@ use crate::protocol::parser::Parsed;
 use crate::protocol::{ClientError, ClientOp, ConnectOptions, ParseError, Parser, PublishMsg};
 use crate::shard::{PendingDelivery, RemoteBatch, Shard, Span, SubId};
 use crate::subject::{is_valid_literal_subject, is_valid_subject};
+use crate::tls::{TlsIdentities, TlsSession};
 
 /// Why a connection closed (the Go server's closed-connection reasons).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +74,10 @@ pub struct Client {
     pub id: u64,
     peer: SocketAddr,
     stream: TcpStream,
+    /// The TLS session of a TLS connection: checked once per read and once per write, so the
+    /// plaintext path pays one branch. Boxed: the session is large and rarely there, and the
+    /// hot fields of a plaintext connection stay close together.
+    tls: Option<Box<TlsSession>>,
     pub outbound: RefCell<Outbound>,
     pub writer_wake: LocalNotify,
     writer_done: LocalNotify,
@@ -98,12 +103,13 @@ pub struct Client {
 }
 
 impl Client {
-    fn new(id: u64, peer: SocketAddr, stream: TcpStream) -> Self {
+    fn new(id: u64, peer: SocketAddr, stream: TcpStream, tls: Option<Box<TlsSession>>) -> Self {
         let connect = ConnectOptions::default();
         Client {
             id,
             peer,
             stream,
+            tls,
             outbound: RefCell::default(),
             writer_wake: LocalNotify::default(),
             writer_done: LocalNotify::default(),
@@ -143,6 +149,26 @@ impl Client {
 
     pub fn headers(&self) -> bool {
         self.headers.get()
+    }
+
+    /// Whether the connection is encrypted.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// What the verified client certificate identifies (with `verify_and_map` only), in the
+    /// order the Go server matches users against them: SAN emails, SAN DNS names, SAN URIs,
+    /// the subject with domain components, the subject (RFC 2253, as Go prints it). Empty for
+    /// a connection without one.
+    pub fn tls_identities(&self) -> Vec<String> {
+        self.tls_peer_identities()
+            .map(TlsIdentities::candidates)
+            .unwrap_or_default()
+    }
+
+    /// The same identities, by kind.
+    pub fn tls_peer_identities(&self) -> Option<&TlsIdentities> {
+        self.tls.as_deref().and_then(TlsSession::identities)
     }
 
     pub fn set_interest_pending(&self, pending: bool) {
@@ -193,15 +219,50 @@ impl Client {
 pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let id = shard.next_client_id();
-    let client = Rc::new(Client::new(id, peer, stream));
     let mut info = shard.shared.info.clone();
     info.client_id = id;
     info.client_ip = peer.ip().to_string();
-    client.outbound.borrow_mut().push_raw(&info.line());
-    compio::runtime::spawn(run_writer(Rc::clone(&shard), Rc::clone(&client))).detach();
 
     let connections = shard.shared.connections.fetch_add(1, Ordering::AcqRel) + 1;
-    if connections > shard.options.max_connections {
+    let over_limit = connections > shard.options.max_connections;
+    // As in the Go server, a connection over the limit gets its error in plaintext, without
+    // a TLS handshake.
+    let start = match (&shard.shared.tls, &shard.options.tls) {
+        (Some(config), Some(settings)) if !over_limit => {
+            let log_prefix = || format!("{peer} - cid:{id}");
+            // A client on an `allow_non_tls` port that never speaks is closed when the
+            // pinger would have found it stale.
+            let idle_limit = shard
+                .options
+                .ping_interval
+                .saturating_mul(shard.options.max_pings_out.saturating_add(1))
+                .min(Duration::from_secs(24 * 60 * 60));
+            match start_tls(&stream, config, settings, &info, idle_limit, log_prefix).await {
+                Some(start) => start,
+                None => {
+                    let _ = socket2::SockRef::from(&stream).shutdown(std::net::Shutdown::Both);
+                    shard.shared.connections.fetch_sub(1, Ordering::AcqRel);
+                    return;
+                }
+            }
+        }
+        (_, settings) => TlsStart {
+            session: None,
+            info_sent: false,
+            // With handshake_first the Go server sends no INFO before the handshake.
+            skip_info: settings
+                .as_ref()
+                .is_some_and(|settings| settings.handshake_first),
+            plaintext: BytesMut::new(),
+        },
+    };
+    let client = Rc::new(Client::new(id, peer, stream, start.session));
+    if !start.info_sent && !start.skip_info {
+        client.outbound.borrow_mut().push_raw(&info.line());
+    }
+    compio::runtime::spawn(run_writer(Rc::clone(&shard), Rc::clone(&client))).detach();
+
+    if over_limit {
         tracing::error!(
             "{} - {}",
             client.log_prefix(),
@@ -212,7 +273,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
         tracing::debug!("{} - Client connection created", client.log_prefix());
         shard.clients.borrow_mut().insert(id, Rc::clone(&client));
         client.writer_wake.notify();
-        read_loop(&shard, &client).await;
+        read_loop(&shard, &client, start.plaintext).await;
     }
 
     shard.remove_client_subscriptions(&client);
@@ -236,15 +297,31 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
 const READ_BUFFER_MIN: usize = 4 * 1024;
 const READ_BUFFER_MAX: usize = 64 * 1024;
 
-async fn read_loop(shard: &Rc<Shard>, client: &Rc<Client>) {
-    let mut buffer = BytesMut::with_capacity(READ_BUFFER_MIN);
+/// Reads and handles input until the connection closes. `buffer` holds plaintext that arrived
+/// with the TLS handshake (or the bytes read to tell TLS from plaintext), handled first.
+async fn read_loop(shard: &Rc<Shard>, client: &Rc<Client>, mut buffer: BytesMut) {
     let mut read_size = READ_BUFFER_MIN;
     let mut needed: usize = 0;
+    if !buffer.is_empty() {
+        client.recent_activity.set(true);
+        needed = process_input(shard, client, &mut buffer).await;
+        shard.flush_dirty();
+    }
+    // Ciphertext of a TLS connection is read here, then decrypted into `buffer`.
+    let mut ciphertext = Vec::new();
     while !client.is_closed() {
         buffer.reserve(read_size.max(needed.saturating_sub(buffer.len())));
         let before = buffer.len();
-        let BufResult(result, returned) = (&client.stream).append(buffer).await;
-        buffer = returned;
+        let result = match &client.tls {
+            None => {
+                let BufResult(result, returned) = (&client.stream).append(buffer).await;
+                buffer = returned;
+                result
+            }
+            Some(session) => {
+                read_decrypted(client, session, &mut ciphertext, read_size, &mut buffer).await
+            }
+        };
         match result {
             Ok(0) | Err(_) => {
                 client.close(CloseReason::ClientClosed);
@@ -261,6 +338,42 @@ async fn read_loop(shard: &Rc<Shard>, client: &Rc<Client>) {
         shard.flush_dirty();
         shard.note_activity();
         shard.wait_for_outbox_room().await;
+    }
+}
+
+/// Reads ciphertext until it yields plaintext, and appends the plaintext to `buffer`.
+/// Returns the plaintext byte count; 0 when the peer closed (or sent close_notify).
+async fn read_decrypted(
+    client: &Client,
+    session: &TlsSession,
+    ciphertext: &mut Vec<u8>,
+    read_size: usize,
+    buffer: &mut BytesMut,
+) -> std::io::Result<usize> {
+    loop {
+        let mut owned = std::mem::take(ciphertext);
+        owned.clear();
+        owned.reserve(read_size);
+        let BufResult(result, returned) = (&client.stream).append(owned).await;
+        *ciphertext = returned;
+        if result? == 0 {
+            return Ok(0);
+        }
+        let decrypted = session.decrypt(ciphertext, buffer);
+        if session.wants_write() {
+            // An alert, or the answer to a key update: the writer sends it.
+            client.writer_wake.notify();
+        }
+        let decrypted = decrypted.map_err(|error| {
+            tracing::debug!("{} - TLS read error: {error}", client.log_prefix());
+            std::io::Error::new(std::io::ErrorKind::InvalidData, error)
+        })?;
+        if decrypted.plaintext > 0 {
+            return Ok(decrypted.plaintext);
+        }
+        if decrypted.peer_closed {
+            return Ok(0);
+        }
     }
 }
 
@@ -510,8 +623,11 @@ fn handle_connect(shard: &Rc<Shard>, client: &Rc<Client>, json: &[u8]) {
 /// Writes the outbound buffer whenever there is something in it; closes the socket once the
 /// connection is closing and everything queued has been sent.
 async fn run_writer(shard: Rc<Shard>, client: Rc<Client>) {
+    // A TLS connection's records, reused from write to write.
+    let mut ciphertext = Vec::new();
     loop {
-        if client.outbound.borrow().is_empty() {
+        let tls_output = client.tls.as_deref().is_some_and(TlsSession::wants_write);
+        if client.outbound.borrow().is_empty() && !tls_output {
             if client.is_closed() {
                 break;
             }
@@ -520,7 +636,9 @@ async fn run_writer(shard: Rc<Shard>, client: Rc<Client>) {
         }
         let chunks = client.outbound.borrow_mut().take();
         let write = async {
-            if chunks.len() == 1 {
+            if let Some(session) = &client.tls {
+                write_encrypted(&client.stream, session, &chunks, &mut ciphertext).await
+            } else if chunks.len() == 1 {
                 let chunk = chunks.into_iter().next().unwrap_or_default();
                 let BufResult(result, _) = (&client.stream).write_all(chunk).await;
                 result
@@ -541,8 +659,205 @@ async fn run_writer(shard: Rc<Shard>, client: Rc<Client>) {
             }
         }
     }
+    if let Some(session) = &client.tls {
+        if !client
+            .close_reason
+            .get()
+            .is_some_and(CloseReason::is_slow_consumer)
+        {
+            // Go's tls.Conn.Close sends close_notify too. A peer that does not read must not
+            // hold the close (or a shutdown) up for long.
+            session.send_close_notify();
+            let goodbye = write_encrypted(&client.stream, session, &[], &mut ciphertext);
+            let _ = compio::time::timeout(CLOSE_NOTIFY_TIMEOUT, goodbye).await;
+        }
+    }
     client.shutdown_socket();
     client.writer_done.notify();
+}
+
+/// How long the writer tries to send close_notify before closing the socket anyway.
+const CLOSE_NOTIFY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Above this many bytes of records, the writer sends before encrypting more, so a large
+/// outbound batch is not copied whole.
+const CIPHERTEXT_BATCH_MAX: usize = 256 * 1024;
+
+/// Sends what the TLS session has queued (handshake records, alerts), then `chunks` encrypted.
+async fn write_encrypted(
+    stream: &TcpStream,
+    session: &TlsSession,
+    chunks: &[Bytes],
+    ciphertext: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    let mut records = std::mem::take(ciphertext);
+    records.clear();
+    session.take_output(&mut records);
+    for chunk in chunks {
+        session.encrypt(chunk, &mut records);
+        if records.len() >= CIPHERTEXT_BATCH_MAX {
+            let BufResult(result, returned) = (&*stream).write_all(records).await;
+            records = returned;
+            result?;
+            records.clear();
+        }
+    }
+    if !records.is_empty() {
+        let BufResult(result, returned) = (&*stream).write_all(records).await;
+        records = returned;
+        result?;
+    }
+    *ciphertext = records;
+    Ok(())
+}
+
+/// How a TLS-configured connection starts.
+struct TlsStart {
+    /// `None`: the client chose plaintext (`allow_non_tls`), or it is over the connection limit.
+    session: Option<Box<TlsSession>>,
+    /// INFO went out in plaintext already.
+    info_sent: bool,
+    /// INFO must not be sent (`handshake_first` and no handshake).
+    skip_info: bool,
+    /// Plaintext that arrived with the handshake, or the bytes read to tell TLS from plaintext.
+    plaintext: BytesMut,
+}
+
+/// The first byte of a TLS record carrying a handshake message.
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
+/// Starts a connection on the TLS client port as the Go server does (server.go
+/// `createClient`): INFO in plaintext (unless `handshake_first`), then the handshake within
+/// the timeout. Returns `None` when the connection must be closed (the reason is logged).
+async fn start_tls(
+    stream: &TcpStream,
+    config: &std::sync::Arc<rustls::ServerConfig>,
+    settings: &crate::tls::TlsSettings,
+    info: &crate::protocol::handshake::ServerInfo,
+    idle_limit: Duration,
+    log_prefix: impl Fn() -> String,
+) -> Option<TlsStart> {
+    let mut start = TlsStart {
+        session: None,
+        info_sent: false,
+        skip_info: false,
+        plaintext: BytesMut::new(),
+    };
+    let mut received = BytesMut::new();
+    if !settings.handshake_first {
+        let BufResult(result, _) = (&*stream).write_all(info.line()).await;
+        result.ok()?;
+        start.info_sent = true;
+        if settings.allow_non_tls {
+            // The first bytes decide. The Go server waits the TLS timeout, then assumes
+            // plaintext; a read cut short by a timer can lose bytes with io_uring, so this
+            // one waits as long as an idle connection may live, and then closes.
+            received.reserve(READ_BUFFER_MIN);
+            let mut reader = stream;
+            let read = reader.append(received);
+            let Ok(BufResult(result, returned)) = compio::time::timeout(idle_limit, read).await
+            else {
+                tracing::debug!("{} - no data from the client; closing", log_prefix());
+                return None;
+            };
+            received = returned;
+            if result.ok()? == 0 {
+                return None;
+            }
+            if received.first() != Some(&TLS_HANDSHAKE_RECORD) {
+                start.plaintext = received;
+                return Some(start);
+            }
+        }
+    }
+    let mut session = match TlsSession::new(config) {
+        Ok(session) => session,
+        Err(error) => {
+            tracing::error!("{} - TLS handshake error: {error}", log_prefix());
+            return None;
+        }
+    };
+    let handshake = handshake(stream, &session, received, &mut start.plaintext);
+    match compio::time::timeout(settings.timeout, handshake).await {
+        Ok(Ok(())) => {}
+        Ok(Err(HandshakeError::Closed)) => {
+            tracing::debug!("{} - TLS handshake error: EOF", log_prefix());
+            return None;
+        }
+        Ok(Err(HandshakeError::Tls(error))) => {
+            tracing::error!("{} - TLS handshake error: {error}", log_prefix());
+            return None;
+        }
+        Err(_elapsed) => {
+            tracing::debug!("{} - TLS handshake timeout", log_prefix());
+            return None;
+        }
+    }
+    let pinned = settings.pinned_set();
+    if !session.finish_handshake(pinned.as_deref(), settings.verify_and_map) {
+        tracing::error!(
+            "{} - TLS handshake error: certificate not pinned",
+            log_prefix()
+        );
+        return None;
+    }
+    tracing::debug!("{} - TLS handshake complete", log_prefix());
+    tracing::debug!("{} - {}", log_prefix(), session.description());
+    if let Some(identities) = session.identities() {
+        tracing::debug!(
+            "{} - TLS client certificate identities {:?}",
+            log_prefix(),
+            identities.candidates()
+        );
+    }
+    start.session = Some(Box::new(session));
+    Some(start)
+}
+
+enum HandshakeError {
+    Closed,
+    Tls(rustls::Error),
+}
+
+/// Runs the server side of the handshake over the socket, starting with `received` (bytes
+/// already read). Plaintext that follows the client's Finished goes to `plaintext`. On a
+/// protocol error the alert is sent, except to a peer whose first byte was not a TLS
+/// handshake record: like Go, the server then just closes.
+async fn handshake(
+    stream: &TcpStream,
+    session: &TlsSession,
+    mut received: BytesMut,
+    plaintext: &mut BytesMut,
+) -> Result<(), HandshakeError> {
+    let mut output = Vec::new();
+    let mut first_read = true;
+    while session.is_handshaking() {
+        if received.is_empty() {
+            received.reserve(READ_BUFFER_MIN);
+            let BufResult(result, returned) = (&*stream).append(received).await;
+            received = returned;
+            if !matches!(result, Ok(count) if count > 0) {
+                return Err(HandshakeError::Closed);
+            }
+        }
+        let looks_like_tls = !first_read || received.first() == Some(&TLS_HANDSHAKE_RECORD);
+        first_read = false;
+        let result = session.decrypt(&received, plaintext);
+        received.clear();
+        if result.is_ok() || looks_like_tls {
+            session.take_output(&mut output);
+        }
+        if !output.is_empty() {
+            let BufResult(written, returned) = (&*stream).write_all(output).await;
+            output = returned;
+            output.clear();
+            if written.is_err() {
+                return Err(HandshakeError::Closed);
+            }
+        }
+        result.map_err(HandshakeError::Tls)?;
+    }
+    Ok(())
 }
 
 /// Sends PINGs to idle connections and closes those that stopped answering.

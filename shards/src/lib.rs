@@ -17,6 +17,8 @@
 //! - [`outbound`]: a connection's outbound buffer (coalesced, vectored writes).
 //! - [`mapping`]: subject mappings and import subject rewrites.
 //! - [`options`]: the server options, with the Go server's defaults.
+//! - [`tls`]: TLS settings, the rustls configuration, and a connection's TLS session driven
+//!   by hand (no I/O: the connection's tasks move the bytes).
 
 pub mod account;
 pub mod client;
@@ -29,3 +31,4 @@ pub mod protocol;
 pub mod shard;
 pub mod subject;
 pub mod sublist;
+pub mod tls;

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+pub use crate::tls::{TlsSettings, TlsVersion};
+
 /// Every option the data plane reads, with the Go server's defaults.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
@@ -36,6 +38,8 @@ pub struct ServerOptions {
     pub jetstream: Option<JetStreamOptions>,
     /// `cluster {}` (`--cluster`, `--routes`): parsed and validated now, run by a later issue.
     pub cluster: Option<ClusterOptions>,
+    /// TLS on the client port (`tls {}`, `--tls*`); plaintext when `None`.
+    pub tls: Option<TlsSettings>,
     pub tuning: Tuning,
 }
 
@@ -272,6 +276,7 @@ impl Default for ServerOptions {
             monitoring: MonitoringOptions::default(),
             jetstream: None,
             cluster: None,
+            tls: None,
             tuning: Tuning {
                 mesh_queue_capacity: DEFAULT_MESH_QUEUE_CAPACITY,
                 ..Tuning::default()

@@ -41,6 +41,8 @@ pub struct SharedState {
     pub info: ServerInfo,
     /// Read-only after start: accounts and the routes between them.
     pub accounts: Arc<AccountTable>,
+    /// The client port's TLS configuration, built once at start; `None` for plaintext.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl SharedState {
@@ -49,6 +51,7 @@ impl SharedState {
             connections: AtomicUsize::new(0),
             info,
             accounts,
+            tls: None,
         }
     }
 }

