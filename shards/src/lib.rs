@@ -16,13 +16,17 @@
 //! - [`outbound`]: a connection's outbound buffer (coalesced, vectored writes).
 //! - [`mapping`]: subject mappings and import subject rewrites.
 //! - [`options`]: the server options, with the Go server's defaults.
+//! - [`auth`]: who may connect (users, tokens, nkeys, `no_auth_user`); pure.
+//! - [`permissions`]: what a connection may publish, subscribe to and receive; pure.
 
+pub mod auth;
 pub mod client;
 pub mod local_sync;
 pub mod mapping;
 pub mod mesh;
 pub mod options;
 pub mod outbound;
+pub mod permissions;
 pub mod protocol;
 pub mod shard;
 pub mod subject;

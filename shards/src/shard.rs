@@ -22,6 +22,7 @@ use ahash::AHashMap;
 use bytes::Bytes;
 use slab::Slab;
 
+use crate::auth::Authenticator;
 use crate::client::{Client, CloseReason};
 use crate::local_sync::{yield_now, LocalNotify};
 use crate::mesh::{Delivery, InterestChange, MeshEndpoint, ShardId, ShardMsg};
@@ -228,6 +229,8 @@ pub struct Shard {
     pub shard_count: usize,
     pub options: Arc<ServerOptions>,
     pub shared: Arc<SharedState>,
+    /// The shard's own copy of the users and their compiled permissions.
+    pub auth: Authenticator,
     pub stats: ShardStats,
     mesh: RefCell<MeshEndpoint>,
     outboxes: RefCell<Vec<VecDeque<ShardMsg>>>,
@@ -263,6 +266,7 @@ impl Shard {
         Shard {
             id: mesh.shard,
             shard_count,
+            auth: Authenticator::new(&options.auth),
             options,
             shared,
             stats: ShardStats::default(),
@@ -377,6 +381,9 @@ impl Shard {
                 if publisher.is_some_and(|p| Rc::ptr_eq(p, &subscription.client) && !p.echo()) {
                     continue;
                 }
+                if !subscription.client.may_receive(msg.subject, None) {
+                    continue;
+                }
                 delivered = true;
                 if self.deliver_to(subscription, msg) {
                     finished.push(id);
@@ -400,6 +407,9 @@ impl Shard {
             let eligible = |id: &&SubId| {
                 subscriptions.get(**id).is_some_and(|subscription| {
                     !publisher.is_some_and(|p| Rc::ptr_eq(p, &subscription.client) && !p.echo())
+                        && subscription
+                            .client
+                            .may_receive(msg.subject, subscription.queue.as_deref())
                 })
             };
             let count = members.iter().filter(eligible).count();
@@ -438,6 +448,9 @@ impl Shard {
             .out_bytes
             .set(self.stats.out_bytes.get() + msg.payload.len() as u64);
         self.queued_for(client, pending);
+        if let Some(reply) = msg.reply {
+            client.note_delivered_reply(reply);
+        }
         subscription.delivered += 1;
         subscription.max_msgs != 0 && subscription.delivered >= subscription.max_msgs
     }

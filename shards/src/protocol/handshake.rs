@@ -70,6 +70,10 @@ pub struct ConnectOptions {
     pub nkey: Option<String>,
     pub sig: Option<String>,
     pub jwt: Option<String>,
+    /// `account` and `new_account`: a designation the Go server refuses with an
+    /// authorization violation.
+    pub account: Option<String>,
+    pub new_account: bool,
 }
 
 /// CONNECT as sent: every field optional and nullable.
@@ -92,6 +96,8 @@ struct ConnectDocument {
     nkey: Option<String>,
     sig: Option<String>,
     jwt: Option<String>,
+    account: Option<String>,
+    new_account: Option<bool>,
 }
 
 impl ConnectOptions {
@@ -116,6 +122,8 @@ impl ConnectOptions {
             nkey: document.nkey,
             sig: document.sig,
             jwt: document.jwt,
+            account: document.account,
+            new_account: document.new_account.unwrap_or(false),
         })
     }
 }
@@ -141,6 +149,8 @@ impl Default for ConnectOptions {
             nkey: None,
             sig: None,
             jwt: None,
+            account: None,
+            new_account: false,
         }
     }
 }
