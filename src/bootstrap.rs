@@ -151,6 +151,7 @@ fn new_server_id() -> String {
 
 /// Starts the shards. Returns once every shard is accepting connections.
 pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
+    natrix_shards::auth::validate(&options.auth).map_err(|error| anyhow!(error))?;
     check_io_uring()?;
     let cpus = shard_cpus(&options)?;
     let shard_count = cpus.len();
@@ -182,7 +183,9 @@ pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         host: options.host.clone(),
         port: address.port(),
         headers: true,
-        auth_required: false,
+        // As in the Go server, a `no_auth_user` makes INFO say auth is not required (clients
+        // without credentials are let in as that user).
+        auth_required: options.auth.required() && options.auth.no_auth_user.is_none(),
         tls_required: false,
         max_payload: options.max_payload,
         client_id: 0,

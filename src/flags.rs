@@ -110,15 +110,15 @@ const FLAGS: &[(&[&str], Kind, &str)] = &[
     (&["cluster_advertise"], Kind::Value, "cluster_advertise"),
     (&["connect_retries"], Kind::Value, "connect_retries"),
     (&["profile"], Kind::Value, "profile"),
+    (&["user"], Kind::Value, "user"),
+    (&["pass"], Kind::Value, "pass"),
+    (&["auth"], Kind::Value, "auth"),
+    (&["no_auth_user"], Kind::Value, "no_auth_user"),
 ];
 
 /// Go server flags that belong to later work (config, auth, TLS, clustering, JetStream,
 /// monitoring). They are recognized so the error names them instead of calling them unknown.
 const NOT_YET_SUPPORTED: &[&str] = &[
-    "user",
-    "pass",
-    "auth",
-    "no_auth_user",
     "tls",
     "tlscert",
     "tlskey",
@@ -296,6 +296,10 @@ fn apply(
                 command_line.note_not_supported(flag);
             }
         }
+        "user" => options.auth.username = Some(value.to_string()),
+        "pass" => options.auth.password = Some(value.to_string()),
+        "auth" => options.auth.token = Some(value.to_string()),
+        "no_auth_user" => options.auth.no_auth_user = Some(value.to_string()),
         _ => return Err(FlagError::Unknown(flag.to_string())),
     }
     Ok(())
@@ -404,11 +408,18 @@ Limits (the Go server sets these in its config file; Natrix also takes them as f
         --ping_interval <dur>        Interval between server PINGs to idle clients (default: 2m)
         --ping_max <n>               Unanswered PINGs before a client is stale (default: 2)
 
+Authorization Options:
+        --user <user>                User required for connections
+        --pass <password>            Password required for connections (plain or bcrypt)
+        --auth <token>               Authorization token required for connections (plain or bcrypt)
+        --no_auth_user <user>        User for clients without credentials (Natrix only; the
+                                     user must come from a users list)
+
 Common Options:
     -h, --help                       Show this message
     -v, --version                    Show version
 
-Go server options for configuration files, monitoring, authorization, TLS, clustering and
+Go server options for configuration files, monitoring, TLS, clustering and
 JetStream are recognized and refused with a clear error until Natrix implements them.
 ";
 
@@ -466,6 +477,17 @@ mod tests {
         assert_eq!(parsed.options.max_payload, 64 * 1024);
         assert_eq!(parsed.options.max_pending, 2 * 1024 * 1024);
         assert!(parse(&args(&["--max_payload", "1XB"])).is_err());
+    }
+
+    #[test]
+    fn authorization_flags_fill_the_auth_options() {
+        let parsed = parse(&args(&["--user", "derek", "--pass=s3cr3t"])).expect("ok");
+        assert_eq!(parsed.options.auth.username.as_deref(), Some("derek"));
+        assert_eq!(parsed.options.auth.password.as_deref(), Some("s3cr3t"));
+        assert!(parsed.options.auth.required());
+        let parsed = parse(&args(&["-auth", "t0k3n", "--no_auth_user", "guest"])).expect("ok");
+        assert_eq!(parsed.options.auth.token.as_deref(), Some("t0k3n"));
+        assert_eq!(parsed.options.auth.no_auth_user.as_deref(), Some("guest"));
     }
 
     #[test]
