@@ -109,7 +109,9 @@ fn shard_cpus(options: &ServerOptions) -> anyhow::Result<Vec<usize>> {
                 .filter(|cpu| !options.tuning.avoid_cpus.contains(cpu))
                 .collect();
             if usable.is_empty() {
-                bail!("tuning.avoid_cpus leaves no CPU to run shards on (available: {available:?})");
+                bail!(
+                    "tuning.avoid_cpus leaves no CPU to run shards on (available: {available:?})"
+                );
             }
             usable
         }

@@ -84,7 +84,11 @@ fn same_replies(go: &TestServer, natrix: &TestServer, scripts: &[&str]) -> Vec<S
         }
         replies.push(natrix_reply);
     }
-    assert!(mismatches.is_empty(), "replies differ:\n{}", mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "replies differ:\n{}",
+        mismatches.join("\n")
+    );
     replies
 }
 
@@ -145,9 +149,8 @@ fn bcrypt_password_and_token_are_checked_against_the_hash() {
     let go = TestServer::go(&args);
     let natrix = TestServer::natrix(1, &args);
     let good = "CONNECT {\"verbose\":false,\"user\":\"derek\",\"pass\":\"porkchop\"}\r\nPING\r\n";
-    let hash_as_password = format!(
-        "CONNECT {{\"verbose\":false,\"user\":\"derek\",\"pass\":\"{hash}\"}}\r\nPING\r\n"
-    );
+    let hash_as_password =
+        format!("CONNECT {{\"verbose\":false,\"user\":\"derek\",\"pass\":\"{hash}\"}}\r\nPING\r\n");
     let replies = same_replies(&go, &natrix, &[good, &hash_as_password]);
     assert_eq!(replies, ["PONG\r\n", VIOLATION]);
 
@@ -167,7 +170,10 @@ fn clients_without_connect_time_out_after_two_seconds() {
     let started = Instant::now();
     let (bytes, closed) = client.read_until_quiet(Duration::from_secs(4));
     let elapsed = started.elapsed();
-    assert_eq!(String::from_utf8_lossy(&bytes), "-ERR 'Authentication Timeout'\r\n");
+    assert_eq!(
+        String::from_utf8_lossy(&bytes),
+        "-ERR 'Authentication Timeout'\r\n"
+    );
     assert!(closed, "closed after the timeout");
     assert!(
         elapsed >= Duration::from_millis(1800) && elapsed < Duration::from_millis(3500),
@@ -178,10 +184,11 @@ fn clients_without_connect_time_out_after_two_seconds() {
 #[tokio::test]
 async fn official_client_authenticates_with_user_password_and_token() {
     let natrix = TestServer::natrix(2, &["--user", "derek", "--pass", "porkchop"]);
-    let client = async_nats::ConnectOptions::with_user_and_password("derek".into(), "porkchop".into())
-        .connect(natrix.url())
-        .await
-        .expect("right password connects");
+    let client =
+        async_nats::ConnectOptions::with_user_and_password("derek".into(), "porkchop".into())
+            .connect(natrix.url())
+            .await
+            .expect("right password connects");
     client.flush().await.expect("flush");
     let refused = async_nats::ConnectOptions::with_user_and_password("derek".into(), "nope".into())
         .connect(natrix.url())
@@ -234,7 +241,11 @@ authorization {
 }
 "#;
 
-fn servers_with_config(name: &str, text: &str, shards: usize) -> (ConfigFile, TestServer, TestServer) {
+fn servers_with_config(
+    name: &str,
+    text: &str,
+    shards: usize,
+) -> (ConfigFile, TestServer, TestServer) {
     let config = ConfigFile::new(name, text);
     let go = TestServer::go(&["-c", config.path()]);
     let natrix = TestServer::natrix(shards, &["-c", config.path()]);
@@ -287,7 +298,10 @@ fn auth_timeout_from_the_config_is_in_seconds() {
         let started = Instant::now();
         let (bytes, closed) = client.read_until_quiet(Duration::from_secs(3));
         let elapsed = started.elapsed();
-        assert_eq!(String::from_utf8_lossy(&bytes), "-ERR 'Authentication Timeout'\r\n");
+        assert_eq!(
+            String::from_utf8_lossy(&bytes),
+            "-ERR 'Authentication Timeout'\r\n"
+        );
         assert!(closed);
         assert!(
             elapsed >= Duration::from_millis(800) && elapsed < Duration::from_millis(2500),
@@ -336,8 +350,9 @@ fn allow_responses_lets_a_service_answer_each_request_up_to_max_like_go() {
             natrix_transcript.contains("MSG reply.1 1 1\r\n0\r\n"),
             "{natrix_transcript}"
         );
-        assert!(natrix_transcript
-            .contains("-ERR 'Permissions Violation for Publish to \"reply.99\"'"));
+        assert!(
+            natrix_transcript.contains("-ERR 'Permissions Violation for Publish to \"reply.99\"'")
+        );
     }
 }
 
@@ -393,7 +408,10 @@ fn nkey_users_sign_the_nonce_like_go() {
     let (_config, go, natrix) = servers_with_config("nkeys", &text, 2);
     for server in [&go, &natrix] {
         let mut client = RawClient::connect(server.port);
-        let nonce = client.info["nonce"].as_str().expect("INFO has a nonce").to_string();
+        let nonce = client.info["nonce"]
+            .as_str()
+            .expect("INFO has a nonce")
+            .to_string();
         assert_eq!(nonce.len(), 15);
         assert_eq!(client.info["auth_required"], true);
         let signature = key.sign(nonce.as_bytes()).expect("sign");
@@ -496,8 +514,14 @@ authorization {
         &go,
         &natrix,
         &[
-            &format!("{}PUB public.a 1\r\nx\r\nPUB own.a 1\r\nx\r\nPING\r\n", login("plain", "p")),
-            &format!("{}PUB public.a 1\r\nx\r\nPUB own.a 1\r\nx\r\nPING\r\n", login("own", "o")),
+            &format!(
+                "{}PUB public.a 1\r\nx\r\nPUB own.a 1\r\nx\r\nPING\r\n",
+                login("plain", "p")
+            ),
+            &format!(
+                "{}PUB public.a 1\r\nx\r\nPUB own.a 1\r\nx\r\nPING\r\n",
+                login("own", "o")
+            ),
         ],
     );
     assert_eq!(

@@ -84,7 +84,9 @@ impl Authenticator {
     pub fn new(options: &AuthOptions) -> Authenticator {
         let compile = |permissions: &Option<Permissions>| {
             permissions.as_ref().map(|permissions| {
-                Rc::new(PermissionRules::compile(&with_response_defaults(permissions)))
+                Rc::new(PermissionRules::compile(&with_response_defaults(
+                    permissions,
+                )))
             })
         };
         let users = options
@@ -337,9 +339,18 @@ pub fn verify_nonce_signature(
 /// Checks the options as the Go server's config loading and `validateOptions` do; the error
 /// texts are the Go server's.
 pub fn validate(options: &AuthOptions) -> Result<(), String> {
-    let has_user = options.username.as_ref().is_some_and(|name| !name.is_empty());
-    let has_password = options.password.as_ref().is_some_and(|pass| !pass.is_empty());
-    let has_token = options.token.as_ref().is_some_and(|token| !token.is_empty());
+    let has_user = options
+        .username
+        .as_ref()
+        .is_some_and(|name| !name.is_empty());
+    let has_password = options
+        .password
+        .as_ref()
+        .is_some_and(|pass| !pass.is_empty());
+    let has_token = options
+        .token
+        .as_ref()
+        .is_some_and(|token| !token.is_empty());
     if (has_user || has_password) && has_token {
         return Err("Cannot have a user/pass and token".to_string());
     }
@@ -353,7 +364,10 @@ pub fn validate(options: &AuthOptions) -> Result<(), String> {
     let mut names = std::collections::HashSet::new();
     for user in &options.users {
         if !names.insert(user.username.as_str()) {
-            return Err(format!("Duplicate user {} detected", go_quote(&user.username)));
+            return Err(format!(
+                "Duplicate user {} detected",
+                go_quote(&user.username)
+            ));
         }
     }
     for user in &options.nkeys {
@@ -392,13 +406,20 @@ pub fn validate(options: &AuthOptions) -> Result<(), String> {
                 .map_err(|error| format!("invalid permissions for {who}: {error}"))?;
         }
     }
-    if let Some(no_auth_user) = options.no_auth_user.as_ref().filter(|name| !name.is_empty()) {
+    if let Some(no_auth_user) = options
+        .no_auth_user
+        .as_ref()
+        .filter(|name| !name.is_empty())
+    {
         if options.users.is_empty() && options.nkeys.is_empty() {
             return Err(format!(
                 "no_auth_user: \"{no_auth_user}\" present, but users/nkeys are not defined"
             ));
         }
-        let known = options.users.iter().any(|user| user.username == *no_auth_user)
+        let known = options
+            .users
+            .iter()
+            .any(|user| user.username == *no_auth_user)
             || options.nkeys.iter().any(|user| user.nkey == *no_auth_user);
         if !known {
             return Err(format!(
@@ -623,12 +644,16 @@ mod tests {
         let standard = base64::engine::general_purpose::STANDARD.encode(&signature);
         for sig in [&url, &standard] {
             let json = format!(r#"{{"nkey":"{public}","sig":"{sig}"}}"#);
-            let identity = auth.authenticate(&connect(&json), &nonce, None).expect("signed");
+            let identity = auth
+                .authenticate(&connect(&json), &nonce, None)
+                .expect("signed");
             assert_eq!(identity.user, public);
         }
         let other_nonce = auth.new_nonce();
         let json = format!(r#"{{"nkey":"{public}","sig":"{url}"}}"#);
-        assert!(auth.authenticate(&connect(&json), &other_nonce, None).is_err());
+        assert!(auth
+            .authenticate(&connect(&json), &other_nonce, None)
+            .is_err());
         let json = format!(r#"{{"nkey":"{public}"}}"#);
         assert!(auth.authenticate(&connect(&json), &nonce, None).is_err());
         let json = format!(r#"{{"nkey":"{public}","sig":"!!!"}}"#);
@@ -640,7 +665,9 @@ mod tests {
         let refused = auth
             .authenticate(&connect(&json), &nonce, None)
             .expect_err("unknown nkey");
-        assert!(refused.claimed.is_some_and(|claimed| claimed.starts_with("Nkey \"U")));
+        assert!(refused
+            .claimed
+            .is_some_and(|claimed| claimed.starts_with("Nkey \"U")));
     }
 
     #[test]
@@ -712,7 +739,10 @@ mod tests {
             users: vec![user("b", "c"), user("b", "d")],
             ..AuthOptions::default()
         };
-        assert_eq!(validate(&duplicate), Err("Duplicate user \"b\" detected".into()));
+        assert_eq!(
+            validate(&duplicate),
+            Err("Duplicate user \"b\" detected".into())
+        );
         let mut bad_subject = user("b", "c");
         bad_subject.permissions = Some(Permissions {
             publish: Some(SubjectPermission {

@@ -473,7 +473,9 @@ fn log_in_without_connect(shard: &Rc<Shard>, client: &Rc<Client>) -> bool {
 /// as the Go server logs it.
 fn authorization_violation(shard: &Rc<Shard>, client: &Rc<Client>, failure: Option<&AuthFailure>) {
     match failure.and_then(|failure| failure.claimed.as_deref()) {
-        Some(claimed) => tracing::error!("{} - authentication error - {claimed}", client.log_prefix()),
+        Some(claimed) => {
+            tracing::error!("{} - authentication error - {claimed}", client.log_prefix())
+        }
         None => tracing::error!("{} - authentication error", client.log_prefix()),
     }
     if let Some(failure) = failure {
@@ -664,8 +666,14 @@ fn handle_connect(shard: &Rc<Shard>, client: &Rc<Client>, json: &[u8]) {
         }
     };
     // Naming an account in CONNECT is refused, as the Go server does.
-    if options.new_account || options.account.as_ref().is_some_and(|name| !name.is_empty()) {
-        let claimed = (!identity.user.is_empty()).then(|| format!("User {}", go_quote(&identity.user)));
+    if options.new_account
+        || options
+            .account
+            .as_ref()
+            .is_some_and(|name| !name.is_empty())
+    {
+        let claimed =
+            (!identity.user.is_empty()).then(|| format!("User {}", go_quote(&identity.user)));
         let failure = AuthFailure {
             claimed,
             reason: "account designation in CONNECT",

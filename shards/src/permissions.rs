@@ -90,9 +90,10 @@ impl PermissionRules {
                             ..rule
                         });
                     } else {
-                        rules
-                            .rejected
-                            .push(format!("invalid publish deny subject {}", go_quote(subject)));
+                        rules.rejected.push(format!(
+                            "invalid publish deny subject {}",
+                            go_quote(subject)
+                        ));
                     }
                 }
                 rules.publish_deny = Some(list);
@@ -206,8 +207,11 @@ pub struct ClientPermissions {
     replies: RefCell<ReplyGrants>,
     /// Set once a subscription overlaps the subscribe deny list; deliveries are then checked.
     filter_deliveries: Cell<bool>,
-    deny_cache: RefCell<AHashMap<(Box<[u8]>, Option<Box<[u8]>>), bool>>,
+    deny_cache: RefCell<AHashMap<DenyKey, bool>>,
 }
+
+/// A delivery deny decision is per (subject, queue group).
+type DenyKey = (Box<[u8]>, Option<Box<[u8]>>);
 
 struct ReplyGrants {
     grants: AHashMap<Box<[u8]>, ReplyGrant>,

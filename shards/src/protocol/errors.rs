@@ -133,7 +133,6 @@ mod tests {
         assert_eq!(go_quote(b"a\x01\xff"), "\"a\\x01\\xff\"");
     }
 
-
     #[test]
     fn permission_violations_quote_subjects_as_go_does() {
         assert_eq!(
