@@ -154,6 +154,7 @@ fn new_server_id() -> String {
 
 /// Starts the shards. Returns once every shard is accepting connections.
 pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
+    natrix_shards::auth::validate(&options.auth).map_err(|error| anyhow!(error))?;
     check_io_uring()?;
     let cpus = shard_cpus(&options)?;
     let shard_count = cpus.len();
@@ -185,7 +186,6 @@ pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         host: options.host.clone(),
         port: address.port(),
         headers: true,
-        auth_required: false,
         // Go: tls_required unless allow_non_tls, which advertises tls_available instead.
         tls_required: options
             .tls
@@ -196,6 +196,9 @@ pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
             .as_ref()
             .is_some_and(|tls| tls.requires_client_certificate()),
         tls_available: options.tls.as_ref().is_some_and(|tls| tls.allow_non_tls),
+        // As in the Go server, a `no_auth_user` makes INFO say auth is not required (clients
+        // without credentials are let in as that user).
+        auth_required: options.auth.required() && options.auth.no_auth_user.is_none(),
         max_payload: options.max_payload,
         client_id: 0,
         client_ip: String::new(),

@@ -75,8 +75,6 @@ pub enum FlagError {
         value: String,
         reason: String,
     },
-    #[error("flag {0} is a Go server option that Natrix does not support yet")]
-    NotYetSupported(String),
     /// The Go server's texts for `--tls*` flags without a certificate or key.
     #[error("{0}")]
     Tls(&'static str),
@@ -142,11 +140,11 @@ const FLAGS: &[(&[&str], Kind, &str)] = &[
     (&["tls_handshake_first"], Kind::Bool, "tls_handshake_first"),
     (&["tls_allow_non_tls"], Kind::Bool, "tls_allow_non_tls"),
     (&["tls_timeout"], Kind::Value, "tls_timeout"),
+    (&["user"], Kind::Value, "user"),
+    (&["pass"], Kind::Value, "pass"),
+    (&["auth"], Kind::Value, "auth"),
+    (&["no_auth_user"], Kind::Value, "no_auth_user"),
 ];
-
-/// Go server flags that belong to later work (config, auth, TLS, clustering, JetStream,
-/// monitoring). They are recognized so the error names them instead of calling them unknown.
-const NOT_YET_SUPPORTED: &[&str] = &["user", "pass", "auth", "no_auth_user"];
 
 /// Parses the arguments after the program name.
 pub fn parse(args: &[String]) -> Result<CommandLine, FlagError> {
@@ -171,9 +169,6 @@ pub fn parse(args: &[String]) -> Result<CommandLine, FlagError> {
         };
         let shown = format!("-{name}");
         let Some((_, kind, key)) = FLAGS.iter().find(|(names, _, _)| names.contains(&name)) else {
-            if NOT_YET_SUPPORTED.contains(&name) {
-                return Err(FlagError::NotYetSupported(shown));
-            }
             return Err(FlagError::Unknown(shown));
         };
         let value = match (kind, inline_value) {
@@ -415,6 +410,10 @@ fn apply(
                 command_line.note_not_supported(flag);
             }
         }
+        "user" => options.auth.username = Some(value.to_string()),
+        "pass" => options.auth.password = Some(value.to_string()),
+        "auth" => options.auth.token = Some(value.to_string()),
+        "no_auth_user" => options.auth.no_auth_user = Some(value.to_string()),
         _ => return Err(FlagError::Unknown(flag.to_string())),
     }
     Ok(())
@@ -534,12 +533,19 @@ TLS Options:
         --tls_allow_non_tls          Accept plaintext clients too (Go: tls { allow_non_tls: true })
         --tls_timeout <dur>          Time allowed for the TLS handshake (default: 2s)
 
+Authorization Options:
+        --user <user>                User required for connections
+        --pass <password>            Password required for connections (plain or bcrypt)
+        --auth <token>               Authorization token required for connections (plain or bcrypt)
+        --no_auth_user <user>        User for clients without credentials (Natrix only; the
+                                     user must come from a users list)
+
 Common Options:
     -h, --help                       Show this message
     -v, --version                    Show version
 
-Go server options for configuration files, monitoring, authorization, clustering and
-JetStream are recognized and refused with a clear error until Natrix implements them.
+Go server options for monitoring, clustering and JetStream are accepted (config files validate
+them) and named in a warning at start until Natrix implements them.
 ";
 
 /// `--help_tls`: the Go server's TLS help, with the names Natrix accepts.
@@ -639,10 +645,6 @@ mod tests {
             FlagError::Unknown("-x".into())
         );
         assert_eq!(
-            parse(&args(&["-user"])).unwrap_err(),
-            FlagError::NotYetSupported("-user".into())
-        );
-        assert_eq!(
             parse(&args(&["-p"])).unwrap_err(),
             FlagError::MissingValue("-p".into())
         );
@@ -661,6 +663,17 @@ mod tests {
         assert_eq!(parsed.options.max_payload, 64 * 1024);
         assert_eq!(parsed.options.max_pending, 2 * 1024 * 1024);
         assert!(parse(&args(&["--max_payload", "1XB"])).is_err());
+    }
+
+    #[test]
+    fn authorization_flags_fill_the_auth_options() {
+        let parsed = parse(&args(&["--user", "derek", "--pass=s3cr3t"])).expect("ok");
+        assert_eq!(parsed.options.auth.username.as_deref(), Some("derek"));
+        assert_eq!(parsed.options.auth.password.as_deref(), Some("s3cr3t"));
+        assert!(parsed.options.auth.required());
+        let parsed = parse(&args(&["-auth", "t0k3n", "--no_auth_user", "guest"])).expect("ok");
+        assert_eq!(parsed.options.auth.token.as_deref(), Some("t0k3n"));
+        assert_eq!(parsed.options.auth.no_auth_user.as_deref(), Some("guest"));
     }
 
     #[test]

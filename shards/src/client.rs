@@ -3,9 +3,9 @@
 
 use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ahash::AHashMap;
 use bytes::{Bytes, BytesMut};
@@ -14,8 +14,11 @@ use compio::io::{AsyncReadExt, AsyncWriteExt};
 use compio::net::TcpStream;
 
 use crate::account::{AccountId, GLOBAL_ACCOUNT};
+use crate::auth::{AuthFailure, Identity};
 use crate::local_sync::LocalNotify;
 use crate::outbound::{MsgView, Outbound};
+use crate::permissions::{ClientPermissions, SYSTEM_QUEUE_GROUP};
+use crate::protocol::errors::{go_quote, publish_violation_line, subscription_violation_line};
 use crate::protocol::handshake::MAX_CLIENT_PROTOCOL;
 use crate::protocol::parser::Parsed;
 use crate::protocol::{ClientError, ClientOp, ConnectOptions, ParseError, Parser, PublishMsg};
@@ -35,6 +38,10 @@ pub enum CloseReason {
     MaxConnectionsExceeded,
     WriteError,
     ServerShutdown,
+    /// No CONNECT within the auth timeout.
+    AuthenticationTimeout,
+    /// Credentials refused, or operations before CONNECT when auth is required.
+    AuthenticationViolation,
 }
 
 impl CloseReason {
@@ -48,6 +55,8 @@ impl CloseReason {
             CloseReason::MaxConnectionsExceeded => "Maximum Connections Exceeded",
             CloseReason::WriteError => "Write Error",
             CloseReason::ServerShutdown => "Server Shutdown",
+            CloseReason::AuthenticationTimeout => "Authentication Timeout",
+            CloseReason::AuthenticationViolation => "Authentication Failure",
         }
     }
 
@@ -57,6 +66,8 @@ impl CloseReason {
             CloseReason::ProtocolViolation(error) => error,
             CloseReason::StaleConnection => Some(ClientError::StaleConnection),
             CloseReason::MaxConnectionsExceeded => Some(ClientError::MaximumConnectionsExceeded),
+            CloseReason::AuthenticationTimeout => Some(ClientError::AuthenticationTimeout),
+            CloseReason::AuthenticationViolation => Some(ClientError::AuthorizationViolation),
             _ => None,
         }
     }
@@ -100,10 +111,26 @@ pub struct Client {
     /// The account whose subject space this connection publishes and subscribes in; set at
     /// CONNECT by authentication.
     account: Cell<AccountId>,
+    /// The nonce this connection's INFO carried (empty unless nkeys are configured).
+    nonce: String,
+    /// Auth is required and no CONNECT has arrived yet (Go: `awaitingAuth`): only CONNECT
+    /// may come first, and the auth timer is running.
+    awaiting_connect: Cell<bool>,
+    /// The authenticated user's permissions; `None` for unrestricted connections, so the
+    /// publish path pays one `Option` test.
+    permissions: RefCell<Option<ClientPermissions>>,
+    /// The authenticated user name or nkey, for logs; empty without credentials.
+    auth_user: RefCell<String>,
 }
 
 impl Client {
-    fn new(id: u64, peer: SocketAddr, stream: TcpStream, tls: Option<Box<TlsSession>>) -> Self {
+    fn new(
+        id: u64,
+        peer: SocketAddr,
+        stream: TcpStream,
+        tls: Option<Box<TlsSession>>,
+        nonce: String,
+    ) -> Self {
         let connect = ConnectOptions::default();
         Client {
             id,
@@ -126,6 +153,10 @@ impl Client {
             pings_out: Cell::new(0),
             recent_activity: Cell::new(false),
             account: Cell::new(GLOBAL_ACCOUNT),
+            nonce,
+            awaiting_connect: Cell::new(false),
+            permissions: RefCell::new(None),
+            auth_user: RefCell::new(String::new()),
         }
     }
 
@@ -137,6 +168,48 @@ impl Client {
     pub fn bind_account(&self, account: AccountId) {
         debug_assert!(self.subscriptions.borrow().is_empty());
         self.account.set(account);
+    }
+
+    /// The authenticated user name or nkey; empty when the client sent no credentials.
+    pub fn auth_user(&self) -> String {
+        self.auth_user.borrow().clone()
+    }
+
+    /// Whether a message on `subject` may be delivered to this connection's subscription
+    /// (with `queue`): false when the subscribe deny list forbids it (Go: `checkDenySub`).
+    pub fn may_receive(&self, subject: &[u8], queue: Option<&[u8]>) -> bool {
+        self.permissions
+            .borrow()
+            .as_ref()
+            .is_none_or(|permissions| !permissions.delivery_denied(subject, queue))
+    }
+
+    /// Records that a message with `reply` was delivered to this connection, so that with
+    /// `allow_responses` it may publish the response.
+    pub fn note_delivered_reply(&self, reply: &[u8]) {
+        if let Some(permissions) = self.permissions.borrow().as_ref() {
+            if permissions.tracks_replies() {
+                permissions.note_delivered_reply(reply, Instant::now());
+            }
+        }
+    }
+
+    /// Takes on the identity a successful authentication produced.
+    fn set_identity(&self, shard: &Shard, identity: Identity) {
+        *self.permissions.borrow_mut() = identity.permissions.map(ClientPermissions::new);
+        // Options validation made sure every user's account exists.
+        let account = identity
+            .account
+            .as_deref()
+            .and_then(|name| shard.shared.accounts.id(name))
+            .unwrap_or(GLOBAL_ACCOUNT);
+        if account != self.account.get() {
+            // A second CONNECT may log in as a user of another account: the subscriptions
+            // made in the old account go (Go: clearAccountSubs).
+            shard.remove_client_subscriptions_of(self);
+        }
+        self.bind_account(account);
+        *self.auth_user.borrow_mut() = identity.user;
     }
 
     pub fn is_closed(&self) -> bool {
@@ -219,9 +292,15 @@ impl Client {
 pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let id = shard.next_client_id();
+    let nonce = if shard.auth.nonce_required() {
+        shard.auth.new_nonce()
+    } else {
+        String::new()
+    };
     let mut info = shard.shared.info.clone();
     info.client_id = id;
     info.client_ip = peer.ip().to_string();
+    info.nonce = nonce.clone();
 
     let connections = shard.shared.connections.fetch_add(1, Ordering::AcqRel) + 1;
     let over_limit = connections > shard.options.max_connections;
@@ -256,7 +335,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
             plaintext: BytesMut::new(),
         },
     };
-    let client = Rc::new(Client::new(id, peer, stream, start.session));
+    let client = Rc::new(Client::new(id, peer, stream, start.session, nonce));
     if !start.info_sent && !start.skip_info {
         client.outbound.borrow_mut().push_raw(&info.line());
     }
@@ -272,6 +351,10 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
     } else {
         tracing::debug!("{} - Client connection created", client.log_prefix());
         shard.clients.borrow_mut().insert(id, Rc::clone(&client));
+        if shard.auth.required() {
+            client.awaiting_connect.set(true);
+            start_auth_timer(&shard, &client);
+        }
         client.writer_wake.notify();
         read_loop(&shard, &client, start.plaintext).await;
     }
@@ -385,6 +468,13 @@ async fn process_input(shard: &Rc<Shard>, client: &Rc<Client>, buffer: &mut Byte
     let mut position = 0;
     let mut needed = 0;
     loop {
+        if client.awaiting_connect.get()
+            && position < buffer.len()
+            && !matches!(buffer[position], b'C' | b'c')
+            && !log_in_without_connect(shard, client)
+        {
+            break;
+        }
         let parser = Parser {
             max_payload: shard.options.max_payload,
             max_control_line: shard.options.max_control_line,
@@ -464,6 +554,73 @@ async fn process_input(shard: &Rc<Shard>, client: &Rc<Client>, buffer: &mut Byte
     needed
 }
 
+/// How long a client has to send CONNECT when auth is required (Go: `AUTH_TIMEOUT`).
+pub const DEFAULT_AUTH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Closes the connection with `Authentication Timeout` unless CONNECT arrives in time.
+fn start_auth_timer(shard: &Rc<Shard>, client: &Rc<Client>) {
+    let timeout = shard
+        .options
+        .auth
+        .timeout
+        .filter(|timeout| !timeout.is_zero())
+        .unwrap_or_else(|| match &shard.options.tls {
+            // Go's getDefaultAuthTimeout: the TLS timeout plus a second, so the handshake
+            // does not eat the client's time to authenticate.
+            Some(tls) => tls.timeout + Duration::from_secs(1),
+            None => DEFAULT_AUTH_TIMEOUT,
+        });
+    let shard = Rc::clone(shard);
+    // Weak: a connection that closes early is not kept alive until the timer fires.
+    let client: Weak<Client> = Rc::downgrade(client);
+    compio::runtime::spawn(async move {
+        compio::time::sleep(timeout).await;
+        let Some(client) = client.upgrade() else {
+            return;
+        };
+        if client.awaiting_connect.get() && !client.is_closed() {
+            tracing::debug!(
+                "{} - {}",
+                client.log_prefix(),
+                ClientError::AuthenticationTimeout.text()
+            );
+            shard.close_client(&client, CloseReason::AuthenticationTimeout);
+        }
+    })
+    .detach();
+}
+
+/// An operation other than CONNECT came first while auth is required. As in the Go parser,
+/// that is allowed only with a `no_auth_user` from the users list, who the client then
+/// becomes; otherwise it is an authorization violation. Returns whether to go on.
+fn log_in_without_connect(shard: &Rc<Shard>, client: &Rc<Client>) -> bool {
+    client.awaiting_connect.set(false);
+    if shard.auth.allows_operations_before_connect() {
+        let anonymous = ConnectOptions::default();
+        if let Ok(identity) = shard.auth.authenticate(&anonymous, &client.nonce, None) {
+            client.set_identity(shard, identity);
+            return true;
+        }
+    }
+    authorization_violation(shard, client, None);
+    false
+}
+
+/// Refuses the connection's credentials: `-ERR 'Authorization Violation'` and close, logged
+/// as the Go server logs it.
+fn authorization_violation(shard: &Rc<Shard>, client: &Rc<Client>, failure: Option<&AuthFailure>) {
+    match failure.and_then(|failure| failure.claimed.as_deref()) {
+        Some(claimed) => {
+            tracing::error!("{} - authentication error - {claimed}", client.log_prefix())
+        }
+        None => tracing::error!("{} - authentication error", client.log_prefix()),
+    }
+    if let Some(failure) = failure {
+        tracing::debug!("{} - {}", client.log_prefix(), failure.reason);
+    }
+    shard.close_client(client, CloseReason::AuthenticationViolation);
+}
+
 /// Makes every operation handled so far visible on every shard before the reply to the current
 /// one (PONG, or +OK for a SUB) is queued: sends what this batch routed so far, then waits for
 /// the interest barrier. Returns the new parse position (the handled bytes are consumed).
@@ -531,6 +688,20 @@ fn handle_publish(
     if client.pedantic.get() && !is_valid_literal_subject(subject) {
         client.push_line(shard, client, &ClientError::InvalidPublishSubject.line());
     }
+    let allowed = client
+        .permissions
+        .borrow()
+        .as_ref()
+        .is_none_or(|permissions| permissions.publish_allowed(subject, Instant::now()));
+    if !allowed {
+        tracing::error!(
+            "{} - Publish Violation - Subject {}",
+            client.log_prefix(),
+            go_quote(subject)
+        );
+        client.push_line(shard, client, &publish_violation_line(subject));
+        return;
+    }
     if client.verbose.get() {
         client.push_line(shard, client, b"+OK\r\n");
     }
@@ -557,6 +728,32 @@ fn handle_subscribe(
     queue: Option<Bytes>,
     sid: Bytes,
 ) -> bool {
+    // Permissions come first, as in the Go server's `processSubEx`.
+    let allowed = queue.as_deref() != Some(SYSTEM_QUEUE_GROUP)
+        && client
+            .permissions
+            .borrow()
+            .as_ref()
+            .is_none_or(|permissions| permissions.can_subscribe(&subject, queue.as_deref()));
+    if !allowed {
+        let sid_text = String::from_utf8_lossy(&sid);
+        match &queue {
+            Some(queue) => tracing::error!(
+                "{} - Subscription Violation - Subject {}, Queue: {}, SID {sid_text}",
+                client.log_prefix(),
+                go_quote(&subject),
+                go_quote(queue)
+            ),
+            None => tracing::error!(
+                "{} - Subscription Violation - Subject {}, SID {sid_text}",
+                client.log_prefix(),
+                go_quote(&subject)
+            ),
+        }
+        let line = subscription_violation_line(&subject, queue.as_deref());
+        client.push_line(shard, client, &line);
+        return false;
+    }
     let queue_valid = queue.as_ref().is_none_or(|queue| is_valid_subject(queue));
     if !is_valid_subject(&subject) || !queue_valid {
         client.push_line(shard, client, &ClientError::InvalidSubject.line());
@@ -595,6 +792,42 @@ fn handle_connect(shard: &Rc<Shard>, client: &Rc<Client>, json: &[u8]) {
             return;
         }
     };
+    // Any CONNECT stops the auth timer; every CONNECT authenticates again, as in Go.
+    client.awaiting_connect.set(false);
+    // With `verify_and_map`, the verified client certificate names the user.
+    let identities = shard
+        .options
+        .tls
+        .as_ref()
+        .is_some_and(|tls| tls.verify_and_map)
+        .then(|| client.tls_identities());
+    let identity = match shard
+        .auth
+        .authenticate(&options, &client.nonce, identities.as_deref())
+    {
+        Ok(identity) => identity,
+        Err(failure) => {
+            authorization_violation(shard, client, Some(&failure));
+            return;
+        }
+    };
+    // Naming an account in CONNECT is refused, as the Go server does.
+    if options.new_account
+        || options
+            .account
+            .as_ref()
+            .is_some_and(|name| !name.is_empty())
+    {
+        let claimed =
+            (!identity.user.is_empty()).then(|| format!("User {}", go_quote(&identity.user)));
+        let failure = AuthFailure {
+            claimed,
+            reason: "account designation in CONNECT",
+        };
+        authorization_violation(shard, client, Some(&failure));
+        return;
+    }
+    client.set_identity(shard, identity);
     if !(0..=MAX_CLIENT_PROTOCOL).contains(&options.protocol) {
         shard.close_client(
             client,

@@ -19,14 +19,18 @@
 //! - [`options`]: the server options, with the Go server's defaults.
 //! - [`tls`]: TLS settings, the rustls configuration, and a connection's TLS session driven
 //!   by hand (no I/O: the connection's tasks move the bytes).
+//! - [`auth`]: who may connect (users, tokens, nkeys, `no_auth_user`); pure.
+//! - [`permissions`]: what a connection may publish, subscribe to and receive; pure.
 
 pub mod account;
+pub mod auth;
 pub mod client;
 pub mod local_sync;
 pub mod mapping;
 pub mod mesh;
 pub mod options;
 pub mod outbound;
+pub mod permissions;
 pub mod protocol;
 pub mod shard;
 pub mod subject;

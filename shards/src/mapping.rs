@@ -258,7 +258,8 @@ fn fnv1a32(bytes: &[u8]) -> u32 {
 /// An account's mappings, compiled: each source with its weighted destinations.
 #[derive(Debug, Clone, Default)]
 pub struct Mappings {
-    rules: Vec<(SubjectTransform, Vec<(SubjectTransform, u8)>)>,
+    /// (source pattern, weighted destinations).
+    rules: Vec<(Vec<u8>, Vec<(SubjectTransform, u8)>)>,
 }
 
 impl Mappings {
@@ -267,9 +268,6 @@ impl Mappings {
     pub fn compile(mappings: &[SubjectMapping]) -> Self {
         let mut rules = Vec::new();
         for mapping in mappings {
-            let Ok(matcher) = SubjectTransform::new(&mapping.source, &mapping.source) else {
-                continue;
-            };
             let destinations = mapping
                 .destinations
                 .iter()
@@ -279,7 +277,7 @@ impl Mappings {
                         .map(|transform| (transform, destination.weight))
                 })
                 .collect();
-            rules.push((matcher, destinations));
+            rules.push((mapping.source.as_bytes().to_vec(), destinations));
         }
         Mappings { rules }
     }
@@ -292,8 +290,8 @@ impl Mappings {
     /// destination is drawn; when the weights add up to less than 100, the rest of the time the
     /// subject stays as it is.
     pub fn map(&self, subject: &[u8]) -> Option<Vec<u8>> {
-        for (matcher, destinations) in &self.rules {
-            if matcher.apply(subject).is_none() {
+        for (source, destinations) in &self.rules {
+            if !crate::subject::pattern_matches(source, subject) {
                 continue;
             }
             let total: u32 = destinations
@@ -361,6 +359,19 @@ mod tests {
         assert!(check_destination("a", "b.>").is_err());
         assert!(check_destination("a.*", "b.{{nosuch(1)}}").is_err());
         assert!(check_destination("a.*", "b.{{wildcard(1)").is_err());
+    }
+
+    #[test]
+    fn compiled_mappings_match_wildcard_sources() {
+        let mappings = Mappings::compile(&[SubjectMapping {
+            source: "orders.*".into(),
+            destinations: vec![crate::options::MappingDestination {
+                subject: "orders.new.$1".into(),
+                weight: 100,
+            }],
+        }]);
+        assert_eq!(mappings.map(b"orders.7"), Some(b"orders.new.7".to_vec()));
+        assert_eq!(mappings.map(b"orders.7.x"), None);
     }
 
     #[test]

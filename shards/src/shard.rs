@@ -23,6 +23,7 @@ use bytes::Bytes;
 use slab::Slab;
 
 use crate::account::{AccountId, AccountTable};
+use crate::auth::Authenticator;
 use crate::client::{Client, CloseReason};
 use crate::local_sync::{yield_now, LocalNotify};
 use crate::mesh::{Delivery, InterestChange, MeshEndpoint, ShardId, ShardMsg};
@@ -265,6 +266,8 @@ pub struct Shard {
     pub shard_count: usize,
     pub options: Arc<ServerOptions>,
     pub shared: Arc<SharedState>,
+    /// The shard's own copy of the users and their compiled permissions.
+    pub auth: Authenticator,
     pub stats: ShardStats,
     mesh: RefCell<MeshEndpoint>,
     outboxes: RefCell<Vec<VecDeque<ShardMsg>>>,
@@ -303,6 +306,7 @@ impl Shard {
         Shard {
             id: mesh.shard,
             shard_count,
+            auth: Authenticator::new(&options.auth),
             options,
             shared,
             stats: ShardStats::default(),
@@ -510,6 +514,9 @@ impl Shard {
                 if publisher.is_some_and(|p| Rc::ptr_eq(p, &subscription.client) && !p.echo()) {
                     continue;
                 }
+                if !subscription.client.may_receive(msg.subject, None) {
+                    continue;
+                }
                 delivered = true;
                 if self.deliver_to(subscription, msg) {
                     finished.push(id);
@@ -533,6 +540,9 @@ impl Shard {
             let eligible = |id: &&SubId| {
                 subscriptions.get(**id).is_some_and(|subscription| {
                     !publisher.is_some_and(|p| Rc::ptr_eq(p, &subscription.client) && !p.echo())
+                        && subscription
+                            .client
+                            .may_receive(msg.subject, subscription.queue.as_deref())
                 })
             };
             let count = members.iter().filter(eligible).count();
@@ -571,6 +581,9 @@ impl Shard {
             .out_bytes
             .set(self.stats.out_bytes.get() + msg.payload.len() as u64);
         self.queued_for(client, pending);
+        if let Some(reply) = msg.reply {
+            client.note_delivered_reply(reply);
+        }
         subscription.delivered += 1;
         subscription.max_msgs != 0 && subscription.delivered >= subscription.max_msgs
     }
@@ -678,6 +691,11 @@ impl Shard {
 
     /// Removes every subscription of a closing connection.
     pub fn remove_client_subscriptions(&self, client: &Rc<Client>) {
+        self.remove_client_subscriptions_of(client);
+    }
+
+    /// Removes every subscription of `client` (which may be mid-change, hence no `Rc`).
+    pub fn remove_client_subscriptions_of(&self, client: &Client) {
         let ids: Vec<SubId> = client.subscriptions.borrow().values().copied().collect();
         for id in ids {
             self.remove_subscription(id);

@@ -67,3 +67,82 @@ impl ClientError {
         format!("-ERR '{}'\r\n", self.text()).into_bytes()
     }
 }
+
+/// `-ERR 'Permissions Violation for Publish to "SUBJECT"'`: the message is dropped, the
+/// connection stays open.
+pub fn publish_violation_line(subject: &[u8]) -> Vec<u8> {
+    format!(
+        "-ERR 'Permissions Violation for Publish to {}'\r\n",
+        go_quote(subject)
+    )
+    .into_bytes()
+}
+
+/// `-ERR 'Permissions Violation for Subscription to "SUBJECT"'` (with `using queue "Q"` for
+/// queue subscriptions): the subscription is refused, the connection stays open.
+pub fn subscription_violation_line(subject: &[u8], queue: Option<&[u8]>) -> Vec<u8> {
+    let subject = go_quote(subject);
+    match queue {
+        Some(queue) => format!(
+            "-ERR 'Permissions Violation for Subscription to {subject} using queue {}'\r\n",
+            go_quote(queue)
+        ),
+        None => format!("-ERR 'Permissions Violation for Subscription to {subject}'\r\n"),
+    }
+    .into_bytes()
+}
+
+/// Quotes bytes as Go's `%q` does for the texts it sends and logs: printable UTF-8 as is,
+/// quotes and backslashes escaped, anything else as an escape sequence.
+pub fn go_quote(text: impl AsRef<[u8]>) -> String {
+    let mut quoted = String::from("\"");
+    for chunk in text.as_ref().utf8_chunks() {
+        for character in chunk.valid().chars() {
+            match character {
+                '"' => quoted.push_str("\\\""),
+                '\\' => quoted.push_str("\\\\"),
+                '\n' => quoted.push_str("\\n"),
+                '\r' => quoted.push_str("\\r"),
+                '\t' => quoted.push_str("\\t"),
+                '\u{07}' => quoted.push_str("\\a"),
+                '\u{08}' => quoted.push_str("\\b"),
+                '\u{0c}' => quoted.push_str("\\f"),
+                '\u{0b}' => quoted.push_str("\\v"),
+                control if (control as u32) < 0x20 || control == '\u{7f}' => {
+                    quoted.push_str(&format!("\\x{:02x}", control as u32));
+                }
+                other => quoted.push(other),
+            }
+        }
+        for byte in chunk.invalid() {
+            quoted.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    quoted.push('"');
+    quoted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_quote_escapes_like_percent_q() {
+        assert_eq!(go_quote("foo.bar"), "\"foo.bar\"");
+        assert_eq!(go_quote("a\"b\\c"), "\"a\\\"b\\\\c\"");
+        assert_eq!(go_quote(b"a\x01\xff"), "\"a\\x01\\xff\"");
+    }
+
+    #[test]
+    fn permission_violations_quote_subjects_as_go_does() {
+        assert_eq!(
+            publish_violation_line(b"foo.bar"),
+            b"-ERR 'Permissions Violation for Publish to \"foo.bar\"'\r\n".to_vec()
+        );
+        assert_eq!(
+            subscription_violation_line(b"foo", Some(b"q")),
+            b"-ERR 'Permissions Violation for Subscription to \"foo\" using queue \"q\"'\r\n"
+                .to_vec()
+        );
+    }
+}

@@ -74,6 +74,10 @@ pub struct ConnectOptions {
     pub nkey: Option<String>,
     pub sig: Option<String>,
     pub jwt: Option<String>,
+    /// `account` and `new_account`: a designation the Go server refuses with an
+    /// authorization violation.
+    pub account: Option<String>,
+    pub new_account: bool,
 }
 
 /// CONNECT as sent: every field optional and nullable.
@@ -96,6 +100,8 @@ struct ConnectDocument {
     nkey: Option<String>,
     sig: Option<String>,
     jwt: Option<String>,
+    account: Option<String>,
+    new_account: Option<bool>,
 }
 
 impl ConnectOptions {
@@ -120,6 +126,8 @@ impl ConnectOptions {
             nkey: document.nkey,
             sig: document.sig,
             jwt: document.jwt,
+            account: document.account,
+            new_account: document.new_account.unwrap_or(false),
         })
     }
 }
@@ -145,6 +153,8 @@ impl Default for ConnectOptions {
             nkey: None,
             sig: None,
             jwt: None,
+            account: None,
+            new_account: false,
         }
     }
 }
