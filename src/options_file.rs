@@ -999,8 +999,15 @@ impl Reader {
                 }
             }
         }
+        let defined = problems.is_empty();
         for problem in problems {
             self.error(&entry.item.pos, problem);
+        }
+        // With every account defined, check that each import has an export that admits it.
+        if defined {
+            if let Err(error) = natrix_shards::account::AccountTable::build(&settings.options) {
+                self.error(&entry.item.pos, error);
+            }
         }
     }
 

@@ -232,8 +232,10 @@ accounts {
         .expect("run natrix");
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
+    // The Go server's words: `Error adding service import "help.x": service import not
+    // authorized`.
     assert!(
-        stderr.contains("not authorized"),
+        stderr.contains("Error adding service import \"help.x\": service import not authorized"),
         "the error names the refused import: {stderr}"
     );
 }

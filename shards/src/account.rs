@@ -41,7 +41,7 @@ pub enum AccountError {
         account: String,
         subject: String,
     },
-    #[error("{kind} import of {subject:?} from account {account:?} is not authorized: no matching export for this account")]
+    #[error("Error adding {kind} import {subject:?}: {kind} import not authorized")]
     NotAuthorized {
         kind: &'static str,
         account: String,

@@ -255,11 +255,13 @@ fn fnv1a32(bytes: &[u8]) -> u32 {
     hash
 }
 
+/// A source pattern and its destinations with their weights (percent).
+type MappingRule = (Vec<u8>, Vec<(SubjectTransform, u8)>);
+
 /// An account's mappings, compiled: each source with its weighted destinations.
 #[derive(Debug, Clone, Default)]
 pub struct Mappings {
-    /// (source pattern, weighted destinations).
-    rules: Vec<(Vec<u8>, Vec<(SubjectTransform, u8)>)>,
+    rules: Vec<MappingRule>,
 }
 
 impl Mappings {
