@@ -11,7 +11,7 @@ use natrix_shards::account::AccountTable;
 use natrix_shards::mesh::{build_mesh, ControlHandle, ShardMsg};
 use natrix_shards::options::ServerOptions;
 use natrix_shards::protocol::ServerInfo;
-use natrix_shards::shard::{run_shard, Shard, SharedState, MAX_SHARDS};
+use natrix_shards::shard::{run_shard, Reload, Shard, SharedState, MAX_SHARDS};
 use rand::Rng;
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -28,9 +28,46 @@ pub struct RunningServer {
     pub pinning: Vec<(usize, usize)>,
     threads: Vec<JoinHandle<()>>,
     control: ControlHandle,
+    /// What the running shards were started or last reloaded with.
+    options: Arc<ServerOptions>,
+    accounts: Arc<AccountTable>,
 }
 
 impl RunningServer {
+    /// Prepares a reloaded configuration: checks that only what the Go server can reload
+    /// changed, and builds the new accounts, TLS and INFO.
+    pub fn prepare_reload(&self, options: ServerOptions) -> anyhow::Result<Arc<Reload>> {
+        check_reloadable(&self.options, &options)?;
+        let tls = match &options.tls {
+            Some(settings) => Some(settings.server_config().context("TLS configuration")?),
+            None => None,
+        };
+        natrix_shards::auth::validate(&options.auth).map_err(|error| anyhow!("{error}"))?;
+        let accounts = Arc::new(
+            AccountTable::rebuild(&options, &self.accounts).map_err(|error| anyhow!("{error}"))?,
+        );
+        let info = server_info(
+            &options,
+            &self.server_id,
+            &self.server_name,
+            self.address.port(),
+        );
+        Ok(Arc::new(Reload {
+            options: Arc::new(options),
+            info,
+            accounts,
+            tls,
+        }))
+    }
+
+    /// Hands a prepared reload to every shard.
+    pub fn commit_reload(&mut self, reload: Arc<Reload>) {
+        self.control
+            .broadcast(|| ShardMsg::Reload(Arc::clone(&reload)));
+        self.options = Arc::clone(&reload.options);
+        self.accounts = Arc::clone(&reload.accounts);
+    }
+
     /// Asks every shard to flush and close its connections, and waits for them to exit.
     pub fn shutdown(self) {
         self.control.broadcast(|| ShardMsg::Shutdown);
@@ -39,6 +76,31 @@ impl RunningServer {
             let _ = thread.join();
         }
     }
+}
+
+/// The Go server refuses a reload that changes options it can only take at start; so does
+/// Natrix, naming the option as Go does (`config reload not supported for Port: ...`).
+fn check_reloadable(old: &ServerOptions, new: &ServerOptions) -> anyhow::Result<()> {
+    let fixed = [
+        ("Host", old.host.clone(), new.host.clone()),
+        ("Port", old.port.to_string(), new.port.to_string()),
+        (
+            "ServerName",
+            old.server_name.clone(),
+            new.server_name.clone(),
+        ),
+        (
+            "tuning",
+            format!("{:?}", old.tuning),
+            format!("{:?}", new.tuning),
+        ),
+    ];
+    for (name, old_value, new_value) in fixed {
+        if old_value != new_value {
+            bail!("config reload not supported for {name}: old={old_value}, new={new_value}");
+        }
+    }
+    Ok(())
 }
 
 /// Fails with a clear message when this kernel or sandbox cannot run io_uring.
@@ -152,6 +214,43 @@ fn new_server_id() -> String {
         .collect()
 }
 
+/// The INFO template for these options (per-connection fields are filled by the shard).
+fn server_info(
+    options: &ServerOptions,
+    server_id: &str,
+    server_name: &str,
+    port: u16,
+) -> ServerInfo {
+    ServerInfo {
+        server_id: server_id.to_string(),
+        server_name: server_name.to_string(),
+        version: GO_COMPATIBLE_VERSION.to_string(),
+        proto: 1,
+        go: format!("natrix {}", env!("CARGO_PKG_VERSION")),
+        host: options.host.clone(),
+        port,
+        headers: true,
+        // Go: tls_required unless allow_non_tls, which advertises tls_available instead.
+        tls_required: options
+            .tls
+            .as_ref()
+            .is_some_and(|tls| !tls.allow_non_tls || tls.handshake_first),
+        tls_verify: options
+            .tls
+            .as_ref()
+            .is_some_and(|tls| tls.requires_client_certificate()),
+        tls_available: options.tls.as_ref().is_some_and(|tls| tls.allow_non_tls),
+        // As in the Go server, a `no_auth_user` makes INFO say auth is not required (clients
+        // without credentials are let in as that user).
+        auth_required: options.auth.required() && options.auth.no_auth_user.is_none(),
+        max_payload: options.max_payload,
+        client_id: 0,
+        client_ip: String::new(),
+        nonce: String::new(),
+        ldm: false,
+    }
+}
+
 /// Starts the shards. Returns once every shard is accepting connections.
 pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
     natrix_shards::auth::validate(&options.auth).map_err(|error| anyhow!(error))?;
@@ -177,42 +276,15 @@ pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
     } else {
         options.server_name.clone()
     };
-    let info = ServerInfo {
-        server_id: server_id.clone(),
-        server_name: server_name.clone(),
-        version: GO_COMPATIBLE_VERSION.to_string(),
-        proto: 1,
-        go: format!("natrix {}", env!("CARGO_PKG_VERSION")),
-        host: options.host.clone(),
-        port: address.port(),
-        headers: true,
-        // Go: tls_required unless allow_non_tls, which advertises tls_available instead.
-        tls_required: options
-            .tls
-            .as_ref()
-            .is_some_and(|tls| !tls.allow_non_tls || tls.handshake_first),
-        tls_verify: options
-            .tls
-            .as_ref()
-            .is_some_and(|tls| tls.requires_client_certificate()),
-        tls_available: options.tls.as_ref().is_some_and(|tls| tls.allow_non_tls),
-        // As in the Go server, a `no_auth_user` makes INFO say auth is not required (clients
-        // without credentials are let in as that user).
-        auth_required: options.auth.required() && options.auth.no_auth_user.is_none(),
-        max_payload: options.max_payload,
-        client_id: 0,
-        client_ip: String::new(),
-        nonce: String::new(),
-        ldm: false,
-    };
+    let info = server_info(&options, &server_id, &server_name, address.port());
     let tls = match &options.tls {
         Some(settings) => Some(settings.server_config().context("TLS configuration")?),
         None => None,
     };
-    let accounts = AccountTable::build(&options).map_err(|error| anyhow!("{error}"))?;
+    let accounts = Arc::new(AccountTable::build(&options).map_err(|error| anyhow!("{error}"))?);
     let shared = Arc::new(SharedState {
         tls,
-        ..SharedState::new(info, Arc::new(accounts))
+        ..SharedState::new(info, Arc::clone(&accounts))
     });
     let options = Arc::new(options);
     let (endpoints, control) = build_mesh(shard_count, options.tuning.mesh_queue_capacity);
@@ -268,5 +340,7 @@ pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         pinning,
         threads,
         control,
+        options,
+        accounts,
     })
 }

@@ -10,9 +10,13 @@ use std::io::{self, Write};
 use std::sync::{Arc, Mutex};
 
 use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{reload, Registry};
 
 /// Where log lines go: standard error, or a file that SIGUSR1 reopens (for log rotation).
 #[derive(Clone)]
@@ -132,23 +136,41 @@ where
     }
 }
 
-/// Installs the global subscriber. `-D` enables debug, `-V` trace (which implies debug here).
-pub fn init(sink: LogSink, debug: bool, trace: bool, with_time: bool, utc: bool) {
-    let level = if trace {
-        Level::TRACE
+/// Changes the log level of a running server (config reload of `debug`/`trace`).
+pub struct LevelControl(reload::Handle<LevelFilter, Registry>);
+
+impl LevelControl {
+    pub fn set(&self, debug: bool, trace: bool) {
+        // Fails only if the subscriber is gone, at exit.
+        let _ = self.0.modify(|filter| *filter = level_filter(debug, trace));
+    }
+}
+
+fn level_filter(debug: bool, trace: bool) -> LevelFilter {
+    if trace {
+        LevelFilter::TRACE
     } else if debug {
-        Level::DEBUG
+        LevelFilter::DEBUG
     } else {
-        Level::INFO
-    };
+        LevelFilter::INFO
+    }
+}
+
+/// Installs the global subscriber. `-D` enables debug, `-V` trace (which implies debug here).
+pub fn init(sink: LogSink, debug: bool, trace: bool, with_time: bool, utc: bool) -> LevelControl {
     let format = GoFormat {
         pid: std::process::id(),
         with_time,
         utc,
     };
-    tracing_subscriber::fmt()
-        .with_max_level(level)
-        .event_format(format)
-        .with_writer(sink)
+    let (filter, handle) = reload::Layer::new(level_filter(debug, trace));
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .event_format(format)
+                .with_writer(sink),
+        )
         .init();
+    LevelControl(handle)
 }

@@ -72,7 +72,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    logging::init(
+    let levels = logging::init(
         sink.clone(),
         command_line.debug,
         command_line.trace,
@@ -93,7 +93,7 @@ fn main() -> ExitCode {
         eprintln!("natrix: fatal: {panic}");
         std::process::exit(2);
     }));
-    match run(command_line, sink) {
+    match run(command_line, sink, levels) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error:#}");
@@ -101,6 +101,39 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// SIGHUP: reads the config file again, applies the flags over it (they still win), and hands
+/// what changed to the running server. Logging levels change here; the rest on the shards.
+fn reload(
+    command_line: &flags::CommandLine,
+    server: &mut bootstrap::RunningServer,
+    levels: &logging::LevelControl,
+) -> anyhow::Result<()> {
+    if command_line.config_file.is_none() {
+        anyhow::bail!("can only reload config when a file is provided using -c or --config");
+    }
+    let mut original = flags::CommandLine::with_go_defaults();
+    original.config_file = command_line.config_file.clone();
+    original.assignments = command_line.assignments.clone();
+    let (settings, warnings) = apply_config_file(original).map_err(anyhow::Error::msg)?;
+    if settings.log_file != command_line.log_file
+        || settings.logtime != command_line.logtime
+        || settings.logtime_utc != command_line.logtime_utc
+        || settings.pid_file != command_line.pid_file
+    {
+        tracing::warn!(
+            "log file, log time and pid file changes take effect at the next restart (Natrix reloads debug and trace only)"
+        );
+    }
+    let prepared = server.prepare_reload(settings.options)?;
+    // Before the shards see the reload, so that they pick up the new trace level.
+    levels.set(settings.debug, settings.trace);
+    server.commit_reload(prepared);
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(())
 }
 
 /// Reads `-c FILE` (when given) and applies the flags again over it, so flags win as in the Go
@@ -125,7 +158,11 @@ fn apply_config_file(
     Ok((settings, warnings))
 }
 
-fn run(command_line: flags::CommandLine, sink: logging::LogSink) -> anyhow::Result<()> {
+fn run(
+    command_line: flags::CommandLine,
+    sink: logging::LogSink,
+    levels: logging::LevelControl,
+) -> anyhow::Result<()> {
     // Install signal handlers before the shards start so no early signal is lost.
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2])?;
     tracing::info!("Starting natrix");
@@ -134,7 +171,7 @@ fn run(command_line: flags::CommandLine, sink: logging::LogSink) -> anyhow::Resu
         "  Protocol: NATS, compatible with nats-server {}",
         bootstrap::GO_COMPATIBLE_VERSION
     );
-    let server = bootstrap::start(command_line.options)?;
+    let mut server = bootstrap::start(command_line.options.clone())?;
     tracing::info!("  Name:     {}", server.server_name);
     tracing::info!("  ID:       {}", server.server_id);
     let pinning: Vec<String> = server
@@ -175,7 +212,13 @@ fn run(command_line: flags::CommandLine, sink: logging::LogSink) -> anyhow::Resu
                 tracing::warn!("Trapped \"user defined signal 2\" signal: lame duck mode is not implemented yet, ignoring");
             }
             SIGHUP => {
-                tracing::warn!("Trapped \"hangup\" signal: configuration reload is not implemented yet, ignoring");
+                tracing::info!("Trapped \"hangup\" signal");
+                match reload(&command_line, &mut server, &levels) {
+                    Ok(()) => tracing::info!("Reloaded server configuration"),
+                    Err(error) => {
+                        tracing::error!("Failed to reload server configuration: {error:#}")
+                    }
+                }
             }
             _ => {}
         }

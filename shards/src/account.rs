@@ -104,28 +104,57 @@ pub struct AccountTable {
 
 impl AccountTable {
     pub fn build(options: &ServerOptions) -> Result<Self, AccountError> {
-        let mut accounts = vec![Account {
-            name: GLOBAL_ACCOUNT_NAME.to_string(),
-            mappings: Mappings::compile(&options.mappings),
-            ..Account::default()
-        }];
-        for configured in &options.accounts {
-            accounts.push(Account {
-                name: configured.name.clone(),
-                mappings: Mappings::compile(&configured.mappings),
-                ..Account::default()
-            });
-        }
+        Self::build_after(options, &[])
+    }
+
+    /// The table for a reloaded configuration: accounts that existed keep their ids (shards
+    /// index their subscriptions by id), new ones come after them, and removed ones stay as
+    /// empty accounts no user belongs to.
+    pub fn rebuild(options: &ServerOptions, previous: &AccountTable) -> Result<Self, AccountError> {
+        let names: Vec<String> = previous
+            .accounts
+            .iter()
+            .map(|account| account.name.clone())
+            .collect();
+        Self::build_after(options, &names)
+    }
+
+    fn build_after(options: &ServerOptions, earlier: &[String]) -> Result<Self, AccountError> {
         let system_name = options
             .system_account
             .clone()
             .unwrap_or_else(|| DEFAULT_SYSTEM_ACCOUNT_NAME.to_string());
-        if !accounts.iter().any(|account| account.name == system_name) {
-            accounts.push(Account {
-                name: system_name.clone(),
-                ..Account::default()
-            });
+        let mut names = vec![GLOBAL_ACCOUNT_NAME.to_string()];
+        let configured = options.accounts.iter().map(|account| &account.name);
+        for name in earlier
+            .iter()
+            .chain(configured)
+            .chain(std::iter::once(&system_name))
+        {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
         }
+        let mut accounts: Vec<Account> = names
+            .into_iter()
+            .map(|name| {
+                let mappings = if name == GLOBAL_ACCOUNT_NAME {
+                    Mappings::compile(&options.mappings)
+                } else {
+                    options
+                        .accounts
+                        .iter()
+                        .find(|account| account.name == name)
+                        .map(|account| Mappings::compile(&account.mappings))
+                        .unwrap_or_default()
+                };
+                Account {
+                    name,
+                    mappings,
+                    ..Account::default()
+                }
+            })
+            .collect();
         if accounts.len() > usize::from(AccountId::MAX) {
             return Err(AccountError::TooMany {
                 max: usize::from(AccountId::MAX),
@@ -373,6 +402,23 @@ mod tests {
             service.transform.apply(b"ask.me"),
             Some(b"help.me".to_vec())
         );
+    }
+
+    #[test]
+    fn a_rebuild_keeps_the_ids_of_accounts_that_existed() {
+        let before = AccountTable::build(&options()).expect("valid");
+        let mut changed = options();
+        changed.accounts.remove(0);
+        changed.accounts[0].imports.clear();
+        changed.accounts.push(AccountOptions {
+            name: "N".into(),
+            ..AccountOptions::default()
+        });
+        let after = AccountTable::rebuild(&changed, &before).expect("valid");
+        for name in ["$G", "A", "B", "$SYS"] {
+            assert_eq!(after.id(name), before.id(name), "{name}");
+        }
+        assert_eq!(after.id("N"), Some(before.len() as AccountId));
     }
 
     #[test]

@@ -267,6 +267,21 @@ impl Authenticator {
     }
 }
 
+impl Authenticator {
+    /// For a reload (Go: `clientHasMovedToDifferentAccount`): the account of the user a
+    /// CONNECT named by nkey or user name. `None` when it named no one; `Some(None)` when that
+    /// user no longer exists; `Some(Some(account))` otherwise (`None` inside is the global
+    /// account).
+    pub fn named_user_account(&self, connect: &ConnectOptions) -> Option<Option<Option<&str>>> {
+        let (table, name) = match (&connect.nkey, &connect.user) {
+            (Some(nkey), _) if !nkey.is_empty() => (&self.nkeys, nkey),
+            (_, Some(user)) if !user.is_empty() => (&self.users, user),
+            _ => return None,
+        };
+        Some(table.get(name).map(|user| user.account.as_deref()))
+    }
+}
+
 impl AuthUser {
     fn identity(&self) -> Identity {
         Identity {

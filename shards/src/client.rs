@@ -164,9 +164,10 @@ impl Client {
         self.account.get()
     }
 
-    /// Binds the connection to an account; only before it has subscriptions.
+    /// Binds the connection to an account; a connection changes accounts only without
+    /// subscriptions (they live in the old account's index).
     pub fn bind_account(&self, account: AccountId) {
-        debug_assert!(self.subscriptions.borrow().is_empty());
+        debug_assert!(account == self.account.get() || self.subscriptions.borrow().is_empty());
         self.account.set(account);
     }
 
@@ -201,7 +202,7 @@ impl Client {
         let account = identity
             .account
             .as_deref()
-            .and_then(|name| shard.shared.accounts.id(name))
+            .and_then(|name| shard.config().accounts.id(name))
             .unwrap_or(GLOBAL_ACCOUNT);
         if account != self.account.get() {
             // A second CONNECT may log in as a user of another account: the subscriptions
@@ -292,29 +293,30 @@ impl Client {
 pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let id = shard.next_client_id();
-    let nonce = if shard.auth.nonce_required() {
-        shard.auth.new_nonce()
+    let nonce = if shard.config().auth.nonce_required() {
+        shard.config().auth.new_nonce()
     } else {
         String::new()
     };
-    let mut info = shard.shared.info.clone();
+    let mut info = shard.config().info.clone();
     info.client_id = id;
     info.client_ip = peer.ip().to_string();
     info.nonce = nonce.clone();
 
     let connections = shard.shared.connections.fetch_add(1, Ordering::AcqRel) + 1;
-    let over_limit = connections > shard.options.max_connections;
+    let over_limit = connections > shard.config().options.max_connections;
     // As in the Go server, a connection over the limit gets its error in plaintext, without
     // a TLS handshake.
-    let start = match (&shard.shared.tls, &shard.options.tls) {
+    let start = match (&shard.config().tls, &shard.config().options.tls) {
         (Some(config), Some(settings)) if !over_limit => {
             let log_prefix = || format!("{peer} - cid:{id}");
             // A client on an `allow_non_tls` port that never speaks is closed when the
             // pinger would have found it stale.
             let idle_limit = shard
+                .config()
                 .options
                 .ping_interval
-                .saturating_mul(shard.options.max_pings_out.saturating_add(1))
+                .saturating_mul(shard.config().options.max_pings_out.saturating_add(1))
                 .min(Duration::from_secs(24 * 60 * 60));
             match start_tls(&stream, config, settings, &info, idle_limit, log_prefix).await {
                 Some(start) => start,
@@ -351,7 +353,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
     } else {
         tracing::debug!("{} - Client connection created", client.log_prefix());
         shard.clients.borrow_mut().insert(id, Rc::clone(&client));
-        if shard.auth.required() {
+        if shard.config().auth.required() {
             client.awaiting_connect.set(true);
             start_auth_timer(&shard, &client);
         }
@@ -476,8 +478,8 @@ async fn process_input(shard: &Rc<Shard>, client: &Rc<Client>, buffer: &mut Byte
             break;
         }
         let parser = Parser {
-            max_payload: shard.options.max_payload,
-            max_control_line: shard.options.max_control_line,
+            max_payload: shard.config().options.max_payload,
+            max_control_line: shard.config().options.max_control_line,
             headers_enabled: client.headers(),
         };
         let (op, consumed) = match parser.parse(&buffer[position..]) {
@@ -499,7 +501,7 @@ async fn process_input(shard: &Rc<Shard>, client: &Rc<Client>, buffer: &mut Byte
         };
         let base = position;
         position += consumed;
-        if shard.trace_protocol {
+        if shard.trace_protocol.get() {
             trace_op(client, &buffer[base..position]);
         }
         match op {
@@ -560,11 +562,12 @@ pub const DEFAULT_AUTH_TIMEOUT: Duration = Duration::from_secs(2);
 /// Closes the connection with `Authentication Timeout` unless CONNECT arrives in time.
 fn start_auth_timer(shard: &Rc<Shard>, client: &Rc<Client>) {
     let timeout = shard
+        .config()
         .options
         .auth
         .timeout
         .filter(|timeout| !timeout.is_zero())
-        .unwrap_or_else(|| match &shard.options.tls {
+        .unwrap_or_else(|| match &shard.config().options.tls {
             // Go's getDefaultAuthTimeout: the TLS timeout plus a second, so the handshake
             // does not eat the client's time to authenticate.
             Some(tls) => tls.timeout + Duration::from_secs(1),
@@ -595,9 +598,13 @@ fn start_auth_timer(shard: &Rc<Shard>, client: &Rc<Client>) {
 /// becomes; otherwise it is an authorization violation. Returns whether to go on.
 fn log_in_without_connect(shard: &Rc<Shard>, client: &Rc<Client>) -> bool {
     client.awaiting_connect.set(false);
-    if shard.auth.allows_operations_before_connect() {
+    if shard.config().auth.allows_operations_before_connect() {
         let anonymous = ConnectOptions::default();
-        if let Ok(identity) = shard.auth.authenticate(&anonymous, &client.nonce, None) {
+        if let Ok(identity) = shard
+            .config()
+            .auth
+            .authenticate(&anonymous, &client.nonce, None)
+        {
             client.set_identity(shard, identity);
             return true;
         }
@@ -608,7 +615,7 @@ fn log_in_without_connect(shard: &Rc<Shard>, client: &Rc<Client>) -> bool {
 
 /// Refuses the connection's credentials: `-ERR 'Authorization Violation'` and close, logged
 /// as the Go server logs it.
-fn authorization_violation(shard: &Rc<Shard>, client: &Rc<Client>, failure: Option<&AuthFailure>) {
+fn authorization_violation(shard: &Shard, client: &Rc<Client>, failure: Option<&AuthFailure>) {
     match failure.and_then(|failure| failure.claimed.as_deref()) {
         Some(claimed) => {
             tracing::error!("{} - authentication error - {claimed}", client.log_prefix())
@@ -759,7 +766,7 @@ fn handle_subscribe(
         client.push_line(shard, client, &ClientError::InvalidSubject.line());
         return false;
     }
-    let max = shard.options.max_subscriptions;
+    let max = shard.config().options.max_subscriptions;
     if max > 0 && client.subscriptions.borrow().len() >= max {
         tracing::error!(
             "{} - {}",
@@ -796,21 +803,24 @@ fn handle_connect(shard: &Rc<Shard>, client: &Rc<Client>, json: &[u8]) {
     client.awaiting_connect.set(false);
     // With `verify_and_map`, the verified client certificate names the user.
     let identities = shard
+        .config()
         .options
         .tls
         .as_ref()
         .is_some_and(|tls| tls.verify_and_map)
         .then(|| client.tls_identities());
-    let identity = match shard
-        .auth
-        .authenticate(&options, &client.nonce, identities.as_deref())
-    {
-        Ok(identity) => identity,
-        Err(failure) => {
-            authorization_violation(shard, client, Some(&failure));
-            return;
-        }
-    };
+    let identity =
+        match shard
+            .config()
+            .auth
+            .authenticate(&options, &client.nonce, identities.as_deref())
+        {
+            Ok(identity) => identity,
+            Err(failure) => {
+                authorization_violation(shard, client, Some(&failure));
+                return;
+            }
+        };
     // Naming an account in CONNECT is refused, as the Go server does.
     if options.new_account
         || options
@@ -853,6 +863,102 @@ fn handle_connect(shard: &Rc<Shard>, client: &Rc<Client>, json: &[u8]) {
     *client.connect.borrow_mut() = options;
 }
 
+/// After a config reload: authenticates the connection again with the CONNECT it sent, as
+/// the Go server does. A client the new configuration refuses gets
+/// `-ERR 'Authorization Violation'` and is closed; a client whose permissions changed keeps
+/// the subscriptions they still allow and loses the others, each with
+/// `-ERR 'Permissions Violation for Subscription to "X"'`.
+pub fn recheck_after_reload(shard: &Shard, client: &Rc<Client>) {
+    if client.is_closed() || client.awaiting_connect.get() {
+        return;
+    }
+    let config = shard.config();
+    let identities = config
+        .options
+        .tls
+        .as_ref()
+        .is_some_and(|tls| tls.verify_and_map)
+        .then(|| client.tls_identities());
+    let connect = client.connect.borrow().clone();
+    // As the Go server does, a client whose user is gone or now belongs to another account is
+    // closed without an error (it reconnects and authenticates afresh).
+    if let Some(named) = config.auth.named_user_account(&connect) {
+        let moved = match named {
+            None => true,
+            Some(account) => {
+                let id = account
+                    .and_then(|name| config.accounts.id(name))
+                    .unwrap_or(GLOBAL_ACCOUNT);
+                id != client.account()
+            }
+        };
+        if moved {
+            shard.close_client(client, CloseReason::ClientClosed);
+            return;
+        }
+    }
+    let identity = match config
+        .auth
+        .authenticate(&connect, &client.nonce, identities.as_deref())
+    {
+        Ok(identity) => identity,
+        Err(failure) => {
+            authorization_violation(shard, client, Some(&failure));
+            return;
+        }
+    };
+    client.set_identity(shard, identity);
+    let refused: Vec<(Bytes, Bytes, Option<Bytes>)> = {
+        let permissions = client.permissions.borrow();
+        let Some(permissions) = permissions.as_ref() else {
+            return;
+        };
+        shard
+            .subscriptions_of(client)
+            .into_iter()
+            .filter(|(_, subject, queue)| !permissions.can_subscribe(subject, queue.as_deref()))
+            .collect()
+    };
+    for (sid, subject, queue) in refused {
+        shard.unsubscribe(client, &sid, None);
+        // Go's texts for subscriptions removed by a reload carry the sid.
+        let (error, notice) = match &queue {
+            Some(queue) => (
+                format!(
+                    "Permissions Violation for Subscription to {} using queue {} (sid {})",
+                    go_quote(&subject),
+                    go_quote(queue),
+                    go_quote(&sid)
+                ),
+                format!(
+                    "Removed sub {} using queue {} (sid {})",
+                    go_quote(&subject),
+                    go_quote(queue),
+                    go_quote(&sid)
+                ),
+            ),
+            None => (
+                format!(
+                    "Permissions Violation for Subscription to {} (sid {})",
+                    go_quote(&subject),
+                    go_quote(&sid)
+                ),
+                format!(
+                    "Removed sub {} (sid {})",
+                    go_quote(&subject),
+                    go_quote(&sid)
+                ),
+            ),
+        };
+        tracing::info!(
+            "{} - {notice} for {} - not authorized",
+            client.log_prefix(),
+            go_quote(client.auth_user())
+        );
+        client.push_line(shard, client, format!("-ERR '{error}'\r\n").as_bytes());
+    }
+}
+
 /// Writes the outbound buffer whenever there is something in it; closes the socket once the
 /// connection is closing and everything queued has been sent.
 async fn run_writer(shard: Rc<Shard>, client: Rc<Client>) {
@@ -880,7 +986,7 @@ async fn run_writer(shard: Rc<Shard>, client: Rc<Client>) {
                 result
             }
         };
-        match compio::time::timeout(shard.options.write_deadline, write).await {
+        match compio::time::timeout(shard.config().options.write_deadline, write).await {
             Ok(Ok(())) => {}
             Ok(Err(_)) => {
                 client.close(CloseReason::WriteError);
@@ -1095,7 +1201,7 @@ async fn handshake(
 
 /// Sends PINGs to idle connections and closes those that stopped answering.
 pub async fn run_pinger(shard: Rc<Shard>) {
-    let interval = shard.options.ping_interval;
+    let interval = shard.config().options.ping_interval;
     loop {
         compio::time::sleep(interval).await;
         if shard.shutting_down.get() {
@@ -1107,7 +1213,7 @@ pub async fn run_pinger(shard: Rc<Shard>) {
                 client.pings_out.set(0);
                 continue;
             }
-            if client.pings_out.get() + 1 > shard.options.max_pings_out {
+            if client.pings_out.get() + 1 > shard.config().options.max_pings_out {
                 shard.close_client(&client, CloseReason::StaleConnection);
                 continue;
             }

@@ -64,6 +64,9 @@ pub enum ShardMsg {
     },
     /// Sent by the control plane: stop accepting, flush and close connections, exit.
     Shutdown,
+    /// Sent by the control plane after SIGHUP: swap in the new configuration and check every
+    /// connection against it.
+    Reload(std::sync::Arc<crate::shard::Reload>),
 }
 
 /// Wakes a parked shard runtime from another thread.

@@ -57,6 +57,28 @@ impl SharedState {
     }
 }
 
+/// What a shard reads from the configuration. A reload builds a new one and swaps it in, so a
+/// task holding the old `Rc` finishes its step with a consistent view.
+pub struct ShardConfig {
+    pub options: Rc<ServerOptions>,
+    /// The INFO every connection starts from; `client_id`/`client_ip`/`nonce` are per
+    /// connection.
+    pub info: ServerInfo,
+    pub accounts: Arc<AccountTable>,
+    /// The client port's TLS configuration; `None` for plaintext.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub auth: Authenticator,
+}
+
+/// A reloaded configuration, as the control plane sends it to every shard.
+#[derive(Debug)]
+pub struct Reload {
+    pub options: Arc<ServerOptions>,
+    pub info: ServerInfo,
+    pub accounts: Arc<AccountTable>,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
 /// (account, pattern, queue group) of local subscriptions, for reference counting.
 type InterestKey = (AccountId, Bytes, Option<Bytes>);
 
@@ -264,10 +286,10 @@ pub struct ShardStats {
 pub struct Shard {
     pub id: ShardId,
     pub shard_count: usize,
-    pub options: Arc<ServerOptions>,
+    /// Everything a config reload can change, swapped whole; read it through `config()`.
+    config: RefCell<Rc<ShardConfig>>,
     pub shared: Arc<SharedState>,
     /// The shard's own copy of the users and their compiled permissions.
-    pub auth: Authenticator,
     pub stats: ShardStats,
     mesh: RefCell<MeshEndpoint>,
     outboxes: RefCell<Vec<VecDeque<ShardMsg>>>,
@@ -287,7 +309,7 @@ pub struct Shard {
     pub shutdown: LocalNotify,
     pub shutting_down: Cell<bool>,
     /// `-V`: log every protocol operation. Read once so the data path pays a plain bool test.
-    pub trace_protocol: bool,
+    pub trace_protocol: Cell<bool>,
     /// When work last happened, for the spin-before-park window (unused when it is zero).
     last_activity: Cell<std::time::Instant>,
     activity: LocalNotify,
@@ -306,8 +328,13 @@ impl Shard {
         Shard {
             id: mesh.shard,
             shard_count,
-            auth: Authenticator::new(&options.auth),
-            options,
+            config: RefCell::new(Rc::new(ShardConfig {
+                auth: Authenticator::new(&options.auth),
+                options: Rc::new(ServerOptions::clone(&options)),
+                info: shared.info.clone(),
+                accounts: Arc::clone(&shared.accounts),
+                tls: shared.tls.clone(),
+            })),
             shared,
             stats: ShardStats::default(),
             outboxes: RefCell::new((0..shard_count).map(|_| VecDeque::new()).collect()),
@@ -333,7 +360,7 @@ impl Shard {
             random_state: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (u64::from(1 + random_seed()))),
             shutdown: LocalNotify::default(),
             shutting_down: Cell::new(false),
-            trace_protocol: tracing::enabled!(tracing::Level::TRACE),
+            trace_protocol: Cell::new(tracing::enabled!(tracing::Level::TRACE)),
             last_activity: Cell::new(std::time::Instant::now()),
             activity: LocalNotify::default(),
         }
@@ -341,6 +368,11 @@ impl Shard {
 
     /// A new client id, unique server-wide without shared counters: ids are dealt round-robin,
     /// so `(id - 1) % shard_count` is the shard that owns the connection.
+    /// The current configuration (a cheap, non-atomic `Rc` clone).
+    pub fn config(&self) -> Rc<ShardConfig> {
+        Rc::clone(&self.config.borrow())
+    }
+
     pub fn next_client_id(&self) -> u64 {
         let sequence = self.next_client_sequence.get();
         self.next_client_sequence.set(sequence + 1);
@@ -358,7 +390,7 @@ impl Shard {
         spans: &PendingDelivery,
         batch: &mut RemoteBatch,
     ) -> bool {
-        let accounts = &self.shared.accounts;
+        let accounts = &self.config().accounts;
         let account = spans.account;
         if !accounts.get(account).has_routes() && accounts.decode_reply(msg.subject).is_none() {
             return self.route_in_account(publisher, msg, spans, batch);
@@ -377,7 +409,7 @@ impl Shard {
         batch: &mut RemoteBatch,
         hops: usize,
     ) -> bool {
-        let accounts = Arc::clone(&self.shared.accounts);
+        let accounts = Arc::clone(&self.config().accounts);
         let account = accounts.get(spans.account);
         if let Some(mapped) = account.mappings.map(msg.subject) {
             let (msg, spans) = with_subject(msg, spans, spans.account, &mapped);
@@ -394,7 +426,7 @@ impl Shard {
         batch: &mut RemoteBatch,
         hops: usize,
     ) -> bool {
-        let accounts = Arc::clone(&self.shared.accounts);
+        let accounts = Arc::clone(&self.config().accounts);
         let account = accounts.get(spans.account);
         let mut delivered = self.route_in_account(publisher, msg, spans, batch);
         if hops >= MAX_ACCOUNT_HOPS {
@@ -694,6 +726,24 @@ impl Shard {
         self.remove_client_subscriptions_of(client);
     }
 
+    /// (sid, subject, queue) of every subscription of `client`.
+    pub fn subscriptions_of(&self, client: &Client) -> Vec<(Bytes, Bytes, Option<Bytes>)> {
+        let subscriptions = self.subscriptions.borrow();
+        client
+            .subscriptions
+            .borrow()
+            .values()
+            .filter_map(|&id| subscriptions.get(id))
+            .map(|subscription| {
+                (
+                    subscription.sid.clone(),
+                    subscription.subject.clone(),
+                    subscription.queue.clone(),
+                )
+            })
+            .collect()
+    }
+
     /// Removes every subscription of `client` (which may be mid-change, hence no `Rc`).
     pub fn remove_client_subscriptions_of(&self, client: &Client) {
         let ids: Vec<SubId> = client.subscriptions.borrow().values().copied().collect();
@@ -815,7 +865,7 @@ impl Shard {
     /// Called after queueing output for `client`: closes it as a slow consumer when its
     /// pending bytes exceed `max_pending`, else schedules one flush for this batch.
     pub fn queued_for(&self, client: &Rc<Client>, pending_bytes: usize) {
-        if pending_bytes > self.options.max_pending {
+        if pending_bytes > self.config().options.max_pending {
             self.close_client(client, CloseReason::SlowConsumerPendingBytes);
         } else {
             self.mark_dirty(client);
@@ -977,7 +1027,7 @@ impl Shard {
 
     /// Records that the shard did work, restarting the spin-before-park window.
     pub fn note_activity(&self) {
-        if !self.options.tuning.spin_before_park.is_zero() {
+        if !self.config().options.tuning.spin_before_park.is_zero() {
             self.last_activity.set(std::time::Instant::now());
             self.activity.notify();
         }
@@ -988,7 +1038,7 @@ impl Shard {
     /// so a completion or a queued message is picked up without a wake-up, which costs tens of
     /// microseconds on a VM. Spawned only when the window is not zero.
     pub async fn run_spinner(self: Rc<Self>) {
-        let window = self.options.tuning.spin_before_park;
+        let window = self.config().options.tuning.spin_before_park;
         while !self.shutting_down.get() {
             self.activity.notified().await;
             while self.last_activity.get().elapsed() < window && !self.shutting_down.get() {
@@ -1048,8 +1098,40 @@ impl Shard {
                 }
             }
             ShardMsg::Shutdown => return false,
+            ShardMsg::Reload(reload) => self.apply_reload(&reload),
         }
         true
+    }
+
+    /// Swaps in a reloaded configuration, then checks every connection against it: the Go
+    /// server authenticates each client again and re-checks its subscriptions.
+    fn apply_reload(&self, reload: &Reload) {
+        let accounts = reload.accounts.len();
+        {
+            let mut local = self.local.borrow_mut();
+            while local.len() < accounts {
+                local.push(SubjectIndex::default());
+            }
+            let mut summary = self.summary.borrow_mut();
+            while summary.len() < accounts {
+                summary.push(SubjectIndex::default());
+            }
+        }
+        *self.config.borrow_mut() = Rc::new(ShardConfig {
+            auth: Authenticator::new(&reload.options.auth),
+            options: Rc::new(ServerOptions::clone(&reload.options)),
+            info: reload.info.clone(),
+            accounts: Arc::clone(&reload.accounts),
+            tls: reload.tls.clone(),
+        });
+        // The control plane set the new log level before sending the reload.
+        self.trace_protocol
+            .set(tracing::enabled!(tracing::Level::TRACE));
+        let clients: Vec<Rc<Client>> = self.clients.borrow().values().cloned().collect();
+        for client in clients {
+            crate::client::recheck_after_reload(self, &client);
+        }
+        self.flush_dirty();
     }
 
     fn begin_shutdown(&self) {
@@ -1158,7 +1240,7 @@ pub async fn run_shard(shard: Rc<Shard>, listener: std::net::TcpListener) -> std
     compio::runtime::spawn(Rc::clone(&shard).run_mesh()).detach();
     compio::runtime::spawn(Rc::clone(&shard).run_outbox_retry()).detach();
     compio::runtime::spawn(crate::client::run_pinger(Rc::clone(&shard))).detach();
-    if !shard.options.tuning.spin_before_park.is_zero() {
+    if !shard.config().options.tuning.spin_before_park.is_zero() {
         compio::runtime::spawn(Rc::clone(&shard).run_spinner()).detach();
     }
     let accept_loop = async {
