@@ -213,7 +213,9 @@ fn info_tls_fields_match_go_for_the_same_settings() {
     let cases: Vec<(Vec<String>, Vec<String>)> = vec![
         (certs.server_args(), certs.server_args()),
         (certs.verify_args(), certs.verify_args()),
-        (natrix_allow, vec!["-c".into(), allow]),
+        (natrix_allow, vec!["-c".into(), allow.clone()]),
+        // The same config file for both.
+        (vec!["-c".into(), allow.clone()], vec!["-c".into(), allow]),
     ];
     for (natrix_args, go_args) in cases {
         let natrix_server = natrix(1, &natrix_args);
@@ -224,6 +226,46 @@ fn info_tls_fields_match_go_for_the_same_settings() {
             tls_fields(&natrix_info),
             tls_fields(&go_info),
             "INFO for {natrix_args:?}: natrix {natrix_info} go {go_info}"
+        );
+    }
+}
+
+/// `verify_and_map` from the config file: the client certificate's email SAN names the user,
+/// whose permissions then apply, on both servers.
+#[tokio::test]
+async fn verify_and_map_logs_in_the_user_the_certificate_names() {
+    let certs = Certificates::generate("map");
+    let config = certs.go_config(
+        &format!("ca_file: \"{}\"\n  verify_and_map: true", certs.path("ca.pem")),
+        "authorization {\n  users: [{user: \"alice@example.com\", permissions: {publish: \"allowed\", subscribe: \">\"}}]\n}",
+    );
+    for (name, server) in [
+        ("go", go(&["-c".into(), config.clone()])),
+        ("natrix", natrix(2, &["-c".into(), config.clone()])),
+    ] {
+        let client = certs
+            .with_client_certificate(certs.client_options())
+            .connect(tls_url(&server))
+            .await
+            .unwrap_or_else(|error| panic!("{name}: mapped client connects: {error}"));
+        let mut subscription = client.subscribe(">").await.expect("sub");
+        client.flush().await.expect("flush");
+        client
+            .publish("denied", Bytes::from_static(b"no"))
+            .await
+            .expect("pub");
+        client
+            .publish("allowed", Bytes::from_static(b"yes"))
+            .await
+            .expect("pub");
+        let message = tokio::time::timeout(Duration::from_secs(5), subscription.next())
+            .await
+            .expect("in time")
+            .expect("message");
+        assert_eq!(
+            message.subject.as_str(),
+            "allowed",
+            "{name}: the mapped user's publish permissions apply"
         );
     }
 }
