@@ -60,6 +60,37 @@ impl RunningServer {
         }))
     }
 
+    /// Lame duck mode: every shard stops accepting and closes its clients over the configured
+    /// duration. The receiver yields once per shard that has closed its clients.
+    pub fn enter_lame_duck(&self) -> mpsc::Receiver<()> {
+        let grace = self.options.lame_duck_grace_period;
+        let spread = self
+            .options
+            .lame_duck_duration
+            .checked_sub(grace)
+            .filter(|spread| !spread.is_zero())
+            .unwrap_or(std::time::Duration::from_secs(1));
+        let (done, finished) = mpsc::channel();
+        self.control.broadcast(|| ShardMsg::LameDuck {
+            grace,
+            spread,
+            done: done.clone(),
+        });
+        finished
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.pinning.len()
+    }
+
+    pub fn lame_duck_grace_period(&self) -> std::time::Duration {
+        self.options.lame_duck_grace_period
+    }
+
+    pub fn lame_duck_duration(&self) -> std::time::Duration {
+        self.options.lame_duck_duration
+    }
+
     /// Hands a prepared reload to every shard.
     pub fn commit_reload(&mut self, reload: Arc<Reload>) {
         self.control
@@ -248,6 +279,9 @@ fn server_info(
         client_ip: String::new(),
         nonce: String::new(),
         ldm: false,
+        connect_info: false,
+        remote_account: String::new(),
+        account_is_system: false,
     }
 }
 

@@ -191,8 +191,11 @@ fn run(
     tracing::info!("Listening for client connections on {}", server.address);
     tracing::info!("Server is ready");
 
+    let mut lame_duck_started = false;
+    let lame_duck_finished = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for signal in signals.forever() {
         match signal {
+            SIGTERM if lame_duck_finished.load(std::sync::atomic::Ordering::Acquire) => break,
             SIGINT | SIGTERM => {
                 let name = if signal == SIGINT {
                     "interrupt"
@@ -209,7 +212,30 @@ fn run(
                 }
             }
             SIGUSR2 => {
-                tracing::warn!("Trapped \"user defined signal 2\" signal: lame duck mode is not implemented yet, ignoring");
+                if lame_duck_started {
+                    continue;
+                }
+                lame_duck_started = true;
+                tracing::info!("Entering lame duck mode, stop accepting new clients");
+                let finished = server.enter_lame_duck();
+                let shards = server.shard_count();
+                let grace = server.lame_duck_grace_period();
+                let limit = server.lame_duck_duration() + std::time::Duration::from_secs(5);
+                let flag = std::sync::Arc::clone(&lame_duck_finished);
+                std::thread::spawn(move || {
+                    let started = std::time::Instant::now();
+                    std::thread::sleep(grace);
+                    tracing::info!("Closing existing clients");
+                    for _ in 0..shards {
+                        let left = limit.saturating_sub(started.elapsed());
+                        if finished.recv_timeout(left).is_err() {
+                            break;
+                        }
+                    }
+                    // Every client is gone: shut down as the Go server does after lame duck.
+                    flag.store(true, std::sync::atomic::Ordering::Release);
+                    let _ = signal_hook::low_level::raise(SIGTERM);
+                });
             }
             SIGHUP => {
                 tracing::info!("Trapped \"hangup\" signal");

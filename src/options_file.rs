@@ -79,8 +79,6 @@ const NOT_SUPPORTED_YET: &[&str] = &[
     "max_subscription_tokens",
     "ocsp",
     "write_timeout",
-    "lame_duck_duration",
-    "lame_duck_grace_period",
     "operator",
     "operators",
     "roots",
@@ -348,6 +346,23 @@ impl Reader {
                 "ping_max" => {
                     if let Some(number) = self.integer(entry) {
                         options.max_pings_out = u32::try_from(number.max(0)).unwrap_or(u32::MAX);
+                    }
+                }
+                "lame_duck_duration" => {
+                    if let Some(duration) = self.duration(entry) {
+                        if duration < Duration::from_secs(30) {
+                            self.error(
+                                &entry.item.pos,
+                                format!("invalid lame_duck_duration of {duration:?}, minimum is 30 seconds"),
+                            );
+                        } else {
+                            options.lame_duck_duration = duration;
+                        }
+                    }
+                }
+                "lame_duck_grace_period" => {
+                    if let Some(duration) = self.duration(entry) {
+                        options.lame_duck_grace_period = duration;
                     }
                 }
                 "write_deadline" => {

@@ -201,3 +201,46 @@ fn compare_info(go: &serde_json::Value, natrix: &serde_json::Value, mismatches: 
         }
     }
 }
+
+/// Clients that send `protocol: 1` (every official client does) get an INFO update after their
+/// first PONG (`connect_info`, with the account they are bound to), and only after the first.
+#[test]
+fn the_first_pong_is_followed_by_a_connect_info_update_like_the_go_server() {
+    let go = TestServer::go(&[]);
+    let natrix = TestServer::natrix(2, &[]);
+    let exchange = |port: u16| {
+        let mut client = RawClient::connect(port);
+        client.send(b"PING\r\nCONNECT {\"verbose\":false,\"protocol\":1}\r\nPING\r\nPING\r\n");
+        let (bytes, closed) = client.read_until_quiet(Duration::from_millis(300));
+        assert!(!closed);
+        String::from_utf8_lossy(&bytes)
+            .split("\r\n")
+            .filter(|line| !line.is_empty())
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let go_lines = exchange(go.port);
+    let natrix_lines = exchange(natrix.port);
+    assert_eq!(
+        go_lines.len(),
+        natrix_lines.len(),
+        "go {go_lines:?} natrix {natrix_lines:?}"
+    );
+    let mut mismatches = Vec::new();
+    for (go_line, natrix_line) in go_lines.iter().zip(&natrix_lines) {
+        match (
+            go_line.strip_prefix("INFO "),
+            natrix_line.strip_prefix("INFO "),
+        ) {
+            (Some(go_json), Some(natrix_json)) => {
+                let go_info: serde_json::Value = serde_json::from_str(go_json).expect("JSON");
+                let natrix_info: serde_json::Value =
+                    serde_json::from_str(natrix_json).expect("JSON");
+                assert_eq!(go_info["connect_info"], true);
+                compare_info(&go_info, &natrix_info, &mut mismatches);
+            }
+            _ => assert_eq!(go_line, natrix_line),
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}

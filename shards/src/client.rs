@@ -21,7 +21,9 @@ use crate::permissions::{ClientPermissions, SYSTEM_QUEUE_GROUP};
 use crate::protocol::errors::{go_quote, publish_violation_line, subscription_violation_line};
 use crate::protocol::handshake::MAX_CLIENT_PROTOCOL;
 use crate::protocol::parser::Parsed;
-use crate::protocol::{ClientError, ClientOp, ConnectOptions, ParseError, Parser, PublishMsg};
+use crate::protocol::{
+    ClientError, ClientOp, ConnectOptions, ParseError, Parser, PublishMsg, ServerInfo,
+};
 use crate::shard::{PendingDelivery, RemoteBatch, Shard, Span, SubId};
 use crate::subject::{is_valid_literal_subject, is_valid_subject};
 use crate::tls::{TlsIdentities, TlsSession};
@@ -111,6 +113,11 @@ pub struct Client {
     /// The account whose subject space this connection publishes and subscribes in; set at
     /// CONNECT by authentication.
     account: Cell<AccountId>,
+    /// A PONG went out after CONNECT: from then on the client gets asynchronous INFO updates
+    /// (Go: `firstPongSent`), such as the lame duck notice.
+    pub first_pong_sent: Cell<bool>,
+    /// A CONNECT was accepted (Go: `connectReceived`).
+    connect_received: Cell<bool>,
     /// The nonce this connection's INFO carried (empty unless nkeys are configured).
     nonce: String,
     /// Auth is required and no CONNECT has arrived yet (Go: `awaitingAuth`): only CONNECT
@@ -153,6 +160,8 @@ impl Client {
             pings_out: Cell::new(0),
             recent_activity: Cell::new(false),
             account: Cell::new(GLOBAL_ACCOUNT),
+            first_pong_sent: Cell::new(false),
+            connect_received: Cell::new(false),
             nonce,
             awaiting_connect: Cell::new(false),
             permissions: RefCell::new(None),
@@ -223,6 +232,19 @@ impl Client {
 
     pub fn headers(&self) -> bool {
         self.headers.get()
+    }
+
+    /// Whether the client understands INFO updates after the first one (`protocol` >= 1 in
+    /// CONNECT) and is past its first PING, as the Go server requires before sending them.
+    pub fn takes_async_info(&self) -> bool {
+        self.first_pong_sent.get() && self.connect.borrow().protocol >= 1
+    }
+
+    /// Queues an INFO update (lame duck mode) built from the server's template.
+    pub fn send_info_update(&self, shard: &Shard, client: &Rc<Client>, mut info: ServerInfo) {
+        info.client_id = self.id;
+        info.client_ip = self.peer.ip().to_string();
+        self.push_line(shard, client, &info.line());
     }
 
     /// Whether the connection is encrypted.
@@ -536,6 +558,19 @@ async fn process_input(shard: &Rc<Shard>, client: &Rc<Client>, buffer: &mut Byte
                     position = settle_interest(shard, buffer, position, &mut batch).await;
                 }
                 client.push_line(shard, client, b"PONG\r\n");
+                if client.connect_received.get()
+                    && !client.first_pong_sent.replace(true)
+                    && client.takes_async_info()
+                {
+                    // As the Go server does after the first PONG: an INFO naming the account
+                    // the client is bound to.
+                    let config = shard.config();
+                    let mut info = config.info.clone();
+                    info.connect_info = true;
+                    info.remote_account = config.accounts.get(client.account()).name.clone();
+                    info.account_is_system = client.account() == config.accounts.system();
+                    client.send_info_update(shard, client, info);
+                }
             }
             ClientOp::Pong => client.pings_out.set(0),
             ClientOp::Connect { json } => {
@@ -861,6 +896,7 @@ fn handle_connect(shard: &Rc<Shard>, client: &Rc<Client>, json: &[u8]) {
         client.push_line(shard, client, b"+OK\r\n");
     }
     *client.connect.borrow_mut() = options;
+    client.connect_received.set(true);
 }
 
 /// After a config reload: authenticates the connection again with the CONNECT it sent, as

@@ -67,6 +67,13 @@ pub enum ShardMsg {
     /// Sent by the control plane after SIGHUP: swap in the new configuration and check every
     /// connection against it.
     Reload(std::sync::Arc<crate::shard::Reload>),
+    /// Lame duck mode (SIGUSR2): stop accepting, tell clients (INFO `ldm`), wait `grace`, then
+    /// close this shard's clients spread over `spread`; report on `done` once they are gone.
+    LameDuck {
+        grace: std::time::Duration,
+        spread: std::time::Duration,
+        done: std::sync::mpsc::Sender<()>,
+    },
 }
 
 /// Wakes a parked shard runtime from another thread.

@@ -24,6 +24,10 @@ pub struct ServerOptions {
     pub write_deadline: Duration,
     pub ping_interval: Duration,
     pub max_pings_out: u32,
+    /// Lame duck mode closes clients over this long (`lame_duck_duration`, Go: 2 m).
+    pub lame_duck_duration: Duration,
+    /// and starts closing them after this long (`lame_duck_grace_period`, Go: 10 s).
+    pub lame_duck_grace_period: Duration,
     /// Who may connect and what each user may do (`authorization {}`, `--user`, `--auth`).
     pub auth: AuthOptions,
     /// Accounts besides the global one (`accounts {}`); the global account is `$G`.
@@ -252,6 +256,8 @@ pub const MAX_PENDING_SIZE: usize = 64 * 1024 * 1024;
 pub const DEFAULT_WRITE_DEADLINE: Duration = Duration::from_secs(10);
 pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_secs(2 * 60);
 pub const DEFAULT_MAX_PINGS_OUT: u32 = 2;
+pub const DEFAULT_LAME_DUCK_DURATION: Duration = Duration::from_secs(2 * 60);
+pub const DEFAULT_LAME_DUCK_GRACE_PERIOD: Duration = Duration::from_secs(10);
 /// Each queue holds batches (one per read of a publishing connection), not single messages.
 pub const DEFAULT_MESH_QUEUE_CAPACITY: usize = 1024;
 
@@ -269,6 +275,8 @@ impl Default for ServerOptions {
             write_deadline: DEFAULT_WRITE_DEADLINE,
             ping_interval: DEFAULT_PING_INTERVAL,
             max_pings_out: DEFAULT_MAX_PINGS_OUT,
+            lame_duck_duration: DEFAULT_LAME_DUCK_DURATION,
+            lame_duck_grace_period: DEFAULT_LAME_DUCK_GRACE_PERIOD,
             auth: AuthOptions::default(),
             accounts: Vec::new(),
             mappings: Vec::new(),

@@ -308,6 +308,11 @@ pub struct Shard {
     random_state: Cell<u64>,
     pub shutdown: LocalNotify,
     pub shutting_down: Cell<bool>,
+    /// Lame duck mode: the accept loop stops and the listener closes.
+    stop_accepting: LocalNotify,
+    lame_duck: Cell<bool>,
+    /// This shard itself, for tasks that handlers of mesh messages spawn.
+    me: RefCell<std::rc::Weak<Shard>>,
     /// `-V`: log every protocol operation. Read once so the data path pays a plain bool test.
     pub trace_protocol: Cell<bool>,
     /// When work last happened, for the spin-before-park window (unused when it is zero).
@@ -360,6 +365,9 @@ impl Shard {
             random_state: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (u64::from(1 + random_seed()))),
             shutdown: LocalNotify::default(),
             shutting_down: Cell::new(false),
+            stop_accepting: LocalNotify::default(),
+            lame_duck: Cell::new(false),
+            me: RefCell::new(std::rc::Weak::new()),
             trace_protocol: Cell::new(tracing::enabled!(tracing::Level::TRACE)),
             last_activity: Cell::new(std::time::Instant::now()),
             activity: LocalNotify::default(),
@@ -1099,6 +1107,11 @@ impl Shard {
             }
             ShardMsg::Shutdown => return false,
             ShardMsg::Reload(reload) => self.apply_reload(&reload),
+            ShardMsg::LameDuck {
+                grace,
+                spread,
+                done,
+            } => self.enter_lame_duck(grace, spread, done),
         }
         true
     }
@@ -1132,6 +1145,64 @@ impl Shard {
             crate::client::recheck_after_reload(self, &client);
         }
         self.flush_dirty();
+    }
+
+    /// Lame duck mode, as the Go server does it: no new connections, an INFO with `ldm: true`
+    /// to every client that takes INFO updates, then after `grace` the clients are closed one
+    /// by one over `spread` (at most a second apart), and `done` is told.
+    fn enter_lame_duck(
+        &self,
+        grace: Duration,
+        spread: Duration,
+        done: std::sync::mpsc::Sender<()>,
+    ) {
+        if self.lame_duck.replace(true) {
+            return;
+        }
+        self.stop_accepting.notify();
+        let config = self.config();
+        let mut info = config.info.clone();
+        info.ldm = true;
+        let clients: Vec<Rc<Client>> = self.clients.borrow().values().cloned().collect();
+        for client in &clients {
+            if client.takes_async_info() {
+                client.send_info_update(self, client, info.clone());
+            }
+        }
+        self.flush_dirty();
+        let Some(shard) = self.self_handle() else {
+            let _ = done.send(());
+            return;
+        };
+        compio::runtime::spawn(async move {
+            compio::time::sleep(grace).await;
+            let clients: Vec<Rc<Client>> = shard.clients.borrow().values().cloned().collect();
+            let interval = if clients.is_empty() {
+                Duration::ZERO
+            } else {
+                (spread / clients.len() as u32).min(Duration::from_secs(1))
+            };
+            for (index, client) in clients.iter().enumerate() {
+                if shard.shutting_down.get() {
+                    break;
+                }
+                shard.close_client(client, CloseReason::ServerShutdown);
+                shard.flush_dirty();
+                if index + 1 < clients.len() && !interval.is_zero() {
+                    // A random pause of at least half the interval, as in Go, so that clients
+                    // of several servers in lame duck mode do not reconnect in lockstep.
+                    let half = interval / 2;
+                    let jitter = shard.random_below(half.as_nanos().max(1) as u64);
+                    compio::time::sleep(half + Duration::from_nanos(jitter)).await;
+                }
+            }
+            let _ = done.send(());
+        })
+        .detach();
+    }
+
+    fn self_handle(&self) -> Option<Rc<Shard>> {
+        self.me.borrow().upgrade()
     }
 
     fn begin_shutdown(&self) {
@@ -1236,6 +1307,7 @@ fn random_seed() -> u32 {
 /// connections on its own SO_REUSEPORT listener and serves them, handles the mesh, pings idle
 /// clients. Returns once every connection has closed (or the grace period is over).
 pub async fn run_shard(shard: Rc<Shard>, listener: std::net::TcpListener) -> std::io::Result<()> {
+    *shard.me.borrow_mut() = Rc::downgrade(&shard);
     let listener = compio::net::TcpListener::from_std(listener)?;
     compio::runtime::spawn(Rc::clone(&shard).run_mesh()).detach();
     compio::runtime::spawn(Rc::clone(&shard).run_outbox_retry()).detach();
@@ -1258,9 +1330,19 @@ pub async fn run_shard(shard: Rc<Shard>, listener: std::net::TcpListener) -> std
             }
         }
     };
-    let shutdown = shard.shutdown.notified();
-    futures_util::future::select(std::pin::pin!(accept_loop), std::pin::pin!(shutdown)).await;
+    let shutdown = std::pin::pin!(shard.shutdown.notified());
+    let lame_duck = std::pin::pin!(shard.stop_accepting.notified());
+    let stop = futures_util::future::select(shutdown, lame_duck);
+    let entered_lame_duck = matches!(
+        futures_util::future::select(std::pin::pin!(accept_loop), stop).await,
+        futures_util::future::Either::Right((futures_util::future::Either::Right(_), _))
+    );
     drop(listener);
+    if entered_lame_duck {
+        // Connections keep being served until lame duck mode closes them or the server shuts
+        // down.
+        shard.shutdown.notified().await;
+    }
     let drained = async {
         while !shard.clients.borrow().is_empty() {
             compio::time::sleep(Duration::from_millis(5)).await;

@@ -33,6 +33,14 @@ pub struct ServerInfo {
     pub nonce: String,
     #[serde(skip_serializing_if = "is_false")]
     pub ldm: bool,
+    /// Set on the INFO the Go server sends after the first PONG to clients that take INFO
+    /// updates, with the account the client is bound to.
+    #[serde(skip_serializing_if = "is_false")]
+    pub connect_info: bool,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub remote_account: String,
+    #[serde(rename = "acc_is_sys", skip_serializing_if = "is_false")]
+    pub account_is_system: bool,
 }
 
 impl ServerInfo {
@@ -196,6 +204,9 @@ mod tests {
             client_ip: String::new(),
             nonce: String::new(),
             ldm: false,
+            connect_info: false,
+            remote_account: String::new(),
+            account_is_system: false,
         };
         let line = String::from_utf8(info.line()).expect("utf8");
         assert!(line.starts_with("INFO {\"server_id\":\"N1\""));
