@@ -28,6 +28,14 @@ pub struct CommandLine {
     tls_flags: TlsFlags,
     /// `--signal CMD[=PID]`.
     pub signal: Option<String>,
+    /// `-s`: log to the local syslog.
+    pub syslog: bool,
+    /// `-r udp://host:port`: log to a remote syslog.
+    pub remote_syslog: Option<String>,
+    /// `--log_size_limit`: rotate the log file past this many bytes (0: never).
+    pub log_size_limit: u64,
+    /// `logfile_max_num` (config only): log files kept when rotating (0: all).
+    pub log_max_files: usize,
     /// `-c FILE`: read before the other flags are applied, which then override it.
     pub config_file: Option<String>,
     /// `-t`: check the configuration and exit.
@@ -379,11 +387,13 @@ fn apply(
         }
         "log_size_limit" => {
             let limit: i64 = value.parse().map_err(|_| invalid("not a number"))?;
-            if limit != 0 {
-                command_line.note_not_supported(flag);
-            }
+            command_line.log_size_limit = u64::try_from(limit).unwrap_or(0);
         }
-        "syslog" | "no_advertise" => {
+        "syslog" => command_line.syslog = boolean()?,
+        "remote_syslog" => {
+            command_line.remote_syslog = (!value.is_empty()).then(|| value.to_string())
+        }
+        "no_advertise" => {
             if boolean()? {
                 command_line.note_not_supported(flag);
             }
@@ -404,8 +414,8 @@ fn apply(
                 .store_dir = Some(value.to_string());
             command_line.note_not_supported(flag);
         }
-        "client_advertise" | "ports_file_dir" | "remote_syslog" | "routes" | "cluster"
-        | "cluster_name" | "cluster_advertise" => {
+        "client_advertise" | "ports_file_dir" | "routes" | "cluster" | "cluster_name"
+        | "cluster_advertise" => {
             if !value.is_empty() {
                 command_line.note_not_supported(flag);
             }

@@ -18,41 +18,112 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{reload, Registry};
 
-/// Where log lines go: standard error, or a file that SIGUSR1 reopens (for log rotation).
+/// Where log lines go: standard error, a file (that SIGUSR1 reopens and `log_size_limit`
+/// rotates), or syslog (`-s` local, `-r` remote).
 #[derive(Clone)]
 pub struct LogSink {
-    file: Option<Arc<LogFile>>,
+    target: Target,
+}
+
+#[derive(Clone)]
+enum Target {
+    Stderr,
+    File(Arc<LogFile>),
+    Syslog(Arc<Syslog>),
+}
+
+/// How a log file is rotated: by size, keeping some backups (Go's `log_size_limit` and
+/// `logfile_max_num`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Rotation {
+    /// Bytes after which the file is renamed to a timestamped backup; 0 never rotates.
+    pub size_limit: u64,
+    /// Files kept, the current one included; 0 keeps every backup.
+    pub max_files: usize,
 }
 
 struct LogFile {
     path: String,
-    file: Mutex<File>,
+    rotation: Rotation,
+    state: Mutex<FileState>,
+}
+
+struct FileState {
+    file: File,
+    written: u64,
+}
+
+/// A syslog destination: the local socket (`/dev/log`) or a remote `udp://host:port`.
+struct Syslog {
+    socket: std::net::UdpSocket,
+    local: Option<std::os::unix::net::UnixDatagram>,
+    remote: bool,
+    hostname: String,
 }
 
 impl LogSink {
-    pub fn open(path: Option<&str>) -> io::Result<LogSink> {
-        let file = match path {
+    pub fn open_file(path: Option<&str>, rotation: Rotation) -> io::Result<LogSink> {
+        let target = match path {
             Some(path) => {
                 let file = open_append(path)?;
-                Some(Arc::new(LogFile {
+                let written = file.metadata().map_or(0, |metadata| metadata.len());
+                Target::File(Arc::new(LogFile {
                     path: path.to_string(),
-                    file: Mutex::new(file),
+                    rotation,
+                    state: Mutex::new(FileState { file, written }),
                 }))
             }
-            None => None,
+            None => Target::Stderr,
         };
-        Ok(LogSink { file })
+        Ok(LogSink { target })
+    }
+
+    /// `-s` (local syslog at `/dev/log`) or `-r udp://host:port` (remote).
+    pub fn syslog(remote: Option<&str>) -> io::Result<LogSink> {
+        let socket = std::net::UdpSocket::bind(("0.0.0.0", 0))?;
+        let (local, is_remote) = match remote {
+            Some(url) => {
+                let address = url
+                    .strip_prefix("udp://")
+                    .or_else(|| url.strip_prefix("udp:"))
+                    .unwrap_or(url);
+                let address = if address.contains(':') {
+                    address.to_string()
+                } else {
+                    format!("{address}:514")
+                };
+                socket.connect(address)?;
+                (None, true)
+            }
+            None => {
+                let local = std::os::unix::net::UnixDatagram::unbound()?;
+                local.connect("/dev/log")?;
+                (Some(local), false)
+            }
+        };
+        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|name| name.trim().to_string())
+            .unwrap_or_else(|_| "localhost".to_string());
+        Ok(LogSink {
+            target: Target::Syslog(Arc::new(Syslog {
+                socket,
+                local,
+                remote: is_remote,
+                hostname,
+            })),
+        })
     }
 
     /// Reopens the log file, so that a rotated file is let go.
     pub fn reopen(&self) -> io::Result<()> {
-        if let Some(log) = &self.file {
+        if let Target::File(log) = &self.target {
             let reopened = open_append(&log.path)?;
-            let mut file = log
-                .file
+            let mut state = log
+                .state
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            *file = reopened;
+            state.written = reopened.metadata().map_or(0, |metadata| metadata.len());
+            state.file = reopened;
         }
         Ok(())
     }
@@ -62,23 +133,129 @@ fn open_append(path: &str) -> io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
 }
 
+impl LogFile {
+    fn write(&self, bytes: &[u8]) -> io::Result<()> {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.file.write_all(bytes)?;
+        state.written += bytes.len() as u64;
+        let limit = self.rotation.size_limit;
+        if limit > 0 && state.written > limit {
+            self.rotate(&mut state)?;
+        }
+        Ok(())
+    }
+
+    /// As the Go server: rename to `FILE.YYYY.MM.DD.hh.mm.ss.nnnnnnnnn`, start a new file
+    /// that says where the backup went, and drop the oldest backups beyond `max_files`.
+    fn rotate(&self, state: &mut FileState) -> io::Result<()> {
+        let now = chrono::Local::now();
+        let backup = format!("{}.{}", self.path, now.format("%Y.%m.%d.%H.%M.%S.%9f"));
+        std::fs::rename(&self.path, &backup)?;
+        state.file = open_append(&self.path)?;
+        let line = format!(
+            "[{}] {} [INF] Rotated log, backup saved as {backup:?}\n",
+            std::process::id(),
+            now.format("%Y/%m/%d %H:%M:%S%.6f")
+        );
+        state.file.write_all(line.as_bytes())?;
+        state.written = line.len() as u64;
+        if self.rotation.max_files > 0 {
+            self.purge_backups();
+        }
+        Ok(())
+    }
+
+    fn purge_backups(&self) {
+        let path = std::path::Path::new(&self.path);
+        let (Some(dir), Some(base)) = (path.parent(), path.file_name()) else {
+            return;
+        };
+        let dir = if dir.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            dir
+        };
+        let prefix = format!("{}.", base.to_string_lossy());
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut backups: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter_map(|entry| entry.file_name().into_string().ok())
+            .filter(|name| {
+                name.strip_prefix(&prefix).is_some_and(|stamp| {
+                    stamp.len() == 29
+                        && stamp
+                            .bytes()
+                            .all(|byte| byte.is_ascii_digit() || byte == b'.')
+                })
+            })
+            .collect();
+        backups.sort();
+        let keep = self.rotation.max_files.saturating_sub(1);
+        let excess = backups.len().saturating_sub(keep);
+        for name in backups.into_iter().take(excess) {
+            let _ = std::fs::remove_file(dir.join(name));
+        }
+    }
+}
+
+impl Syslog {
+    /// One message in the format Go's `log/syslog` sends: RFC 3339 time and host name to a
+    /// remote server, the short stamp to the local socket; Go's severities (its Noticef for
+    /// info, and facility `daemon` locally, `kern` remotely).
+    fn send(&self, level: Level, line: &[u8]) {
+        let severity = match level {
+            Level::ERROR => 3,
+            Level::WARN => 4,
+            Level::INFO | Level::TRACE => 5,
+            Level::DEBUG => 7,
+        };
+        let text = String::from_utf8_lossy(line);
+        // The file format's "[pid] time [LVL] " prefix is not part of a syslog message.
+        let message = ["[ERR] ", "[WRN] ", "[INF] ", "[DBG] ", "[TRC] "]
+            .iter()
+            .find_map(|label| text.split_once(label).map(|(_, rest)| rest))
+            .unwrap_or(&text)
+            .trim_end();
+        let pid = std::process::id();
+        let now = chrono::Local::now();
+        let datagram = if self.remote {
+            format!(
+                "<{severity}>{} {} natrix[{pid}]: {message}\n",
+                now.format("%Y-%m-%dT%H:%M:%S%:z"),
+                self.hostname
+            )
+        } else {
+            format!(
+                "<{}>{} natrix[{pid}]: {message}\n",
+                3 * 8 + severity,
+                now.format("%b %e %H:%M:%S")
+            )
+        };
+        let _ = match &self.local {
+            Some(local) => local.send(datagram.as_bytes()),
+            None => self.socket.send(datagram.as_bytes()),
+        };
+    }
+}
+
 pub struct SinkWriter {
     sink: LogSink,
+    level: Level,
 }
 
 impl Write for SinkWriter {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        match &self.sink.file {
-            Some(log) => {
-                let mut file = log
-                    .file
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
-                file.write_all(bytes)?;
-                Ok(bytes.len())
-            }
-            None => io::stderr().write(bytes),
+        match &self.sink.target {
+            Target::File(log) => log.write(bytes)?,
+            Target::Syslog(syslog) => syslog.send(self.level, bytes),
+            Target::Stderr => io::stderr().write_all(bytes)?,
         }
+        Ok(bytes.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -90,7 +267,17 @@ impl<'a> MakeWriter<'a> for LogSink {
     type Writer = SinkWriter;
 
     fn make_writer(&'a self) -> SinkWriter {
-        SinkWriter { sink: self.clone() }
+        SinkWriter {
+            sink: self.clone(),
+            level: Level::INFO,
+        }
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> SinkWriter {
+        SinkWriter {
+            sink: self.clone(),
+            level: *meta.level(),
+        }
     }
 }
 

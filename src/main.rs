@@ -65,10 +65,22 @@ fn main() -> ExitCode {
         eprintln!("natrix: configuration file {file} is valid");
         return ExitCode::SUCCESS;
     }
-    let sink = match logging::LogSink::open(command_line.log_file.as_deref()) {
+    // As in the Go server: a remote syslog wins over the local one, which wins over a file.
+    let sink = if command_line.remote_syslog.is_some() || command_line.syslog {
+        logging::LogSink::syslog(command_line.remote_syslog.as_deref())
+            .map_err(|error| format!("cannot open syslog: {error}"))
+    } else {
+        let rotation = logging::Rotation {
+            size_limit: command_line.log_size_limit,
+            max_files: command_line.log_max_files,
+        };
+        logging::LogSink::open_file(command_line.log_file.as_deref(), rotation)
+            .map_err(|error| format!("cannot open log file: {error}"))
+    };
+    let sink = match sink {
         Ok(sink) => sink,
         Err(error) => {
-            eprintln!("natrix: cannot open log file: {error}");
+            eprintln!("natrix: {error}");
             return ExitCode::from(1);
         }
     };

@@ -64,12 +64,6 @@ const NOT_SUPPORTED_YET: &[&str] = &[
     "gateway",
     "leaf",
     "leafnodes",
-    "logfile_size_limit",
-    "log_size_limit",
-    "logfile_max_num",
-    "log_max_num",
-    "syslog",
-    "remote_syslog",
     "ports_file_dir",
     "prof_port",
     "prof_block_rate",
@@ -298,6 +292,22 @@ impl Reader {
                     }
                 }
                 "logfile" | "log_file" => settings.log_file = self.string(entry),
+                "logfile_size_limit" | "log_size_limit" => {
+                    if let Some(limit) = self.size(entry) {
+                        settings.log_size_limit = limit as u64;
+                    }
+                }
+                "logfile_max_num" | "log_max_num" => {
+                    if let Some(count) = self.size(entry) {
+                        settings.log_max_files = count;
+                    }
+                }
+                "syslog" => {
+                    if let Some(flag) = self.boolean(entry) {
+                        settings.syslog = flag;
+                    }
+                }
+                "remote_syslog" => settings.remote_syslog = self.string(entry),
                 "pidfile" | "pid_file" => settings.pid_file = self.string(entry),
                 "mappings" | "maps" => {
                     if let Some(mappings) = self.mappings(entry) {

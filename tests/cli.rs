@@ -163,3 +163,125 @@ fn each_shard_thread_runs_pinned_to_its_cpu() {
     }
     assert_eq!(found, cpus, "one thread per shard");
 }
+
+#[test]
+fn log_size_limit_rotates_the_file_and_keeps_logfile_max_num_files() {
+    let dir = std::env::temp_dir().join(format!("natrix-rotate-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let log = dir.join("natrix.log");
+    let config = dir.join("rotate.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "log_file: {:?}\nlog_size_limit: 600\nlogfile_max_num: 3\ntrace: true\n",
+            log.to_str().expect("utf-8")
+        ),
+    )
+    .expect("config");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_natrix"))
+        .args([
+            "-a",
+            "127.0.0.1",
+            "-p",
+            "-1",
+            "-c",
+            config.to_str().expect("utf-8"),
+        ])
+        .spawn()
+        .expect("start");
+    // Traced protocol lines fill the log quickly.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let port = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(address) = text.split("Listening for client connections on ").nth(1) {
+            let port = address
+                .lines()
+                .next()
+                .and_then(|line| line.rsplit(':').next());
+            if let Some(port) = port.and_then(|port| port.trim().parse::<u16>().ok()) {
+                break port;
+            }
+        }
+        let rotated = std::fs::read_dir(&dir).expect("dir").count() > 2;
+        if rotated {
+            // The line may be in a backup already: find it there.
+            let found = std::fs::read_dir(&dir)
+                .expect("dir")
+                .filter_map(Result::ok)
+                .filter_map(|entry| std::fs::read_to_string(entry.path()).ok())
+                .find_map(|text| {
+                    text.split("Listening for client connections on ")
+                        .nth(1)
+                        .and_then(|rest| rest.lines().next())
+                        .and_then(|line| line.rsplit(':').next())
+                        .and_then(|port| port.trim().parse::<u16>().ok())
+                });
+            if let Some(port) = found {
+                break port;
+            }
+        }
+        assert!(Instant::now() < deadline, "no listening line in the log");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    for _ in 0..20 {
+        let mut client = RawClient::connect(port);
+        client.send(b"CONNECT {\"verbose\":false}\r\nSUB x 1\r\nPUB x 5\r\nhello\r\nPING\r\n");
+        let _ = client.read_until_pong_or_close(Duration::from_secs(2));
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let _ = child.wait();
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .filter_map(Result::ok)
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("natrix.log"))
+        .collect();
+    assert_eq!(
+        names.len(),
+        3,
+        "the current file and two backups: {names:?}"
+    );
+    let current = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        current.contains("[INF] Rotated log, backup saved as"),
+        "{current}"
+    );
+}
+
+#[test]
+fn remote_syslog_receives_the_log_lines() {
+    let receiver = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    receiver
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let address = format!("udp://{}", receiver.local_addr().expect("addr"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_natrix"))
+        .args(["-a", "127.0.0.1", "-p", "-1", "-r", &address])
+        .spawn()
+        .expect("start");
+    let mut ready = None;
+    let mut buffer = [0u8; 2048];
+    while let Ok(length) = receiver.recv(&mut buffer) {
+        let datagram = String::from_utf8_lossy(&buffer[..length]).into_owned();
+        if datagram.contains("Server is ready") {
+            ready = Some(datagram);
+            break;
+        }
+    }
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let _ = child.wait();
+    let datagram = ready.expect("the ready line reached the syslog receiver");
+    // Go's log/syslog format: <PRI>TIMESTAMP HOST TAG[PID]: MESSAGE
+    assert!(datagram.starts_with("<5>"), "{datagram}");
+    assert!(
+        datagram.contains(&format!("natrix[{}]: Server is ready", child.id())),
+        "{datagram}"
+    );
+}
