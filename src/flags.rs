@@ -506,16 +506,32 @@ Server Options:
     -n, --name
         --server_name <server_name>  Server name (default: auto)
     -P, --pid <file>                 File to store PID
+    -m, --http_port <port>           Use port for http monitoring
+    -ms,--https_port <port>          Use port for https monitoring
+    -c, --config <file>              Configuration file
+    -t                               Test configuration and exit
     -sl,--signal <signal>[=<pid>]    Send signal to natrix process (ldm, stop, quit, term, reopen, reload)
                                      <pid> can be either a PID (e.g. 1) or the path to a PID file (e.g. /var/run/natrix.pid)
+        --client_advertise <string>  Client URL to advertise to other servers
+        --ports_file_dir <dir>       Creates a ports file in the specified directory (<executable_name>_<pid>.ports).
 
 Logging Options:
     -l, --log <file>                 File to redirect log output
     -T, --logtime                    Timestamp log entries (default: true)
         --logtime_utc                Timestamps in UTC instead of local timezone (default: false)
     -D, --debug                      Enable debugging output
+    -s, --syslog                     Log to syslog
+    -r, --remote_syslog <addr>       Syslog server addr (udp://localhost:514)
     -V, --trace                      Trace the raw protocol
+    -VV                              Verbose trace (same as -V in Natrix)
     -DV                              Debug and trace
+    -DVV                             Debug and verbose trace (same as -DV in Natrix)
+        --log_size_limit <limit>     Logfile size limit in bytes (default: no rotation)
+        --max_traced_msg_len <len>   Maximum printable length for traced messages (default: unlimited)
+
+JetStream Options:
+    -js, --jetstream                 Enable JetStream functionality
+    -sd, --store_dir <dir>           Set the storage directory
 
 Natrix Options (thread-per-core tuning):
         --shards <n>                 Number of shards, one thread each (default: one per CPU in --cpus, or per online CPU)
@@ -550,12 +566,25 @@ Authorization Options:
         --no_auth_user <user>        User for clients without credentials (Natrix only; the
                                      user must come from a users list)
 
+Cluster Options:
+        --routes <rurl-1, rurl-2>    Routes to solicit and connect
+        --cluster <cluster-url>      Cluster URL for solicited routes
+        --cluster_name <string>      Cluster Name, if not set one will be dynamically generated
+        --no_advertise <bool>        Do not advertise known cluster information to clients
+        --cluster_advertise <string> Cluster URL to advertise to other servers
+        --connect_retries <number>   For implicit routes, number of connect retries
+        --cluster_listen <url>       Cluster url from which members can solicit routes
+
+Profiling Options:
+        --profile <port>             Profiling HTTP port
+
 Common Options:
     -h, --help                       Show this message
     -v, --version                    Show version
 
-Go server options for monitoring, clustering and JetStream are accepted (config files validate
-them) and named in a warning at start until Natrix implements them.
+Monitoring, JetStream, clustering, profiling, --client_advertise, --ports_file_dir and
+--max_traced_msg_len are accepted (config files validate them) and named in a warning at start
+until Natrix implements them.
 ";
 
 /// `--help_tls`: the Go server's TLS help, with the names Natrix accepts.
