@@ -246,6 +246,17 @@ impl AccountTable {
         &self.accounts[usize::from(id)]
     }
 
+    /// Whether a publish in `account` is delivered in that account only, under its own
+    /// subject: no mappings, no routes, and no service in any account whose reply could be
+    /// published here.
+    pub fn routes_directly(&self, account: AccountId) -> bool {
+        !self.has_services
+            && self
+                .accounts
+                .get(usize::from(account))
+                .is_some_and(|account| !account.has_routes())
+    }
+
     pub fn system(&self) -> AccountId {
         self.system
     }

@@ -13,7 +13,7 @@ use compio::buf::BufResult;
 use compio::io::{AsyncReadExt, AsyncWriteExt};
 use compio::net::TcpStream;
 
-use crate::account::{AccountId, GLOBAL_ACCOUNT};
+use crate::account::{AccountId, AccountTable, GLOBAL_ACCOUNT};
 use crate::auth::{AuthFailure, Identity};
 use crate::local_sync::LocalNotify;
 use crate::outbound::{MsgView, Outbound};
@@ -113,6 +113,9 @@ pub struct Client {
     /// The account whose subject space this connection publishes and subscribes in; set at
     /// CONNECT by authentication.
     account: Cell<AccountId>,
+    /// Its publishes stay in its account unchanged (no mappings, imports, exports or service
+    /// replies to follow): the publish path then skips the account table.
+    direct_routing: Cell<bool>,
     /// A PONG went out after CONNECT: from then on the client gets asynchronous INFO updates
     /// (Go: `firstPongSent`), such as the lame duck notice.
     pub first_pong_sent: Cell<bool>,
@@ -160,6 +163,7 @@ impl Client {
             pings_out: Cell::new(0),
             recent_activity: Cell::new(false),
             account: Cell::new(GLOBAL_ACCOUNT),
+            direct_routing: Cell::new(false),
             first_pong_sent: Cell::new(false),
             connect_received: Cell::new(false),
             nonce,
@@ -174,10 +178,15 @@ impl Client {
     }
 
     /// Binds the connection to an account; a connection changes accounts only without
-    /// subscriptions (they live in the old account's index).
-    pub fn bind_account(&self, account: AccountId) {
+    /// subscriptions (they live in the old account's index). `accounts` is the current table.
+    pub fn bind_account(&self, account: AccountId, accounts: &AccountTable) {
         debug_assert!(account == self.account.get() || self.subscriptions.borrow().is_empty());
         self.account.set(account);
+        self.direct_routing.set(accounts.routes_directly(account));
+    }
+
+    pub fn direct_routing(&self) -> bool {
+        self.direct_routing.get()
     }
 
     /// The authenticated user name or nkey; empty when the client sent no credentials.
@@ -218,7 +227,7 @@ impl Client {
             // made in the old account go (Go: clearAccountSubs).
             shard.remove_client_subscriptions_of(self);
         }
-        self.bind_account(account);
+        self.bind_account(account, &shard.config().accounts);
         *self.auth_user.borrow_mut() = identity.user;
     }
 
@@ -360,6 +369,7 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
         },
     };
     let client = Rc::new(Client::new(id, peer, stream, start.session, nonce));
+    client.bind_account(GLOBAL_ACCOUNT, &shard.config().accounts);
     if !start.info_sent && !start.skip_info {
         client.outbound.borrow_mut().push_raw(&info.line());
     }
@@ -491,6 +501,11 @@ async fn process_input(shard: &Rc<Shard>, client: &Rc<Client>, buffer: &mut Byte
     let mut batch = RemoteBatch::new(shard.shard_count);
     let mut position = 0;
     let mut needed = 0;
+    // Once per read batch: a reload during the batch applies from the next one.
+    let limits = {
+        let config = shard.config();
+        (config.options.max_payload, config.options.max_control_line)
+    };
     loop {
         if client.awaiting_connect.get()
             && position < buffer.len()
@@ -500,8 +515,8 @@ async fn process_input(shard: &Rc<Shard>, client: &Rc<Client>, buffer: &mut Byte
             break;
         }
         let parser = Parser {
-            max_payload: shard.config().options.max_payload,
-            max_control_line: shard.config().options.max_control_line,
+            max_payload: limits.0,
+            max_control_line: limits.1,
             headers_enabled: client.headers(),
         };
         let (op, consumed) = match parser.parse(&buffer[position..]) {

@@ -398,9 +398,7 @@ impl Shard {
         spans: &PendingDelivery,
         batch: &mut RemoteBatch,
     ) -> bool {
-        let accounts = &self.config().accounts;
-        let account = spans.account;
-        if !accounts.get(account).has_routes() && accounts.decode_reply(msg.subject).is_none() {
+        if publisher.direct_routing() {
             return self.route_in_account(publisher, msg, spans, batch);
         }
         self.route_across_accounts(publisher, msg, spans, batch, 0)
