@@ -371,7 +371,11 @@ fn apply(
         }
         "config" => command_line.config_file = Some(value.to_string()),
         "check_config" => command_line.check_config = boolean()?,
-        "http_port" | "https_port" | "connect_retries" | "profile" | "max_traced_msg_len" => {
+        "http_port" => {
+            let number: i64 = value.parse().map_err(|_| invalid("not a number"))?;
+            options.monitoring.http_port = (number != 0).then_some(number);
+        }
+        "https_port" | "connect_retries" | "profile" | "max_traced_msg_len" => {
             let number: i64 = value.parse().map_err(|_| invalid("not a number"))?;
             if number != 0 {
                 command_line.note_not_supported(flag);
@@ -496,6 +500,7 @@ Server Options:
     -n, --name
         --server_name <server_name>  Server name (default: auto)
     -P, --pid <file>                 File to store PID
+    -m, --http_port <port>           Use port for http monitoring (-1 for a random port)
     -sl,--signal <signal>[=<pid>]    Send signal to natrix process (ldm, stop, quit, term, reopen, reload)
                                      <pid> can be either a PID (e.g. 1) or the path to a PID file (e.g. /var/run/natrix.pid)
 
@@ -544,7 +549,7 @@ Common Options:
     -h, --help                       Show this message
     -v, --version                    Show version
 
-Go server options for monitoring, clustering and JetStream are accepted (config files validate
+Go server options for HTTPS monitoring, clustering and JetStream are accepted (config files validate
 them) and named in a warning at start until Natrix implements them.
 ";
 
