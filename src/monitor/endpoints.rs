@@ -462,8 +462,14 @@ fn connection_document(
         if !connection.authorized_user.is_empty() {
             put("authorized_user", json!(connection.authorized_user));
         }
-        if connection.account != GLOBAL_ACCOUNT_NAME && !connection.account.is_empty() {
+        let named_account =
+            connection.account != GLOBAL_ACCOUNT_NAME && !connection.account.is_empty();
+        if named_account {
             put("account", json!(connection.account));
+        }
+        // Go tags open connections with their account's name, closed ones only outside $G.
+        if connection.stop.is_none() || named_account {
+            put("name_tag", json!(connection.account));
         }
     }
     if !connection.subscriptions.is_empty() {
@@ -471,7 +477,8 @@ fn connection_document(
             let details = connection
                 .subscriptions
                 .iter()
-                .map(|subscription| subscription_document(subscription, false))
+                // Go keeps a closed connection's subscriptions with their account.
+                .map(|subscription| subscription_document(subscription, connection.stop.is_some()))
                 .collect();
             put("subscriptions_list_detail", Value::Array(details));
         } else if subs {
