@@ -26,6 +26,8 @@ pub struct RunningServer {
     pub server_name: String,
     /// (shard, CPU) for every shard, for the start-up log and for tests.
     pub pinning: Vec<(usize, usize)>,
+    /// Where the HTTP monitor listens (`-m`), if it runs.
+    pub monitor_address: Option<SocketAddr>,
     threads: Vec<JoinHandle<()>>,
     control: ControlHandle,
     /// What the running shards were started or last reloaded with.
@@ -366,15 +368,55 @@ pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
             Err(_) => bail!("a shard thread exited during start-up"),
         }
     }
-    let pinning = cpus.into_iter().enumerate().collect();
+    let pinning: Vec<(usize, usize)> = cpus.into_iter().enumerate().collect();
+    let monitor_address = start_monitor(&options, &shared, &pinning, &control)?;
     Ok(RunningServer {
         address,
         server_id,
         server_name,
         pinning,
+        monitor_address,
         threads,
         control,
         options,
         accounts,
     })
+}
+
+/// Starts the HTTP monitor when `-m`/`http_port` asks for it (Go: port -1 is a random port,
+/// the host defaults to the client listener's).
+fn start_monitor(
+    options: &Arc<ServerOptions>,
+    shared: &Arc<SharedState>,
+    pinning: &[(usize, usize)],
+    control: &ControlHandle,
+) -> anyhow::Result<Option<SocketAddr>> {
+    let monitoring = &options.monitoring;
+    let port = match monitoring.http_port {
+        None | Some(0) => return Ok(None),
+        Some(-1) => 0,
+        Some(port) => u16::try_from(port).map_err(|_| anyhow!("invalid http port {port}"))?,
+    };
+    let host = monitoring
+        .host
+        .clone()
+        .filter(|host| !host.is_empty())
+        .unwrap_or_else(|| options.host.clone());
+    let address = (host.as_str(), port)
+        .to_socket_addrs()
+        .with_context(|| format!("bad monitoring address {host}:{port}"))?
+        .next()
+        .ok_or_else(|| anyhow!("no address for {host}"))?;
+    let context = crate::monitor::MonitorContext {
+        info: shared.info.clone(),
+        options: Arc::clone(options),
+        accounts: Arc::clone(&shared.accounts),
+        pinning: pinning.to_vec(),
+        control: control.clone(),
+        http_host: host,
+        http_port: port,
+        base_path: crate::monitor::normalize_base_path(monitoring.base_path.as_deref()),
+    };
+    let handle = crate::monitor::start(context, address)?;
+    Ok(Some(handle.address))
 }

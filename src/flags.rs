@@ -379,7 +379,11 @@ fn apply(
         }
         "config" => command_line.config_file = Some(value.to_string()),
         "check_config" => command_line.check_config = boolean()?,
-        "http_port" | "https_port" | "connect_retries" | "profile" | "max_traced_msg_len" => {
+        "http_port" => {
+            let number: i64 = value.parse().map_err(|_| invalid("not a number"))?;
+            options.monitoring.http_port = (number != 0).then_some(number);
+        }
+        "https_port" | "connect_retries" | "profile" | "max_traced_msg_len" => {
             let number: i64 = value.parse().map_err(|_| invalid("not a number"))?;
             if number != 0 {
                 command_line.note_not_supported(flag);
@@ -506,7 +510,7 @@ Server Options:
     -n, --name
         --server_name <server_name>  Server name (default: auto)
     -P, --pid <file>                 File to store PID
-    -m, --http_port <port>           Use port for http monitoring
+    -m, --http_port <port>           Use port for http monitoring (-1 for a random port)
     -ms,--https_port <port>          Use port for https monitoring
     -c, --config <file>              Configuration file
     -t                               Test configuration and exit
@@ -582,7 +586,7 @@ Common Options:
     -h, --help                       Show this message
     -v, --version                    Show version
 
-Monitoring, JetStream, clustering, profiling, --client_advertise, --ports_file_dir and
+HTTPS monitoring, JetStream, clustering, profiling, --client_advertise, --ports_file_dir and
 --max_traced_msg_len are accepted (config files validate them) and named in a warning at start
 until Natrix implements them.
 ";

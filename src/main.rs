@@ -6,12 +6,17 @@
 //!
 //! Modules: `flags` (Go-compatible command line), `config` (the Go config file syntax),
 //! `options_file` (what each config key means), `logging` (Go log format), `bootstrap`
-//! (io_uring check, listeners, pinned shard threads), `signals` (`--signal`).
+//! (io_uring check, listeners, pinned shard threads), `signals` (`--signal`), `monitor` (the
+//! HTTP monitoring server on its own thread).
+
+// `/varz` is one large `serde_json::json!` document.
+#![recursion_limit = "256"]
 
 mod bootstrap;
 mod config;
 mod flags;
 mod logging;
+mod monitor;
 mod options_file;
 mod signals;
 
@@ -199,6 +204,9 @@ fn run(
     if let Some(pid_file) = &command_line.pid_file {
         std::fs::write(pid_file, std::process::id().to_string())
             .map_err(|error| anyhow::anyhow!("could not write pid file {pid_file}: {error}"))?;
+    }
+    if let Some(address) = server.monitor_address {
+        tracing::info!("Starting http monitor on {address}");
     }
     tracing::info!("Listening for client connections on {}", server.address);
     tracing::info!("Server is ready");

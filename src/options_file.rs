@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use natrix_shards::options::{
     AccountOptions, AuthOptions, ClusterOptions, Export, ExportKind, Import, JetStreamOptions,
-    MappingDestination, NkeyUser, Permissions, ResponsePermission, ResponseType, SubjectMapping,
-    SubjectPermission, TlsSettings, TlsVersion, User,
+    MappingDestination, MonitoringOptions, NkeyUser, Permissions, ResponsePermission, ResponseType,
+    SubjectMapping, SubjectPermission, TlsSettings, TlsVersion, User,
 };
 
 use crate::config::{self, Entry, Item, Map, Pos, Value};
@@ -55,12 +55,8 @@ const NOT_SUPPORTED_YET: &[&str] = &[
     "disable_sublist_cache",
     "no_sublist_cache",
     "default_sentinel",
-    "http",
     "https",
-    "http_port",
-    "monitor_port",
     "https_port",
-    "http_base_path",
     "gateway",
     "leaf",
     "leafnodes",
@@ -102,7 +98,6 @@ const NOT_SUPPORTED_YET: &[&str] = &[
     "default_js_domain",
     "ocsp_cache",
     "no_fast_producer_stall",
-    "max_closed_clients",
     "proxies",
 ];
 
@@ -255,6 +250,23 @@ impl Reader {
                 "port" => {
                     if let Some(port) = self.port(entry) {
                         options.port = port;
+                    }
+                }
+                "http_port" | "monitor_port" => {
+                    if let Some(port) = self.http_port(entry) {
+                        options.monitoring.http_port = Some(port);
+                    }
+                }
+                "http" => self.http_listen(entry, &mut options.monitoring),
+                "http_base_path" => {
+                    if let Some(path) = self.string(entry) {
+                        options.monitoring.base_path = Some(path);
+                    }
+                }
+                "max_closed_clients" => {
+                    if let Some(count) = self.integer(entry) {
+                        options.monitoring.max_closed_clients =
+                            Some(usize::try_from(count).unwrap_or(0));
                     }
                 }
                 "server_name" => {
@@ -426,6 +438,42 @@ impl Reader {
                 self.wrong_type(entry, "a host:port string or a port");
                 None
             }
+        }
+    }
+
+    /// A monitoring port: -1 is a random port, 0 none.
+    fn http_port(&mut self, entry: &Entry) -> Option<i64> {
+        let number = self.integer(entry)?;
+        if !(-1..=65535).contains(&number) {
+            self.error(&entry.item.pos, format!("invalid port {number}"));
+            return None;
+        }
+        Some(number)
+    }
+
+    /// `http: "host:port"` or `http: port` (Go's `parseListen` for the monitor).
+    fn http_listen(&mut self, entry: &Entry, monitoring: &mut MonitoringOptions) {
+        match &entry.item.value {
+            Value::Integer(_) => monitoring.http_port = self.http_port(entry),
+            Value::String(text) => {
+                let Some((host, port)) = text.rsplit_once(':') else {
+                    self.error(
+                        &entry.item.pos,
+                        format!("could not parse address string {text:?}"),
+                    );
+                    return;
+                };
+                let Ok(port) = port.parse::<i64>() else {
+                    self.error(&entry.item.pos, format!("could not parse port {port:?}"));
+                    return;
+                };
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                if !host.is_empty() {
+                    monitoring.host = Some(host.to_string());
+                }
+                monitoring.http_port = Some(port);
+            }
+            _ => self.wrong_type(entry, "a host:port string or a port"),
         }
     }
 
@@ -1874,10 +1922,10 @@ mappings {
     #[test]
     fn go_options_not_implemented_yet_are_warnings_that_name_them() {
         let (settings, warnings) =
-            read("http_port: 8222\njetstream { store_dir: \"/data\", max_mem: 1G }\ncluster { name: c, listen: 0.0.0.0:6222 }")
+            read("https_port: 8222\njetstream { store_dir: \"/data\", max_mem: 1G }\ncluster { name: c, listen: 0.0.0.0:6222 }")
                 .expect("valid");
         assert_eq!(warnings.len(), 3, "{warnings:?}");
-        assert!(warnings[0].contains("\"http_port\" is not supported by Natrix yet"));
+        assert!(warnings[0].contains("\"https_port\" is not supported by Natrix yet"));
         let jetstream = settings.options.jetstream.expect("parsed");
         assert_eq!(jetstream.store_dir.as_deref(), Some("/data"));
         assert_eq!(jetstream.max_memory, Some(1_000_000_000));

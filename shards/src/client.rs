@@ -16,6 +16,7 @@ use compio::net::TcpStream;
 use crate::account::{AccountId, AccountTable, GLOBAL_ACCOUNT};
 use crate::auth::{AuthFailure, Identity};
 use crate::local_sync::LocalNotify;
+use crate::monitor::{ClientDescription, ConnectionStats};
 use crate::outbound::{MsgView, Outbound};
 use crate::permissions::{ClientPermissions, SYSTEM_QUEUE_GROUP};
 use crate::protocol::errors::{go_quote, publish_violation_line, subscription_violation_line};
@@ -131,6 +132,8 @@ pub struct Client {
     permissions: RefCell<Option<ClientPermissions>>,
     /// The authenticated user name or nkey, for logs; empty without credentials.
     auth_user: RefCell<String>,
+    /// Traffic counters and times for monitoring (plain cells).
+    pub stats: ConnectionStats,
 }
 
 impl Client {
@@ -170,6 +173,26 @@ impl Client {
             awaiting_connect: Cell::new(false),
             permissions: RefCell::new(None),
             auth_user: RefCell::new(String::new()),
+            stats: ConnectionStats::default(),
+        }
+    }
+
+    /// What monitoring shows about the connection besides its counters.
+    pub(crate) fn describe(&self) -> ClientDescription {
+        let connect = self.connect.borrow();
+        let (tls_version, tls_cipher) = self
+            .tls
+            .as_deref()
+            .map(TlsSession::version_and_cipher)
+            .unwrap_or_default();
+        ClientDescription {
+            peer: self.peer,
+            name: connect.name.clone(),
+            lang: connect.lang.clone(),
+            version: connect.version.clone(),
+            user: self.auth_user.borrow().clone(),
+            tls_version,
+            tls_cipher,
         }
     }
 
@@ -385,12 +408,19 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
     } else {
         tracing::debug!("{} - Client connection created", client.log_prefix());
         shard.clients.borrow_mut().insert(id, Rc::clone(&client));
+        let accepted = &shard.monitor.total_connections;
+        accepted.set(accepted.get() + 1);
         if shard.config().auth.required() {
             client.awaiting_connect.set(true);
             start_auth_timer(&shard, &client);
         }
         client.writer_wake.notify();
         read_loop(&shard, &client, start.plaintext).await;
+        let reason = client
+            .close_reason
+            .get()
+            .unwrap_or(CloseReason::ClientClosed);
+        shard.record_closed(&client, reason);
     }
 
     shard.remove_client_subscriptions(&client);
@@ -446,6 +476,7 @@ async fn read_loop(shard: &Rc<Shard>, client: &Rc<Client>, mut buffer: BytesMut)
             }
             Ok(count) => {
                 client.recent_activity.set(true);
+                client.stats.last_activity.set(Instant::now());
                 if count == buffer.len() - before && buffer.len() == buffer.capacity() {
                     read_size = (read_size * 2).min(READ_BUFFER_MAX);
                 }
@@ -740,6 +771,11 @@ fn handle_publish(
         .stats
         .in_bytes
         .set(shard.stats.in_bytes.get() + payload.len() as u64);
+    let client_stats = &client.stats;
+    client_stats.in_msgs.set(client_stats.in_msgs.get() + 1);
+    client_stats
+        .in_bytes
+        .set(client_stats.in_bytes.get() + payload.len() as u64);
     // Only pedantic clients get their publish subjects checked, and, as in the Go server, the
     // error is a notice: the message is still acknowledged and routed.
     if client.pedantic.get() && !is_valid_literal_subject(subject) {
@@ -1265,6 +1301,8 @@ pub async fn run_pinger(shard: Rc<Shard>) {
                 continue;
             }
             if client.pings_out.get() + 1 > shard.config().options.max_pings_out {
+                let stale = &shard.monitor.stale_connections;
+                stale.set(stale.get() + 1);
                 shard.close_client(&client, CloseReason::StaleConnection);
                 continue;
             }

@@ -21,6 +21,8 @@
 //!   by hand (no I/O: the connection's tasks move the bytes).
 //! - [`auth`]: who may connect (users, tokens, nkeys, `no_auth_user`); pure.
 //! - [`permissions`]: what a connection may publish, subscribe to and receive; pure.
+//! - [`monitor`]: plain-data snapshots a shard hands the monitoring endpoints, and the
+//!   per-connection counters they come from.
 
 pub mod account;
 pub mod auth;
@@ -28,6 +30,7 @@ pub mod client;
 pub mod local_sync;
 pub mod mapping;
 pub mod mesh;
+pub mod monitor;
 pub mod options;
 pub mod outbound;
 pub mod permissions;

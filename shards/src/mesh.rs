@@ -15,6 +15,7 @@ use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use crate::account::AccountId;
+use crate::monitor::SnapshotRequest;
 
 /// Index of a shard, `0..shard_count`.
 pub type ShardId = u16;
@@ -74,6 +75,8 @@ pub enum ShardMsg {
         spread: std::time::Duration,
         done: std::sync::mpsc::Sender<()>,
     },
+    /// Sent by the control plane (monitoring): answer with a snapshot of the shard's state.
+    Snapshot(SnapshotRequest),
 }
 
 /// Wakes a parked shard runtime from another thread.
@@ -197,6 +200,11 @@ impl MeshEndpoint {
             }
         }
         None
+    }
+
+    /// Messages waiting in this shard's incoming queues (a gauge for monitoring).
+    pub fn queued(&self) -> usize {
+        self.receivers.iter().map(Receiver::len).sum()
     }
 
     pub fn has_pending(&self) -> bool {

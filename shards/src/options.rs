@@ -36,7 +36,7 @@ pub struct ServerOptions {
     pub mappings: Vec<SubjectMapping>,
     /// The system account's name (`system_account`); `$SYS` when not set.
     pub system_account: Option<String>,
-    /// `http`/`http_port`/`https_port` (`-m`, `-ms`): parsed now, served by a later issue.
+    /// `http`/`http_port`/`https_port`/`http_base_path` (`-m`, `-ms`): the monitoring server.
     pub monitoring: MonitoringOptions,
     /// `jetstream {}` (`-js`, `-sd`): parsed and validated now, run by a later issue.
     pub jetstream: Option<JetStreamOptions>,
@@ -53,6 +53,15 @@ pub struct MonitoringOptions {
     pub http_port: Option<i64>,
     pub https_port: Option<i64>,
     pub base_path: Option<String>,
+    /// `max_closed_clients`: closed connections `/connz` remembers; `None` is Go's 10 000.
+    pub max_closed_clients: Option<usize>,
+}
+
+impl MonitoringOptions {
+    pub fn max_closed_clients(&self) -> usize {
+        self.max_closed_clients
+            .unwrap_or(crate::monitor::DEFAULT_MAX_CLOSED_CLIENTS)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

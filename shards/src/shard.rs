@@ -27,6 +27,7 @@ use crate::auth::Authenticator;
 use crate::client::{Client, CloseReason};
 use crate::local_sync::{yield_now, LocalNotify};
 use crate::mesh::{Delivery, InterestChange, MeshEndpoint, ShardId, ShardMsg};
+use crate::monitor::ShardMonitor;
 use crate::options::ServerOptions;
 use crate::outbound::MsgView;
 use crate::protocol::ServerInfo;
@@ -113,6 +114,10 @@ pub struct LocalEntry {
 
 impl MatchResult for LocalMatch {
     type Value = LocalEntry;
+
+    fn fanout(&self) -> usize {
+        self.plain.len() + self.queues.len()
+    }
 
     fn add(&mut self, entry: &LocalEntry) {
         match &entry.queue {
@@ -291,13 +296,15 @@ pub struct Shard {
     pub shared: Arc<SharedState>,
     /// The shard's own copy of the users and their compiled permissions.
     pub stats: ShardStats,
-    mesh: RefCell<MeshEndpoint>,
-    outboxes: RefCell<Vec<VecDeque<ShardMsg>>>,
+    /// Closed connections and the rarer counters monitoring reports (see `monitor.rs`).
+    pub monitor: ShardMonitor,
+    pub(crate) mesh: RefCell<MeshEndpoint>,
+    pub(crate) outboxes: RefCell<Vec<VecDeque<ShardMsg>>>,
     outbox_blocked: LocalNotify,
     pub clients: RefCell<AHashMap<u64, Rc<Client>>>,
-    subscriptions: RefCell<Slab<Subscription>>,
+    pub(crate) subscriptions: RefCell<Slab<Subscription>>,
     /// One subject index per account (indexed by `AccountId`).
-    local: RefCell<Vec<SubjectIndex<LocalMatch>>>,
+    pub(crate) local: RefCell<Vec<SubjectIndex<LocalMatch>>>,
     /// One interest summary per account.
     summary: RefCell<Vec<SubjectIndex<RemoteMatch>>>,
     local_interest: RefCell<AHashMap<InterestKey, u32>>,
@@ -330,6 +337,7 @@ impl Shard {
     pub fn new(mesh: MeshEndpoint, options: Arc<ServerOptions>, shared: Arc<SharedState>) -> Self {
         let shard_count = mesh.shard_count();
         let account_count = shared.accounts.len();
+        let monitor = ShardMonitor::new(options.monitoring.max_closed_clients(), account_count);
         Shard {
             id: mesh.shard,
             shard_count,
@@ -342,6 +350,7 @@ impl Shard {
             })),
             shared,
             stats: ShardStats::default(),
+            monitor,
             outboxes: RefCell::new((0..shard_count).map(|_| VecDeque::new()).collect()),
             mesh: RefCell::new(mesh),
             outbox_blocked: LocalNotify::default(),
@@ -618,6 +627,11 @@ impl Shard {
         self.stats
             .out_bytes
             .set(self.stats.out_bytes.get() + msg.payload.len() as u64);
+        let client_stats = &client.stats;
+        client_stats.out_msgs.set(client_stats.out_msgs.get() + 1);
+        client_stats
+            .out_bytes
+            .set(client_stats.out_bytes.get() + msg.payload.len() as u64);
         self.queued_for(client, pending);
         if let Some(reply) = msg.reply {
             client.note_delivered_reply(reply);
@@ -677,6 +691,8 @@ impl Shard {
             delivered: 0,
         });
         client.subscriptions.borrow_mut().insert(sid, id);
+        let inserts = &self.monitor.subscription_inserts;
+        inserts.set(inserts.get() + 1);
         let entry = LocalEntry {
             id,
             queue: queue.clone(),
@@ -707,6 +723,8 @@ impl Shard {
         let Some(subscription) = self.subscriptions.borrow_mut().try_remove(id) else {
             return;
         };
+        let removes = &self.monitor.subscription_removes;
+        removes.set(removes.get() + 1);
         subscription
             .client
             .subscriptions
@@ -1085,6 +1103,8 @@ impl Shard {
     fn handle_shard_msg(&self, msg: ShardMsg) -> bool {
         match msg {
             ShardMsg::Deliver(deliveries) => {
+                let handoffs_in = &self.monitor.handoffs_in;
+                handoffs_in.set(handoffs_in.get() + deliveries.len() as u64);
                 for delivery in &deliveries {
                     self.deliver_from_mesh(delivery);
                 }
@@ -1110,6 +1130,7 @@ impl Shard {
                 spread,
                 done,
             } => self.enter_lame_duck(grace, spread, done),
+            ShardMsg::Snapshot(request) => self.answer_snapshot(request),
         }
         true
     }

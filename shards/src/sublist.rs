@@ -15,6 +15,21 @@ use crate::subject::{has_wildcard_token, pattern_matches};
 pub trait MatchResult: Default {
     type Value;
     fn add(&mut self, value: &Self::Value);
+
+    /// How many receivers the result names, for the index's fanout statistics.
+    fn fanout(&self) -> usize {
+        0
+    }
+}
+
+/// What monitoring reports about an index (the Go server's `SublistStats`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct IndexStats {
+    pub lookups: u64,
+    pub hits: u64,
+    pub cache_entries: usize,
+    pub max_fanout: usize,
+    pub fanout_total: usize,
 }
 
 /// How many distinct subjects the cache remembers before it starts over.
@@ -25,6 +40,10 @@ pub struct SubjectIndex<R: MatchResult> {
     root: Level<R::Value>,
     cache: AHashMap<Box<[u8]>, Rc<R>>,
     patterns: usize,
+    /// Matches asked for, and how many the cache answered (plain counters: one shard owns
+    /// the index).
+    lookups: u64,
+    hits: u64,
 }
 
 struct Level<V> {
@@ -75,6 +94,8 @@ impl<R: MatchResult> Default for SubjectIndex<R> {
             root: Level::default(),
             cache: AHashMap::new(),
             patterns: 0,
+            lookups: 0,
+            hits: 0,
         }
     }
 }
@@ -82,7 +103,9 @@ impl<R: MatchResult> Default for SubjectIndex<R> {
 impl<R: MatchResult> SubjectIndex<R> {
     /// Returns everything stored under patterns matching the literal `subject`.
     pub fn matches(&mut self, subject: &[u8]) -> Rc<R> {
+        self.lookups += 1;
         if let Some(found) = self.cache.get(subject) {
+            self.hits += 1;
             return Rc::clone(found);
         }
         let mut result = R::default();
@@ -112,6 +135,18 @@ impl<R: MatchResult> SubjectIndex<R> {
             prune(&mut self.root, pattern);
         }
         outcome
+    }
+
+    /// Lookup and cache statistics; the fanout figures are over the cached results.
+    pub fn stats(&self) -> IndexStats {
+        let fanouts = self.cache.values().map(|result| result.fanout());
+        IndexStats {
+            lookups: self.lookups,
+            hits: self.hits,
+            cache_entries: self.cache.len(),
+            max_fanout: fanouts.clone().max().unwrap_or(0),
+            fanout_total: fanouts.sum(),
+        }
     }
 
     /// Number of patterns with at least one value.

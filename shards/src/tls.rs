@@ -509,6 +509,31 @@ impl TlsSession {
         format!("TLS version {version}, cipher suite {suite}")
     }
 
+    /// The negotiated version and cipher suite as Go's `/connz` names them (`1.3`,
+    /// `TLS_AES_128_GCM_SHA256`); empty before the handshake.
+    pub fn version_and_cipher(&self) -> (String, String) {
+        let connection = self.connection.borrow();
+        let version = match connection.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "1.3".to_string(),
+            Some(rustls::ProtocolVersion::TLSv1_2) => "1.2".to_string(),
+            Some(other) => format!("{other:?}"),
+            None => String::new(),
+        };
+        let cipher = connection
+            .negotiated_cipher_suite()
+            .map(|suite| {
+                GO_CIPHER_SUITES
+                    .iter()
+                    .find(|(_, rustls_suite)| *rustls_suite == Some(suite.suite()))
+                    .map_or_else(
+                        || format!("{:?}", suite.suite()),
+                        |(name, _)| name.to_string(),
+                    )
+            })
+            .unwrap_or_default();
+        (version, cipher)
+    }
+
     /// The verified client certificate's identities (with `verify_and_map` only).
     pub fn identities(&self) -> Option<&TlsIdentities> {
         self.identities.as_ref()

