@@ -39,7 +39,7 @@ trap cleanup EXIT
 chmod 0755 "$work_dir"
 
 step "tools: cargo-deb $CARGO_DEB_VERSION, nats-py $NATS_PY_VERSION"
-if [ "$(cargo deb --version 2>/dev/null || true)" != "$CARGO_DEB_VERSION" ]; then
+if [ "$(cargo deb --version 2>/dev/null || true)" != "cargo-deb $CARGO_DEB_VERSION" ]; then
   cargo install cargo-deb --locked --version "$CARGO_DEB_VERSION"
 fi
 cargo deb --version
