@@ -2,8 +2,8 @@
 # Runs every test of the repository on a fresh machine: installs what the tests need
 # (idempotently), then checks formatting and lints, runs all cargo tests (unit, raw protocol,
 # official-client and differential tests against the Go server, the storage suites, the
-# benchmark harness's quick mode against both servers), and a short bounded fuzz run of the
-# protocol parser.
+# benchmark harness's quick mode against both servers), the Debian package installed and run
+# for real (deploy/test-deb.sh), and a short bounded fuzz run of the protocol parser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +32,15 @@ step "tests"
 # (never a stale release binary).
 export NATRIX_BIN="$PWD/target/debug/natrix"
 cargo test --workspace
+
+step "Debian package: build, install with dpkg, run as the natrix user, connect, purge"
+# Packages target/debug/natrix, which the tests just built (no second build), and installs
+# cargo-deb and the nats-py client itself when missing. dpkg needs root, which CI has.
+if [ "$(id -u)" = 0 ]; then
+  NATRIX_DEB_PREBUILT=1 bash deploy/test-deb.sh
+else
+  echo "skipped: deploy/test-deb.sh installs a package and needs root"
+fi
 
 step "fuzz the protocol parser for 30 seconds (input split at arbitrary points)"
 # Stable Rust: no sanitizer (-s none), libFuzzer coverage still applies.
