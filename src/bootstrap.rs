@@ -27,7 +27,8 @@ pub struct RunningServer {
     /// (shard, CPU) for every shard, for the start-up log and for tests.
     pub pinning: Vec<(usize, usize)>,
     /// Where the HTTP monitor listens (`-m`), if it runs.
-    pub monitor_address: Option<SocketAddr>,
+    /// Where the monitor listens, and whether it is HTTPS.
+    pub monitor_address: Option<(SocketAddr, bool)>,
     threads: Vec<JoinHandle<()>>,
     control: ControlHandle,
     /// What the running shards were started or last reloaded with.
@@ -390,12 +391,25 @@ fn start_monitor(
     shared: &Arc<SharedState>,
     pinning: &[(usize, usize)],
     control: &ControlHandle,
-) -> anyhow::Result<Option<SocketAddr>> {
+) -> anyhow::Result<Option<(SocketAddr, bool)>> {
     let monitoring = &options.monitoring;
-    let port = match monitoring.http_port {
-        None | Some(0) => return Ok(None),
-        Some(-1) => 0,
-        Some(port) => u16::try_from(port).map_err(|_| anyhow!("invalid http port {port}"))?,
+    let http = monitoring.http_port.filter(|&port| port != 0);
+    let https = monitoring.https_port.filter(|&port| port != 0);
+    // The Go server's rules: one of the two, and HTTPS with the server's TLS configuration.
+    let (port, tls) = match (http, https) {
+        (None, None) => return Ok(None),
+        (Some(http), Some(https)) => {
+            bail!("can't specify both HTTP ({http}) and HTTPs ({https}) ports")
+        }
+        (Some(port), None) => (port, None),
+        (None, Some(port)) => match &shared.tls {
+            Some(config) => (port, Some(Arc::clone(config))),
+            None => bail!("TLS cert and key required for HTTPS"),
+        },
+    };
+    let port = match port {
+        -1 => 0,
+        port => u16::try_from(port).map_err(|_| anyhow!("invalid monitoring port {port}"))?,
     };
     let host = monitoring
         .host
@@ -415,8 +429,10 @@ fn start_monitor(
         control: control.clone(),
         http_host: host,
         http_port: port,
+        secure: tls.is_some(),
         base_path: crate::monitor::normalize_base_path(monitoring.base_path.as_deref()),
     };
-    let handle = crate::monitor::start(context, address)?;
-    Ok(Some(handle.address))
+    let secure = tls.is_some();
+    let handle = crate::monitor::start(context, address, tls)?;
+    Ok(Some((handle.address, secure)))
 }

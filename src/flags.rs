@@ -383,7 +383,11 @@ fn apply(
             let number: i64 = value.parse().map_err(|_| invalid("not a number"))?;
             options.monitoring.http_port = (number != 0).then_some(number);
         }
-        "https_port" | "connect_retries" | "profile" | "max_traced_msg_len" => {
+        "https_port" => {
+            let number: i64 = value.parse().map_err(|_| invalid("not a number"))?;
+            options.monitoring.https_port = (number != 0).then_some(number);
+        }
+        "connect_retries" | "profile" | "max_traced_msg_len" => {
             let number: i64 = value.parse().map_err(|_| invalid("not a number"))?;
             if number != 0 {
                 command_line.note_not_supported(flag);
@@ -586,7 +590,7 @@ Common Options:
     -h, --help                       Show this message
     -v, --version                    Show version
 
-HTTPS monitoring, JetStream, clustering, profiling, --client_advertise, --ports_file_dir and
+JetStream, clustering, profiling, --client_advertise, --ports_file_dir and
 --max_traced_msg_len are accepted (config files validate them) and named in a warning at start
 until Natrix implements them.
 ";

@@ -205,8 +205,9 @@ fn run(
         std::fs::write(pid_file, std::process::id().to_string())
             .map_err(|error| anyhow::anyhow!("could not write pid file {pid_file}: {error}"))?;
     }
-    if let Some(address) = server.monitor_address {
-        tracing::info!("Starting http monitor on {address}");
+    if let Some((address, secure)) = server.monitor_address {
+        let scheme = if secure { "https" } else { "http" };
+        tracing::info!("Starting {scheme} monitor on {address}");
     }
     tracing::info!("Listening for client connections on {}", server.address);
     tracing::info!("Server is ready");

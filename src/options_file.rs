@@ -55,8 +55,6 @@ const NOT_SUPPORTED_YET: &[&str] = &[
     "disable_sublist_cache",
     "no_sublist_cache",
     "default_sentinel",
-    "https",
-    "https_port",
     "gateway",
     "leaf",
     "leafnodes",
@@ -257,7 +255,13 @@ impl Reader {
                         options.monitoring.http_port = Some(port);
                     }
                 }
-                "http" => self.http_listen(entry, &mut options.monitoring),
+                "https_port" => {
+                    if let Some(port) = self.http_port(entry) {
+                        options.monitoring.https_port = Some(port);
+                    }
+                }
+                "http" => self.http_listen(entry, &mut options.monitoring, false),
+                "https" => self.http_listen(entry, &mut options.monitoring, true),
                 "http_base_path" => {
                     if let Some(path) = self.string(entry) {
                         options.monitoring.base_path = Some(path);
@@ -452,9 +456,9 @@ impl Reader {
     }
 
     /// `http: "host:port"` or `http: port` (Go's `parseListen` for the monitor).
-    fn http_listen(&mut self, entry: &Entry, monitoring: &mut MonitoringOptions) {
+    fn http_listen(&mut self, entry: &Entry, monitoring: &mut MonitoringOptions, secure: bool) {
         match &entry.item.value {
-            Value::Integer(_) => monitoring.http_port = self.http_port(entry),
+            Value::Integer(_) => *monitor_port_mut(monitoring, secure) = self.http_port(entry),
             Value::String(text) => {
                 let Some((host, port)) = text.rsplit_once(':') else {
                     self.error(
@@ -471,7 +475,7 @@ impl Reader {
                 if !host.is_empty() {
                     monitoring.host = Some(host.to_string());
                 }
-                monitoring.http_port = Some(port);
+                *monitor_port_mut(monitoring, secure) = Some(port);
             }
             _ => self.wrong_type(entry, "a host:port string or a port"),
         }
@@ -1645,6 +1649,15 @@ impl Reader {
     }
 }
 
+/// The monitoring port `http`/`https` sets.
+fn monitor_port_mut(monitoring: &mut MonitoringOptions, secure: bool) -> &mut Option<i64> {
+    if secure {
+        &mut monitoring.https_port
+    } else {
+        &mut monitoring.http_port
+    }
+}
+
 enum CpuList {
     Auto,
     Cpus(Vec<usize>),
@@ -1922,10 +1935,10 @@ mappings {
     #[test]
     fn go_options_not_implemented_yet_are_warnings_that_name_them() {
         let (settings, warnings) =
-            read("https_port: 8222\njetstream { store_dir: \"/data\", max_mem: 1G }\ncluster { name: c, listen: 0.0.0.0:6222 }")
+            read("mqtt { port: 1883 }\njetstream { store_dir: \"/data\", max_mem: 1G }\ncluster { name: c, listen: 0.0.0.0:6222 }")
                 .expect("valid");
         assert_eq!(warnings.len(), 3, "{warnings:?}");
-        assert!(warnings[0].contains("\"https_port\" is not supported by Natrix yet"));
+        assert!(warnings[0].contains("\"mqtt\" is not supported by Natrix yet"));
         let jetstream = settings.options.jetstream.expect("parsed");
         assert_eq!(jetstream.store_dir.as_deref(), Some("/data"));
         assert_eq!(jetstream.max_memory, Some(1_000_000_000));

@@ -337,6 +337,72 @@ async fn handshake_first_client_connects_and_gets_info_after_the_handshake() {
 }
 
 /// Connects with a raw rustls client, handshake first, and reads the INFO line.
+/// A TLS client that trusts the test CA (no client certificate).
+fn tls_stream(
+    certs: &Certificates,
+    port: u16,
+) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    let mut roots = rustls::RootCertStore::empty();
+    let ca_pem = std::fs::read(certs.dir.join("ca.pem")).expect("ca");
+    let ca = rustls::pki_types::pem::PemObject::from_pem_slice(&ca_pem).expect("ca pem");
+    roots.add(ca).expect("root");
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let connection = rustls::ClientConnection::new(Arc::new(config), name).expect("client");
+    let socket = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    rustls::StreamOwned::new(connection, socket)
+}
+
+/// `-ms`: the monitor serves HTTPS with the client port's certificate, on both servers, and
+/// `/varz` reports it as `https_port`.
+#[test]
+fn https_monitoring_uses_the_client_port_certificate() {
+    let certs = Certificates::generate("https");
+    let mut args = certs.server_args();
+    args.extend(["-ms".to_string(), "-1".to_string()]);
+    let go_args = {
+        let mut args = certs.server_args();
+        args.extend(["-ms".to_string(), free_port().to_string()]);
+        args
+    };
+    for (name, server) in [("go", go(&go_args)), ("natrix", natrix(1, &args))] {
+        let port = server.monitor_port.expect("https monitor port in the log");
+        let mut stream = tls_stream(&certs, port);
+        stream
+            .write_all(b"GET /varz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .expect("request");
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        let text = String::from_utf8_lossy(&response);
+        assert!(text.starts_with("HTTP/1.1 200"), "{name}: {text}");
+        let body = &text[text.find("\r\n\r\n").expect("headers end") + 4..];
+        // Go may send the body chunked; the JSON object is what matters.
+        let json_start = body.find('{').expect("a JSON body");
+        let json_end = body.rfind('}').expect("a JSON body");
+        let varz: serde_json::Value =
+            serde_json::from_str(&body[json_start..=json_end]).expect("varz JSON");
+        assert_eq!(varz["https_port"], port, "{name}");
+        assert_eq!(varz["http_port"], 0, "{name}");
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
 fn tls_first_info(certs: &Certificates, port: u16) -> serde_json::Value {
     let mut roots = rustls::RootCertStore::empty();
     let ca_pem = std::fs::read(certs.dir.join("ca.pem")).expect("ca");

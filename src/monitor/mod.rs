@@ -46,6 +46,8 @@ pub struct MonitorContext {
     /// The address the monitor listens on, as `/varz` reports it.
     pub http_host: String,
     pub http_port: u16,
+    /// The monitor serves HTTPS (`https_port`): `/varz` reports the port as `https_port`.
+    pub secure: bool,
     pub base_path: String,
 }
 
@@ -69,7 +71,11 @@ pub struct MonitorHandle {
 
 /// Binds the monitoring port and starts the monitor thread. Binding happens here, so a port
 /// in use fails the start-up as in the Go server.
-pub fn start(context: MonitorContext, address: SocketAddr) -> anyhow::Result<MonitorHandle> {
+pub fn start(
+    context: MonitorContext,
+    address: SocketAddr,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> anyhow::Result<MonitorHandle> {
     let listener = TcpListener::bind(address)
         .with_context(|| format!("cannot listen for monitoring on {address}"))?;
     listener.set_nonblocking(true)?;
@@ -95,12 +101,17 @@ pub fn start(context: MonitorContext, address: SocketAddr) -> anyhow::Result<Mon
         .context("cannot start the monitoring runtime")?;
     std::thread::Builder::new()
         .name("natrix-monitor".into())
-        .spawn(move || runtime.block_on(serve(monitor, listener)))
+        .spawn(move || runtime.block_on(serve(monitor, listener, tls)))
         .context("cannot start the monitoring thread")?;
     Ok(MonitorHandle { address: bound })
 }
 
-async fn serve(monitor: Arc<Monitor>, listener: TcpListener) {
+async fn serve(
+    monitor: Arc<Monitor>,
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) {
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(listener) => listener,
         Err(error) => {
@@ -118,12 +129,39 @@ async fn serve(monitor: Arc<Monitor>, listener: TcpListener) {
             }
         };
         let monitor = Arc::clone(&monitor);
+        let acceptor = acceptor.clone();
         tokio::spawn(async move {
             let service =
                 hyper::service::service_fn(move |request| handle(Arc::clone(&monitor), request));
-            let connection = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-            if let Err(error) = connection.await {
+            let builder = hyper::server::conn::http1::Builder::new();
+            let served = match acceptor {
+                // HTTPS: the handshake gets the Go server's TLS timeout too.
+                Some(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(Duration::from_secs(2), acceptor.accept(stream)).await;
+                    match handshake {
+                        Ok(Ok(stream)) => {
+                            builder
+                                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                                .await
+                        }
+                        Ok(Err(error)) => {
+                            tracing::debug!("monitoring: TLS handshake error: {error}");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!("monitoring: TLS handshake timeout");
+                            return;
+                        }
+                    }
+                }
+                None => {
+                    builder
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await
+                }
+            };
+            if let Err(error) = served {
                 tracing::debug!("monitoring: connection error: {error}");
             }
         });

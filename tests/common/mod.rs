@@ -17,7 +17,7 @@ pub struct TestServer {
     pub log: mpsc::Receiver<String>,
     /// The log lines up to and including the `Listening for client connections` line.
     pub startup_log: Vec<String>,
-    /// The HTTP monitoring port, from the `Starting http monitor on` line (with `-m`).
+    /// The monitoring port, from the `Starting http(s) monitor on` line (with `-m`/`-ms`).
     pub monitor_port: Option<u16>,
 }
 
@@ -83,7 +83,10 @@ impl TestServer {
         let port = port.expect("port found");
         // Both servers log the monitor before the client listener.
         let monitor_port = startup_log.iter().find_map(|line| {
-            let address = line.split("Starting http monitor on ").nth(1)?;
+            let address = line
+                .split("Starting http monitor on ")
+                .nth(1)
+                .or_else(|| line.split("Starting https monitor on ").nth(1))?;
             address.trim().rsplit(':').next()?.parse().ok()
         });
         TestServer {
