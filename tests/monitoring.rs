@@ -482,6 +482,41 @@ fn parse_prometheus(text: &str) -> Vec<(String, String, f64)> {
     samples
 }
 
+/// Parses the exposition with the Prometheus project's Python client (`prometheus-client`,
+/// installed by `.ci/test.sh`), as a scraper would, and checks every family came through.
+fn official_prometheus_parser_accepts(text: &str) {
+    let script = "import sys\n\
+from prometheus_client.parser import text_string_to_metric_families\n\
+families = list(text_string_to_metric_families(sys.stdin.read()))\n\
+print(len(families), sum(len(f.samples) for f in families))\n";
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), text.as_bytes())
+        .expect("write metrics");
+    let output = child.wait_with_output().expect("parser ran");
+    assert!(
+        output.status.success(),
+        "prometheus_client rejects /metrics: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let counts = String::from_utf8_lossy(&output.stdout);
+    let families: usize = counts
+        .split_whitespace()
+        .next()
+        .and_then(|count| count.parse().ok())
+        .expect("family count");
+    let declared = text
+        .lines()
+        .filter(|line| line.starts_with("# TYPE "))
+        .count();
+    assert_eq!(families, declared, "every # TYPE family parsed");
+}
+
 fn total(samples: &[(String, String, f64)], name: &str) -> f64 {
     samples
         .iter()
@@ -492,6 +527,7 @@ fn total(samples: &[(String, String, f64)], name: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_parse_as_prometheus_text_and_counters_move_with_traffic() {
+    // (Also checked below with the Prometheus project's own Python parser.)
     let port = free_port().to_string();
     let natrix = TestServer::natrix(2, &["-m", &port]);
     let (status, before_text) = http_get(monitored(&natrix), "/metrics");
@@ -523,6 +559,7 @@ async fn metrics_parse_as_prometheus_text_and_counters_move_with_traffic() {
     }
     let (_, after_text) = http_get(monitored(&natrix), "/metrics");
     let after = parse_prometheus(&after_text);
+    official_prometheus_parser_accepts(&after_text);
     let moved = |name: &str| total(&after, name) - total(&before, name);
     assert_eq!(moved("natrix_in_msgs_total"), 100.0);
     assert_eq!(moved("natrix_out_msgs_total"), 100.0);
