@@ -1088,6 +1088,29 @@ impl Reader {
         }
     }
 
+    /// The `stream`/`service` key of an export or import; an entry that names both is Go's
+    /// error ("Detected stream but already saw a service").
+    fn export_kind(
+        &mut self,
+        field: &Entry,
+        kind_name: &str,
+        seen: Option<ExportKind>,
+    ) -> Option<ExportKind> {
+        let (kind, other) = if kind_name == "stream" {
+            (ExportKind::Stream, "service")
+        } else {
+            (ExportKind::Service, "stream")
+        };
+        if seen.is_some_and(|previous| previous != kind) {
+            self.error(
+                &field.item.pos,
+                format!("Detected {kind_name} but already saw a {other}"),
+            );
+            return None;
+        }
+        Some(kind)
+    }
+
     fn exports(&mut self, entry: &Entry) -> Vec<Export> {
         let Value::Array(items) = &entry.item.value else {
             self.error(
@@ -1122,27 +1145,10 @@ impl Reader {
             for field in &map.entries {
                 match field.key.to_ascii_lowercase().as_str() {
                     kind_name @ ("stream" | "service") => {
-                        let export_kind = if kind_name == "stream" {
-                            ExportKind::Stream
-                        } else {
-                            ExportKind::Service
+                        let Some(export_kind) = self.export_kind(field, kind_name, seen_kind)
+                        else {
+                            continue;
                         };
-                        if let Some(previous) = seen_kind {
-                            if previous != export_kind {
-                                self.error(
-                                    &field.item.pos,
-                                    format!(
-                                        "Detected {kind_name} but already saw a {}",
-                                        if kind_name == "stream" {
-                                            "service"
-                                        } else {
-                                            "stream"
-                                        }
-                                    ),
-                                );
-                                continue;
-                            }
-                        }
                         seen_kind = Some(export_kind);
                         export.kind = export_kind;
                         export.subject = self.string(field).unwrap_or_default();
@@ -1232,25 +1238,10 @@ impl Reader {
             for field in &map.entries {
                 match field.key.to_ascii_lowercase().as_str() {
                     kind_name @ ("stream" | "service") => {
-                        let export_kind = if kind_name == "stream" {
-                            ExportKind::Stream
-                        } else {
-                            ExportKind::Service
-                        };
-                        if seen_kind.is_some_and(|previous| previous != export_kind) {
-                            self.error(
-                                &field.item.pos,
-                                format!(
-                                    "Detected {kind_name} but already saw a {}",
-                                    if kind_name == "stream" {
-                                        "service"
-                                    } else {
-                                        "stream"
-                                    }
-                                ),
-                            );
+                        let Some(export_kind) = self.export_kind(field, kind_name, seen_kind)
+                        else {
                             continue;
-                        }
+                        };
                         seen_kind = Some(export_kind);
                         import.kind = export_kind;
                         let Value::Map(source) = &field.item.value else {
