@@ -372,7 +372,12 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
                 .ping_interval
                 .saturating_mul(shard.config().options.max_pings_out.saturating_add(1))
                 .min(Duration::from_secs(24 * 60 * 60));
-            match start_tls(&stream, config, settings, &info, idle_limit, log_prefix).await {
+            // Boxed: the handshake's state would otherwise sit inside every connection's task,
+            // TLS or not, for the connection's whole life.
+            let handshake = Box::pin(start_tls(
+                &stream, config, settings, &info, idle_limit, log_prefix,
+            ));
+            match handshake.await {
                 Some(start) => start,
                 None => {
                     let _ = socket2::SockRef::from(&stream).shutdown(std::net::Shutdown::Both);
