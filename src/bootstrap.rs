@@ -41,11 +41,7 @@ impl RunningServer {
     /// changed, and builds the new accounts, TLS and INFO.
     pub fn prepare_reload(&self, options: ServerOptions) -> anyhow::Result<Arc<Reload>> {
         check_reloadable(&self.options, &options)?;
-        let tls = match &options.tls {
-            Some(settings) => Some(settings.server_config().context("TLS configuration")?),
-            None => None,
-        };
-        natrix_shards::auth::validate(&options.auth).map_err(|error| anyhow!("{error}"))?;
+        let tls = checked_tls_and_auth(&options)?;
         let accounts = Arc::new(
             AccountTable::rebuild(&options, &self.accounts).map_err(|error| anyhow!("{error}"))?,
         );
@@ -127,6 +123,12 @@ fn check_reloadable(old: &ServerOptions, new: &ServerOptions) -> anyhow::Result<
             "tuning",
             format!("{:?}", old.tuning),
             format!("{:?}", new.tuning),
+        ),
+        // The monitor is started once; the Go server refuses these changes too.
+        (
+            "monitoring",
+            format!("{:?}", old.monitoring),
+            format!("{:?}", new.monitoring),
         ),
     ];
     for (name, old_value, new_value) in fixed {
@@ -288,9 +290,21 @@ fn server_info(
     }
 }
 
+/// What start and reload check before anything runs: the auth options, and the TLS
+/// configuration built from the certificate files.
+fn checked_tls_and_auth(
+    options: &ServerOptions,
+) -> anyhow::Result<Option<Arc<rustls::ServerConfig>>> {
+    natrix_shards::auth::validate(&options.auth).map_err(|error| anyhow!(error))?;
+    match &options.tls {
+        Some(settings) => Ok(Some(settings.server_config().context("TLS configuration")?)),
+        None => Ok(None),
+    }
+}
+
 /// Starts the shards. Returns once every shard is accepting connections.
 pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
-    natrix_shards::auth::validate(&options.auth).map_err(|error| anyhow!(error))?;
+    let tls = checked_tls_and_auth(&options)?;
     check_io_uring()?;
     let cpus = shard_cpus(&options)?;
     let shard_count = cpus.len();
@@ -314,10 +328,6 @@ pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         options.server_name.clone()
     };
     let info = server_info(&options, &server_id, &server_name, address.port());
-    let tls = match &options.tls {
-        Some(settings) => Some(settings.server_config().context("TLS configuration")?),
-        None => None,
-    };
     let accounts = Arc::new(AccountTable::build(&options).map_err(|error| anyhow!("{error}"))?);
     let shared = Arc::new(SharedState {
         tls,

@@ -197,7 +197,10 @@ pub fn parse(args: &[String]) -> Result<CommandLine, FlagError> {
             value,
         });
     }
-    apply_tls_flags(&mut command_line)?;
+    // With `-c`, the TLS flags apply over the file's `tls {}` (in `reapply`), not before it.
+    if command_line.config_file.is_none() {
+        apply_tls_flags(&mut command_line)?;
+    }
     Ok(command_line)
 }
 

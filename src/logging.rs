@@ -216,10 +216,12 @@ impl Syslog {
         };
         let text = String::from_utf8_lossy(line);
         // The file format's "[pid] time [LVL] " prefix is not part of a syslog message.
+        // The first label is the level; a label inside the message itself comes later.
         let message = ["[ERR] ", "[WRN] ", "[INF] ", "[DBG] ", "[TRC] "]
             .iter()
-            .find_map(|label| text.split_once(label).map(|(_, rest)| rest))
-            .unwrap_or(&text)
+            .filter_map(|label| text.find(label).map(|at| at + label.len()))
+            .min()
+            .map_or(&*text, |start| &text[start..])
             .trim_end();
         let pid = std::process::id();
         let now = chrono::Local::now();

@@ -171,7 +171,6 @@ fn apply_config_file(
         .map_err(|errors| errors.to_string())?;
     flags::reapply(&mut settings, &command_line.assignments).map_err(|error| error.to_string())?;
     settings.assignments = command_line.assignments;
-    settings.not_supported = command_line.not_supported;
     Ok((settings, warnings))
 }
 

@@ -20,9 +20,6 @@ use natrix_shards::options::{
 use crate::config::{self, Entry, Item, Map, Pos, Value};
 use crate::flags::{self, CommandLine};
 
-/// The global account's name; reserved in `accounts {}`.
-pub const GLOBAL_ACCOUNT: &str = "$G";
-
 /// What went wrong in a config file: every error found, and the warnings.
 #[derive(Debug, thiserror::Error)]
 #[error("{}", lines.join("\n"))]
@@ -1033,7 +1030,7 @@ impl Reader {
     }
 
     fn add_account(&mut self, pos: &Pos, account: AccountOptions, settings: &mut CommandLine) {
-        if account.name == GLOBAL_ACCOUNT {
+        if account.name == natrix_shards::account::GLOBAL_ACCOUNT_NAME {
             self.error(pos, format!("{:?} is a Reserved Account", account.name));
         } else if settings
             .options

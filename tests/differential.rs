@@ -211,16 +211,37 @@ fn the_first_pong_is_followed_by_a_connect_info_update_like_the_go_server() {
     let exchange = |port: u16| {
         let mut client = RawClient::connect(port);
         client.send(b"PING\r\nCONNECT {\"verbose\":false,\"protocol\":1}\r\nPING\r\nPING\r\n");
-        let (bytes, closed) = client.read_until_quiet(Duration::from_millis(300));
+        // Three PONGs, with the update after the second; a slow machine gets 10 s.
+        let mut lines = Vec::new();
+        while lines
+            .iter()
+            .filter(|line: &&String| *line == "PONG\r\n")
+            .count()
+            < 3
+        {
+            let line = client
+                .read_line(Duration::from_secs(10))
+                .expect("three PONGs within 10 s");
+            lines.push(line);
+        }
+        let (rest, closed) = client.read_until_quiet(Duration::from_millis(200));
         assert!(!closed);
-        String::from_utf8_lossy(&bytes)
-            .split("\r\n")
-            .filter(|line| !line.is_empty())
-            .map(str::to_string)
+        assert!(rest.is_empty(), "nothing after the third PONG");
+        lines
+            .iter()
+            .map(|line| line.trim_end().to_string())
             .collect::<Vec<_>>()
     };
     let go_lines = exchange(go.port);
     let natrix_lines = exchange(natrix.port);
+    let updates = go_lines
+        .iter()
+        .filter(|line| line.starts_with("INFO "))
+        .count();
+    assert_eq!(
+        updates, 1,
+        "go sends one update, after the first PONG: {go_lines:?}"
+    );
     assert_eq!(
         go_lines.len(),
         natrix_lines.len(),

@@ -317,15 +317,15 @@ fn client_that_pings_without_reading_is_cut_off_at_max_pending() {
     let pings = b"PING\r\n".repeat(100_000);
     // 600 KB of PONGs owed to a client that never reads: socket buffers absorb some, the
     // outbound limit must stop the rest.
-    let mut closed = false;
+    // A failed write may be a reset (closed) or a 5 s write timeout (the server merely stopped
+    // reading): only the read side tells them apart.
     for _ in 0..200 {
         if client.try_send(&pings).is_err() {
-            closed = true;
             break;
         }
     }
     assert!(
-        closed || client.wait_closed(Duration::from_secs(10)),
+        client.wait_closed(Duration::from_secs(10)),
         "connection must be closed"
     );
 }

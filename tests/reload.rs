@@ -227,3 +227,35 @@ fn reload_without_a_config_file_is_refused() {
         "can only reload config when a file is provided using -c or --config"
     ));
 }
+
+/// Monitoring reads the reloaded account table: a connection in an account added by a reload
+/// shows up in `/connz` and `/subsz` (this used to index past the start-up table and abort).
+#[test]
+fn monitoring_sees_accounts_added_by_a_reload() {
+    let dir = temp_dir("monitor");
+    let config = dir.join("monitor.conf");
+    write(
+        &config,
+        "accounts { A { users: [{user: a, password: a}] } }\n",
+    );
+    let port = common::free_port().to_string();
+    let server = TestServer::natrix(2, &["-c", config.to_str().expect("utf-8"), "-m", &port]);
+    let monitor = server.monitor_port.expect("monitor port");
+    write(
+        &config,
+        "accounts {\n  A { users: [{user: a, password: a}] }\n  B { users: [{user: b, password: b}] }\n}\n",
+    );
+    hangup(&server);
+    assert!(wait_for_log(&server, "Reloaded server configuration"));
+    let mut b = login(&server, "b");
+    b.send(b"SUB in.b 1\r\nPING\r\n");
+    b.expect(b"PONG\r\n");
+    for path in ["/connz?subs=1", "/subsz?subs=1", "/accountz"] {
+        let (status, body) = common::http_get(monitor, path);
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    let (_, connz) = common::http_get(monitor, "/connz?subs=1");
+    assert!(connz.contains("in.b"), "{connz}");
+    b.send(b"PING\r\n");
+    b.expect(b"PONG\r\n");
+}

@@ -371,7 +371,7 @@ fn https_monitoring_uses_the_client_port_certificate() {
     args.extend(["-ms".to_string(), "-1".to_string()]);
     let go_args = {
         let mut args = certs.server_args();
-        args.extend(["-ms".to_string(), free_port().to_string()]);
+        args.extend(["-ms".to_string(), common::free_port().to_string()]);
         args
     };
     for (name, server) in [("go", go(&go_args)), ("natrix", natrix(1, &args))] {
@@ -395,33 +395,8 @@ fn https_monitoring_uses_the_client_port_certificate() {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 fn tls_first_info(certs: &Certificates, port: u16) -> serde_json::Value {
-    let mut roots = rustls::RootCertStore::empty();
-    let ca_pem = std::fs::read(certs.dir.join("ca.pem")).expect("ca");
-    let ca = rustls::pki_types::pem::PemObject::from_pem_slice(&ca_pem).expect("ca pem");
-    roots.add(ca).expect("root");
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-    let connection = rustls::ClientConnection::new(Arc::new(config), name).expect("client");
-    let socket = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    socket
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("timeout");
-    let mut stream = rustls::StreamOwned::new(connection, socket);
+    let mut stream = tls_stream(certs, port);
     let mut line = Vec::new();
     let mut byte = [0u8; 1];
     while !line.ends_with(b"\r\n") {

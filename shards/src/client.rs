@@ -790,7 +790,7 @@ fn handle_publish(
         .permissions
         .borrow()
         .as_ref()
-        .is_none_or(|permissions| permissions.publish_allowed(subject, Instant::now()));
+        .is_none_or(|permissions| permissions.publish_allowed(subject, Instant::now));
     if !allowed {
         tracing::error!(
             "{} - Publish Violation - Subject {}",

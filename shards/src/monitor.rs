@@ -245,7 +245,8 @@ impl Shard {
 
     /// Copies this shard's monitoring state out.
     pub fn snapshot(&self, scope: SnapshotScope) -> ShardSnapshot {
-        let accounts_table = &self.shared.accounts;
+        let config = self.config();
+        let accounts_table = &config.accounts;
         let mut accounts = self.monitor.closed_accounts.borrow().clone();
         accounts.resize(accounts_table.len(), AccountCounters::default());
         let mut connections = Vec::new();
@@ -330,8 +331,8 @@ impl Shard {
     }
 
     fn connection_snapshot(&self, client: &Client, with_subscriptions: bool) -> ConnectionSnapshot {
-        let accounts = &self.shared.accounts;
-        let account = accounts.get(client.account()).name.clone();
+        let config = self.config();
+        let account = config.accounts.get(client.account()).name.clone();
         let description = client.describe();
         let subscriptions = if with_subscriptions {
             let subscriptions = self.subscriptions.borrow();

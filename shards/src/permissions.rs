@@ -207,11 +207,13 @@ pub struct ClientPermissions {
     replies: RefCell<ReplyGrants>,
     /// Set once a subscription overlaps the subscribe deny list; deliveries are then checked.
     filter_deliveries: Cell<bool>,
-    deny_cache: RefCell<AHashMap<DenyKey, bool>>,
+    /// Delivery deny decisions by subject, then by queue group. Keyed by subject alone so a
+    /// hit is looked up with the borrowed subject, without allocating a key.
+    deny_cache: RefCell<AHashMap<Box<[u8]>, Vec<DenyDecision>>>,
 }
 
-/// A delivery deny decision is per (subject, queue group).
-type DenyKey = (Box<[u8]>, Option<Box<[u8]>>);
+/// One cached deny decision for a queue group (`None`: plain subscriptions).
+type DenyDecision = (Option<Box<[u8]>>, bool);
 
 struct ReplyGrants {
     grants: AHashMap<Box<[u8]>, ReplyGrant>,
@@ -241,7 +243,9 @@ impl ClientPermissions {
 
     /// Go's `pubAllowedFullCheck`: cached list decision, then reply grants (never cached,
     /// since each use counts against the grant).
-    pub fn publish_allowed(&self, subject: &[u8], now: Instant) -> bool {
+    /// `now` is called only when a reply grant is consulted, so a restricted publisher that
+    /// the lists allow does not read the clock.
+    pub fn publish_allowed(&self, subject: &[u8], now: impl FnOnce() -> Instant) -> bool {
         if !self.rules.restricts_publish() {
             return true;
         }
@@ -250,7 +254,7 @@ impl ClientPermissions {
         }
         let allowed = self.rules.publish_allowed_by_lists(subject);
         if !allowed && self.rules.response.is_some() {
-            return self.use_reply_grant(subject, now);
+            return self.use_reply_grant(subject, now());
         }
         let mut cache = self.publish_cache.borrow_mut();
         if cache.len() >= PUBLISH_CACHE_CAPACITY {
@@ -281,8 +285,13 @@ impl ClientPermissions {
         if !self.filter_deliveries.get() {
             return false;
         }
-        let key = (Box::<[u8]>::from(subject), queue.map(Box::<[u8]>::from));
-        if let Some(&denied) = self.deny_cache.borrow().get(&key) {
+        let cached = self.deny_cache.borrow().get(subject).and_then(|decisions| {
+            decisions
+                .iter()
+                .find(|(group, _)| group.as_deref() == queue)
+                .map(|&(_, denied)| denied)
+        });
+        if let Some(denied) = cached {
             return denied;
         }
         let denied = self.rules.delivery_denied(subject, queue);
@@ -290,7 +299,10 @@ impl ClientPermissions {
         if cache.len() >= DENY_CACHE_CAPACITY {
             cache.clear();
         }
-        cache.insert(key, denied);
+        cache
+            .entry(subject.into())
+            .or_default()
+            .push((queue.map(Into::into), denied));
         denied
     }
 
@@ -302,7 +314,7 @@ impl ClientPermissions {
     /// Called when a message with a reply subject is delivered to this connection: grants a
     /// response to it unless publishing there is allowed anyway (Go: `deliverMsg`).
     pub fn note_delivered_reply(&self, reply: &[u8], now: Instant) {
-        if !self.tracks_replies() || self.publish_allowed(reply, now) {
+        if !self.tracks_replies() || self.publish_allowed(reply, || now) {
             return;
         }
         let mut replies = self.replies.borrow_mut();
@@ -506,12 +518,21 @@ mod tests {
             None,
         );
         for allowed in ["foo.a", "bar.a", "bar.a.b", "baz"] {
-            assert!(client.publish_allowed(allowed.as_bytes(), now), "{allowed}");
+            assert!(
+                client.publish_allowed(allowed.as_bytes(), || now),
+                "{allowed}"
+            );
         }
         for denied in ["foo.secret", "foo.a.b", "bar.x.y", "bar", "other", "baz.a"] {
-            assert!(!client.publish_allowed(denied.as_bytes(), now), "{denied}");
+            assert!(
+                !client.publish_allowed(denied.as_bytes(), || now),
+                "{denied}"
+            );
             // A second call is answered from the cache with the same result.
-            assert!(!client.publish_allowed(denied.as_bytes(), now), "{denied}");
+            assert!(
+                !client.publish_allowed(denied.as_bytes(), || now),
+                "{denied}"
+            );
         }
     }
 
@@ -525,7 +546,7 @@ mod tests {
             }),
             None,
         );
-        assert!(!nothing.publish_allowed(b"foo", now));
+        assert!(!nothing.publish_allowed(b"foo", || now));
         let deny_only = permissions(
             Some(SubjectPermission {
                 allow: None,
@@ -533,8 +554,8 @@ mod tests {
             }),
             None,
         );
-        assert!(deny_only.publish_allowed(b"foo", now));
-        assert!(!deny_only.publish_allowed(b"secret.a", now));
+        assert!(deny_only.publish_allowed(b"foo", || now));
+        assert!(!deny_only.publish_allowed(b"secret.a", || now));
     }
 
     #[test]
@@ -628,13 +649,13 @@ mod tests {
         });
         let client = ClientPermissions::new(Rc::new(PermissionRules::compile(&permissions)));
         // Missing publish permissions became an empty allow list.
-        assert!(!client.publish_allowed(b"_INBOX.a", start));
+        assert!(!client.publish_allowed(b"_INBOX.a", || start));
         client.note_delivered_reply(b"_INBOX.a", start);
         assert_eq!(client.reply_grants(), 1);
-        assert!(client.publish_allowed(b"_INBOX.a", start));
-        assert!(client.publish_allowed(b"_INBOX.a", start));
-        assert!(!client.publish_allowed(b"_INBOX.a", start));
-        assert!(!client.publish_allowed(b"other", start));
+        assert!(client.publish_allowed(b"_INBOX.a", || start));
+        assert!(client.publish_allowed(b"_INBOX.a", || start));
+        assert!(!client.publish_allowed(b"_INBOX.a", || start));
+        assert!(!client.publish_allowed(b"other", || start));
     }
 
     #[test]
@@ -657,9 +678,9 @@ mod tests {
         // Publishing to an allowed subject does not need (or record) a grant.
         client.note_delivered_reply(b"public.x", start);
         assert_eq!(client.reply_grants(), 1);
-        assert!(!client.publish_allowed(b"reply.1", start + Duration::from_millis(20)));
+        assert!(!client.publish_allowed(b"reply.1", || start + Duration::from_millis(20)));
         client.note_delivered_reply(b"reply.2", start);
-        assert!(client.publish_allowed(b"reply.2", start + Duration::from_millis(5)));
+        assert!(client.publish_allowed(b"reply.2", || start + Duration::from_millis(5)));
     }
 
     #[test]

@@ -293,6 +293,9 @@ pub struct Shard {
     pub shard_count: usize,
     /// Everything a config reload can change, swapped whole; read it through `config()`.
     config: RefCell<Rc<ShardConfig>>,
+    /// `config().options.max_pending`, read on every delivery, so kept as a plain copy (set
+    /// with the config).
+    max_pending: Cell<usize>,
     pub shared: Arc<SharedState>,
     /// The shard's own copy of the users and their compiled permissions.
     pub stats: ShardStats,
@@ -341,6 +344,7 @@ impl Shard {
         Shard {
             id: mesh.shard,
             shard_count,
+            max_pending: Cell::new(options.max_pending),
             config: RefCell::new(Rc::new(ShardConfig {
                 auth: Authenticator::new(&options.auth),
                 options: Rc::new(ServerOptions::clone(&options)),
@@ -889,7 +893,7 @@ impl Shard {
     /// Called after queueing output for `client`: closes it as a slow consumer when its
     /// pending bytes exceed `max_pending`, else schedules one flush for this batch.
     pub fn queued_for(&self, client: &Rc<Client>, pending_bytes: usize) {
-        if pending_bytes > self.config().options.max_pending {
+        if pending_bytes > self.max_pending.get() {
             self.close_client(client, CloseReason::SlowConsumerPendingBytes);
         } else {
             self.mark_dirty(client);
@@ -1149,6 +1153,7 @@ impl Shard {
                 summary.push(SubjectIndex::default());
             }
         }
+        self.max_pending.set(reload.options.max_pending);
         *self.config.borrow_mut() = Rc::new(ShardConfig {
             auth: Authenticator::new(&reload.options.auth),
             options: Rc::new(ServerOptions::clone(&reload.options)),

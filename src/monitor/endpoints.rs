@@ -1,6 +1,7 @@
 //! The JSON documents of the monitoring endpoints, with the Go server's field names, types and
 //! omission rules (`server/monitor.go`), built from the shards' snapshots.
 
+use natrix_shards::account::GLOBAL_ACCOUNT_NAME;
 use std::cmp::Reverse;
 use std::time::{Duration, SystemTime};
 
@@ -17,7 +18,6 @@ use super::{Monitor, Reply};
 
 /// Go's `DefaultConnListSize` and `DefaultSubListSize`.
 const DEFAULT_LIST_SIZE: i64 = 1024;
-const GLOBAL_ACCOUNT_NAME: &str = "$G";
 
 /// `/`: a page of links, as the Go server serves.
 pub fn root(monitor: &Monitor) -> Reply {
