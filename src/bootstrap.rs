@@ -2,16 +2,16 @@
 //! starts one pinned thread per shard, each with its own compio (io_uring) runtime.
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
-use std::rc::Rc;
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use anyhow::{anyhow, bail, Context};
 use natrix_shards::account::AccountTable;
-use natrix_shards::mesh::{build_mesh, ControlHandle, ShardMsg};
+use natrix_shards::config::Configuration;
+use natrix_shards::lifecycle::{build_mesh, run_shard, ControlMsg, ShardControl};
 use natrix_shards::options::ServerOptions;
 use natrix_shards::protocol::ServerInfo;
-use natrix_shards::shard::{run_shard, Reload, Shard, SharedState, MAX_SHARDS};
+use natrix_shards::shard::{Shard, SharedState, MAX_SHARDS};
 use rand::Rng;
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -30,20 +30,20 @@ pub struct RunningServer {
     /// Where the monitor listens, and whether it is HTTPS.
     pub monitor_address: Option<(SocketAddr, bool)>,
     threads: Vec<JoinHandle<()>>,
-    control: ControlHandle,
-    /// What the running shards were started or last reloaded with.
-    options: Arc<ServerOptions>,
-    accounts: Arc<AccountTable>,
+    control: ShardControl,
+    /// What the running shards were started with or last reloaded.
+    configuration: Arc<Configuration>,
 }
 
 impl RunningServer {
     /// Prepares a reloaded configuration: checks that only what the Go server can reload
     /// changed, and builds the new accounts, TLS and INFO.
-    pub fn prepare_reload(&self, options: ServerOptions) -> anyhow::Result<Arc<Reload>> {
-        check_reloadable(&self.options, &options)?;
+    pub fn prepare_reload(&self, options: ServerOptions) -> anyhow::Result<Arc<Configuration>> {
+        check_reloadable(&self.configuration.options, &options)?;
         let tls = checked_tls_and_auth(&options)?;
         let accounts = Arc::new(
-            AccountTable::rebuild(&options, &self.accounts).map_err(|error| anyhow!("{error}"))?,
+            AccountTable::rebuild(&options, &self.configuration.accounts)
+                .map_err(|error| anyhow!("{error}"))?,
         );
         let info = server_info(
             &options,
@@ -51,7 +51,7 @@ impl RunningServer {
             &self.server_name,
             self.address.port(),
         );
-        Ok(Arc::new(Reload {
+        Ok(Arc::new(Configuration {
             options: Arc::new(options),
             info,
             accounts,
@@ -62,15 +62,15 @@ impl RunningServer {
     /// Lame duck mode: every shard stops accepting and closes its clients over the configured
     /// duration. The receiver yields once per shard that has closed its clients.
     pub fn enter_lame_duck(&self) -> mpsc::Receiver<()> {
-        let grace = self.options.lame_duck_grace_period;
-        let spread = self
-            .options
+        let options = &self.configuration.options;
+        let grace = options.lame_duck_grace_period;
+        let spread = options
             .lame_duck_duration
             .checked_sub(grace)
             .filter(|spread| !spread.is_zero())
             .unwrap_or(std::time::Duration::from_secs(1));
         let (done, finished) = mpsc::channel();
-        self.control.broadcast(|| ShardMsg::LameDuck {
+        self.control.broadcast(|| ControlMsg::LameDuck {
             grace,
             spread,
             done: done.clone(),
@@ -83,24 +83,23 @@ impl RunningServer {
     }
 
     pub fn lame_duck_grace_period(&self) -> std::time::Duration {
-        self.options.lame_duck_grace_period
+        self.configuration.options.lame_duck_grace_period
     }
 
     pub fn lame_duck_duration(&self) -> std::time::Duration {
-        self.options.lame_duck_duration
+        self.configuration.options.lame_duck_duration
     }
 
     /// Hands a prepared reload to every shard.
-    pub fn commit_reload(&mut self, reload: Arc<Reload>) {
+    pub fn commit_reload(&mut self, configuration: Arc<Configuration>) {
         self.control
-            .broadcast(|| ShardMsg::Reload(Arc::clone(&reload)));
-        self.options = Arc::clone(&reload.options);
-        self.accounts = Arc::clone(&reload.accounts);
+            .broadcast(|| ControlMsg::Reload(Arc::clone(&configuration)));
+        self.configuration = configuration;
     }
 
     /// Asks every shard to flush and close its connections, and waits for them to exit.
     pub fn shutdown(self) {
-        self.control.broadcast(|| ShardMsg::Shutdown);
+        self.control.broadcast(|| ControlMsg::Shutdown);
         for thread in self.threads {
             // A shard that panicked has already taken the process down (see main's panic hook).
             let _ = thread.join();
@@ -329,24 +328,27 @@ pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
     };
     let info = server_info(&options, &server_id, &server_name, address.port());
     let accounts = Arc::new(AccountTable::build(&options).map_err(|error| anyhow!("{error}"))?);
-    let shared = Arc::new(SharedState {
+    let shared = Arc::new(SharedState::default());
+    let configuration = Arc::new(Configuration {
+        options: Arc::new(options),
+        info,
+        accounts,
         tls,
-        ..SharedState::new(info, Arc::clone(&accounts))
     });
-    let options = Arc::new(options);
+    let options = Arc::clone(&configuration.options);
     let (endpoints, control) = build_mesh(shard_count, options.tuning.mesh_queue_capacity);
     let (ready_sender, ready_receiver) = mpsc::channel::<Result<usize, String>>();
     let mut threads = Vec::with_capacity(shard_count);
-    for ((endpoint, listener), cpu) in endpoints
+    for (((mesh, control_receiver), listener), cpu) in endpoints
         .into_iter()
         .zip(listeners)
         .zip(cpus.iter().copied())
     {
-        let options = Arc::clone(&options);
+        let configuration = Arc::clone(&configuration);
         let shared = Arc::clone(&shared);
         let ready = ready_sender.clone();
         let entries = options.tuning.io_uring_entries;
-        let shard_index = usize::from(endpoint.shard);
+        let shard_index = usize::from(mesh.shard);
         let thread = std::thread::Builder::new()
             .name(format!("natrix-shard-{shard_index}"))
             .spawn(move || {
@@ -362,9 +364,10 @@ pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
                         return;
                     }
                 };
-                let shard = Rc::new(Shard::new(endpoint, options, shared));
+                let shard = Shard::new(mesh, &configuration, shared);
+                drop(configuration);
                 let _ = ready.send(Ok(shard_index));
-                if let Err(error) = runtime.block_on(run_shard(shard, listener)) {
+                if let Err(error) = runtime.block_on(run_shard(shard, control_receiver, listener)) {
                     tracing::error!("shard {shard_index} stopped: {error}");
                 }
             })
@@ -380,7 +383,7 @@ pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         }
     }
     let pinning: Vec<(usize, usize)> = cpus.into_iter().enumerate().collect();
-    let monitor_address = start_monitor(&options, &shared, &pinning, &control)?;
+    let monitor_address = start_monitor(&configuration, &pinning, &control)?;
     Ok(RunningServer {
         address,
         server_id,
@@ -389,19 +392,18 @@ pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         monitor_address,
         threads,
         control,
-        options,
-        accounts,
+        configuration,
     })
 }
 
 /// Starts the HTTP monitor when `-m`/`http_port` asks for it (Go: port -1 is a random port,
 /// the host defaults to the client listener's).
 fn start_monitor(
-    options: &Arc<ServerOptions>,
-    shared: &Arc<SharedState>,
+    configuration: &Configuration,
     pinning: &[(usize, usize)],
-    control: &ControlHandle,
+    control: &ShardControl,
 ) -> anyhow::Result<Option<(SocketAddr, bool)>> {
+    let options = &configuration.options;
     let monitoring = &options.monitoring;
     let http = monitoring.http_port.filter(|&port| port != 0);
     let https = monitoring.https_port.filter(|&port| port != 0);
@@ -412,7 +414,7 @@ fn start_monitor(
             bail!("can't specify both HTTP ({http}) and HTTPs ({https}) ports")
         }
         (Some(port), None) => (port, None),
-        (None, Some(port)) => match &shared.tls {
+        (None, Some(port)) => match &configuration.tls {
             Some(config) => (port, Some(Arc::clone(config))),
             None => bail!("TLS cert and key required for HTTPS"),
         },
@@ -432,9 +434,9 @@ fn start_monitor(
         .next()
         .ok_or_else(|| anyhow!("no address for {host}"))?;
     let context = crate::monitor::MonitorContext {
-        info: shared.info.clone(),
+        info: configuration.info.clone(),
         options: Arc::clone(options),
-        accounts: Arc::clone(&shared.accounts),
+        accounts: Arc::clone(&configuration.accounts),
         pinning: pinning.to_vec(),
         control: control.clone(),
         http_host: host,

@@ -1,5 +1,5 @@
-//! Accounts: isolated subject spaces, and the routes between them that exports and imports
-//! open.
+//! Accounts: isolated subject spaces, and the links between them that exports and imports
+//! open ("links", so that "route" keeps its NATS meaning: a connection between servers).
 //!
 //! The table is built once from the options and shared read-only by every shard (an `Arc`),
 //! so routing between accounts needs no cross-shard state. Every shard keeps one subject index
@@ -59,14 +59,14 @@ pub enum AccountError {
 /// A stream another account imports from this one: messages published here that match are
 /// also published there, under the mapped subject.
 #[derive(Debug, Clone)]
-pub struct StreamRoute {
+pub struct StreamLink {
     pub target: AccountId,
     pub transform: SubjectTransform,
 }
 
 /// A service this account imports: publishes here that match go to the exporting account.
 #[derive(Debug, Clone)]
-pub struct ServiceRoute {
+pub struct ServiceLink {
     pub target: AccountId,
     pub transform: SubjectTransform,
 }
@@ -77,17 +77,15 @@ pub struct Account {
     pub name: String,
     pub mappings: Mappings,
     /// Streams exported from this account to importers.
-    pub stream_routes: Vec<StreamRoute>,
+    pub stream_links: Vec<StreamLink>,
     /// Services this account imports.
-    pub service_routes: Vec<ServiceRoute>,
+    pub service_links: Vec<ServiceLink>,
 }
 
 impl Account {
     /// Whether a publish in this account needs more than a match in its own index.
-    pub fn has_routes(&self) -> bool {
-        !self.mappings.is_empty()
-            || !self.stream_routes.is_empty()
-            || !self.service_routes.is_empty()
+    pub fn has_links(&self) -> bool {
+        !self.mappings.is_empty() || !self.stream_links.is_empty() || !self.service_links.is_empty()
     }
 }
 
@@ -197,8 +195,8 @@ impl AccountTable {
                         let transform = SubjectTransform::new(&import.subject, &destination)
                             .map_err(bad_subject)?;
                         accounts[usize::from(exporter)]
-                            .stream_routes
-                            .push(StreamRoute {
+                            .stream_links
+                            .push(StreamLink {
                                 target: importer,
                                 transform,
                             });
@@ -210,8 +208,8 @@ impl AccountTable {
                             SubjectTransform::new(&local, &template_from_pattern(&import.subject))
                                 .map_err(bad_subject)?;
                         accounts[usize::from(importer)]
-                            .service_routes
-                            .push(ServiceRoute {
+                            .service_links
+                            .push(ServiceLink {
                                 target: exporter,
                                 transform,
                             });
@@ -247,14 +245,14 @@ impl AccountTable {
     }
 
     /// Whether a publish in `account` is delivered in that account only, under its own
-    /// subject: no mappings, no routes, and no service in any account whose reply could be
+    /// subject: no mappings, no links, and no service in any account whose reply could be
     /// published here.
     pub fn routes_directly(&self, account: AccountId) -> bool {
         !self.has_services
             && self
                 .accounts
                 .get(usize::from(account))
-                .is_some_and(|account| !account.has_routes())
+                .is_some_and(|account| !account.has_links())
     }
 
     pub fn system(&self) -> AccountId {
@@ -334,7 +332,10 @@ fn check_authorized(
     let authorized = exporter.is_some_and(|exporter| {
         exporter.exports.iter().any(|export| {
             export.kind == import.kind
-                && crate::subject::is_subset_match(&import.subject, &export.subject)
+                && crate::subject::is_subset_match(
+                    import.subject.as_bytes(),
+                    export.subject.as_bytes(),
+                )
                 && export
                     .accounts
                     .as_ref()
@@ -395,19 +396,19 @@ mod tests {
     }
 
     #[test]
-    fn imports_become_routes_with_mapped_subjects() {
+    fn imports_become_links_with_mapped_subjects() {
         let table = AccountTable::build(&options()).expect("valid");
         let a = table.id("A").expect("A");
         let b = table.id("B").expect("B");
         assert_eq!(table.id("$G"), Some(GLOBAL_ACCOUNT));
         assert_eq!(table.get(table.system()).name, "$SYS");
-        let stream = &table.get(a).stream_routes[0];
+        let stream = &table.get(a).stream_links[0];
         assert_eq!(stream.target, b);
         assert_eq!(
             stream.transform.apply(b"news.x.y"),
             Some(b"a.news.x.y".to_vec())
         );
-        let service = &table.get(b).service_routes[0];
+        let service = &table.get(b).service_links[0];
         assert_eq!(service.target, a);
         assert_eq!(
             service.transform.apply(b"ask.me"),

@@ -1,40 +1,44 @@
 //! The per-core data plane of Natrix.
 //!
-//! Owns: the client protocol (parser, INFO/CONNECT, error table), subject validation and the
-//! subject index, connections and their outbound buffers, the cross-shard mesh and the
-//! replicated interest summary. Later: JetStream and RAFT on a shard.
+//! Owns: the client protocol (parser, INFO/CONNECT, error table), the subject index,
+//! connections and their outbound buffers, the cross-shard mesh, the interest summary, and
+//! the routing of messages between clients and the shard's internal subscribers. Later:
+//! JetStream and RAFT on a shard.
 //!
 //! Must not touch: command-line flags, config files, signals, thread creation and pinning (the
 //! `natrix` binary does those), or any lock or atomic on the per-message path.
 //!
-//! Modules:
-//! - [`account`]: accounts, and the stream/service routes that imports open between them.
-//! - [`protocol`]: pure parser and protocol documents; no I/O.
-//! - [`subject`], [`sublist`]: subject syntax and the wildcard trie with its match cache.
-//! - [`mesh`]: bounded lock-free queues between shards and the doorbell that wakes a shard.
-//! - [`shard`]: one shard's state, publish routing, interest summary, the mesh task.
-//! - [`client`]: one connection's reader and writer tasks.
-//! - [`outbound`]: a connection's outbound buffer (coalesced, vectored writes).
-//! - [`mapping`]: subject mappings and import subject rewrites.
-//! - [`options`]: the server options, with the Go server's defaults.
-//! - [`tls`]: TLS settings, the rustls configuration, and a connection's TLS session driven
-//!   by hand (no I/O: the connection's tasks move the bytes).
-//! - [`auth`]: who may connect (users, tokens, nkeys, `no_auth_user`); pure.
-//! - [`permissions`]: what a connection may publish, subscribe to and receive; pure.
-//! - [`monitor`]: plain-data snapshots a shard hands the monitoring endpoints, and the
-//!   per-connection counters they come from.
+//! Modules, in layers: each uses only the layers above it in this list.
+//! 1. Pure leaves (no runtime, no I/O): [`subject`] (re-exported from `natrix_storage`),
+//!    [`protocol`] (parser, documents, error table), [`sublist`] (the generic subject index),
+//!    [`interest`] (the interest summary), [`message`] (a message's shape at each stage),
+//!    [`outbound`], [`mesh`] (queues and doorbells, generic in what they carry), [`options`],
+//!    [`mapping`], [`account`], [`auth`], [`permissions`], [`tls`], [`monitor`] (snapshot
+//!    data), [`config`], [`local_sync`].
+//! 2. [`client`]: one connection's state, shared by its tasks and by deliveries.
+//! 3. [`shard`]: a shard's state and the message path through it: routing, outboxes,
+//!    delivery, subscriptions and interest, internal subscribers and publishers.
+//! 4. [`session`]: the client protocol on a connection (CONNECT, PUB, SUB, PING, auth).
+//! 5. [`conn`]: a connection's tasks: reader, writer, TLS start, pinger.
+//! 6. [`lifecycle`]: a shard's life: its tasks, the control plane's messages, shutdown.
 
 pub mod account;
 pub mod auth;
 pub mod client;
+pub mod config;
+pub mod conn;
+pub mod interest;
+pub mod lifecycle;
 pub mod local_sync;
 pub mod mapping;
 pub mod mesh;
+pub mod message;
 pub mod monitor;
 pub mod options;
 pub mod outbound;
 pub mod permissions;
 pub mod protocol;
+pub mod session;
 pub mod shard;
 pub mod subject;
 pub mod sublist;

@@ -1,83 +1,25 @@
-//! The cross-shard mesh: one bounded lock-free queue per ordered pair of shards, plus a
-//! doorbell per shard that wakes its runtime when it has parked with empty queues.
+//! The cross-shard mesh: one bounded lock-free queue per ordered pair of shards, one queue from
+//! the control plane into each shard, and a doorbell per shard that wakes its runtime when it
+//! has parked with empty queues.
+//!
+//! The mesh is generic in what it carries: `P` between shards (the shard's `ShardMsg`), `C`
+//! from the control plane (the lifecycle's `ControlMsg`), so it knows nothing of either and
+//! sits at the bottom of the crate's dependencies.
 //!
 //! Senders never block: a full queue hands the message back and the caller keeps it in its
-//! outbox (see `shard.rs`). The doorbell follows the usual two-flag protocol: the receiver arms
-//! it and re-checks its queues before sleeping; a sender disarms it after pushing and wakes the
-//! receiver only if it was armed, so a busy receiver costs senders no wake-ups at all.
+//! outbox (see `shard/outbox.rs`). The doorbell follows the usual two-flag protocol: the
+//! receiver arms it and re-checks its queues before sleeping; a sender disarms it after pushing
+//! and wakes the receiver only if it was armed, so a busy receiver costs senders no wake-ups.
 
 use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use atomic_waker::AtomicWaker;
-use bytes::Bytes;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-
-use crate::account::AccountId;
-use crate::monitor::SnapshotRequest;
 
 /// Index of a shard, `0..shard_count`.
 pub type ShardId = u16;
-
-/// A message published on one shard for subscribers on another.
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    /// The account whose subscribers receive it (the subject space it is matched in).
-    pub account: AccountId,
-    pub subject: Bytes,
-    pub reply: Option<Bytes>,
-    /// Headers and body; the first `header_len` bytes are the headers.
-    pub payload: Bytes,
-    pub header_len: usize,
-    /// Deliver to every plain (non-queue) subscription that matches.
-    pub to_plain_subscribers: bool,
-    /// Queue groups for which the receiving shard must pick exactly one local member.
-    pub to_queue_groups: Vec<Bytes>,
-}
-
-/// A change in one shard's interest in a pattern, for the replicated summary.
-#[derive(Debug, Clone)]
-pub struct InterestChange {
-    pub origin: ShardId,
-    pub account: AccountId,
-    pub pattern: Bytes,
-    pub queue: Option<Bytes>,
-    /// +1 or -1 for plain interest (sent only on first/last local subscription); the member
-    /// count change for queue groups, so other shards can weigh their picks.
-    pub delta: i32,
-}
-
-/// Everything that crosses between shards.
-#[derive(Debug)]
-pub enum ShardMsg {
-    /// The deliveries of one read batch of one connection, in publish order.
-    Deliver(Vec<Delivery>),
-    Interest(InterestChange),
-    /// Asks the receiver to acknowledge once it has applied every earlier message from
-    /// `origin`; used to answer a PING only after interest changes are visible everywhere.
-    Barrier {
-        origin: ShardId,
-        token: u64,
-    },
-    BarrierAck {
-        token: u64,
-    },
-    /// Sent by the control plane: stop accepting, flush and close connections, exit.
-    Shutdown,
-    /// Sent by the control plane after SIGHUP: swap in the new configuration and check every
-    /// connection against it.
-    Reload(std::sync::Arc<crate::shard::Reload>),
-    /// Lame duck mode (SIGUSR2): stop accepting, tell clients (INFO `ldm`), wait `grace`, then
-    /// close this shard's clients spread over `spread`; report on `done` once they are gone.
-    LameDuck {
-        grace: std::time::Duration,
-        spread: std::time::Duration,
-        done: std::sync::mpsc::Sender<()>,
-    },
-    /// Sent by the control plane (monitoring): answer with a snapshot of the shard's state.
-    Snapshot(SnapshotRequest),
-}
 
 /// Wakes a parked shard runtime from another thread.
 #[derive(Default)]
@@ -96,40 +38,87 @@ impl Doorbell {
     }
 }
 
-/// One shard's ends of the mesh.
-pub struct MeshEndpoint {
+/// One shard's ends of the queues between shards.
+pub struct MeshEndpoint<P> {
     pub shard: ShardId,
     /// `senders[d]` carries messages to shard `d`; `None` for this shard itself.
-    senders: Vec<Option<Sender<ShardMsg>>>,
+    senders: Vec<Option<Sender<P>>>,
     doorbells: Vec<Arc<Doorbell>>,
-    /// One receiver per other shard, plus the control plane's.
-    receivers: Vec<Receiver<ShardMsg>>,
+    /// One receiver per other shard.
+    receivers: Vec<Receiver<P>>,
     next_receiver: usize,
 }
 
+/// One shard's end of the control plane's queue. It rings the same doorbell as the mesh, so
+/// a parked shard wakes for either.
+pub struct ControlReceiver<C> {
+    receiver: Receiver<C>,
+}
+
 /// The control plane's handle: it can send to every shard but receives nothing.
-#[derive(Clone)]
-pub struct ControlHandle {
-    senders: Vec<Sender<ShardMsg>>,
+pub struct ControlHandle<C> {
+    senders: Vec<Sender<C>>,
     doorbells: Vec<Arc<Doorbell>>,
 }
 
-impl ControlHandle {
-    /// Sends `msg` to every shard, waiting for room if a queue is full.
-    pub fn broadcast(&self, make: impl Fn() -> ShardMsg) {
+impl<C> Clone for ControlHandle<C> {
+    fn clone(&self) -> Self {
+        ControlHandle {
+            senders: self.senders.clone(),
+            doorbells: self.doorbells.clone(),
+        }
+    }
+}
+
+impl<C> ControlHandle<C> {
+    /// Sends a message made by `make` to every shard, waiting for room if a queue is full.
+    pub fn broadcast(&self, make: impl Fn() -> C) {
         for (sender, doorbell) in self.senders.iter().zip(&self.doorbells) {
             // A disconnected shard has already exited; nothing to tell it.
             let _ = sender.send(make());
             doorbell.ring();
         }
     }
+
+    /// Sends `msg` to one shard, waiting for room if its queue is full. Returns the message
+    /// when the shard does not exist or has exited.
+    pub fn send(&self, shard: ShardId, msg: C) -> Result<(), C> {
+        let index = usize::from(shard);
+        let (Some(sender), Some(doorbell)) = (self.senders.get(index), self.doorbells.get(index))
+        else {
+            return Err(msg);
+        };
+        sender.send(msg).map_err(|error| error.0)?;
+        doorbell.ring();
+        Ok(())
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.senders.len()
+    }
 }
 
+impl<C> ControlReceiver<C> {
+    pub fn try_recv(&self) -> Option<C> {
+        self.receiver.try_recv().ok()
+    }
+
+    pub fn has_pending(&self) -> bool {
+        !self.receiver.is_empty()
+    }
+}
+
+/// A shard's endpoints: its ends of the mesh and of the control queue.
+pub type ShardEndpoints<P, C> = (MeshEndpoint<P>, ControlReceiver<C>);
+
 /// Builds a full mesh for `shard_count` shards with `capacity` messages per queue.
-pub fn build_mesh(shard_count: usize, capacity: usize) -> (Vec<MeshEndpoint>, ControlHandle) {
+pub fn build_mesh<P, C>(
+    shard_count: usize,
+    capacity: usize,
+) -> (Vec<ShardEndpoints<P, C>>, ControlHandle<C>) {
     assert!(shard_count > 0 && shard_count <= usize::from(ShardId::MAX));
     let doorbells: Vec<Arc<Doorbell>> = (0..shard_count).map(|_| Arc::default()).collect();
-    let mut endpoints: Vec<MeshEndpoint> = (0..shard_count)
+    let mut endpoints: Vec<MeshEndpoint<P>> = (0..shard_count)
         .map(|shard| MeshEndpoint {
             shard: shard as ShardId,
             senders: Vec::with_capacity(shard_count),
@@ -150,13 +139,14 @@ pub fn build_mesh(shard_count: usize, capacity: usize) -> (Vec<MeshEndpoint>, Co
         }
     }
     let mut control_senders = Vec::with_capacity(shard_count);
-    for endpoint in endpoints.iter_mut() {
+    let mut shards = Vec::with_capacity(shard_count);
+    for endpoint in endpoints {
         let (sender, receiver) = crossbeam_channel::bounded(capacity);
         control_senders.push(sender);
-        endpoint.receivers.push(receiver);
+        shards.push((endpoint, ControlReceiver { receiver }));
     }
     (
-        endpoints,
+        shards,
         ControlHandle {
             senders: control_senders,
             doorbells,
@@ -164,17 +154,17 @@ pub fn build_mesh(shard_count: usize, capacity: usize) -> (Vec<MeshEndpoint>, Co
     )
 }
 
-impl MeshEndpoint {
+impl<P> MeshEndpoint<P> {
     pub fn shard_count(&self) -> usize {
         self.senders.len()
     }
 
     /// Pushes `msg` to shard `to` without waking it; hands the message back if the queue is
     /// full. Call [`MeshEndpoint::ring`] once after a burst of sends.
-    pub fn try_send(&self, to: ShardId, msg: ShardMsg) -> Result<(), ShardMsg> {
+    pub fn try_send(&self, to: ShardId, msg: P) -> Result<(), P> {
         let Some(Some(sender)) = self.senders.get(usize::from(to)) else {
             // Sending to oneself or to a shard that does not exist is a routing bug; refusing
-            // here keeps the message and makes the bug visible in tests through validate().
+            // here keeps the message and makes the bug visible in tests.
             return Err(msg);
         };
         sender.try_send(msg).map_err(|error| match error {
@@ -190,7 +180,7 @@ impl MeshEndpoint {
     }
 
     /// Takes one message from the incoming queues, visiting them round-robin for fairness.
-    pub fn try_recv(&mut self) -> Option<ShardMsg> {
+    pub fn try_recv(&mut self) -> Option<P> {
         let count = self.receivers.len();
         for step in 0..count {
             let index = (self.next_receiver + step) % count;
@@ -211,17 +201,22 @@ impl MeshEndpoint {
         self.receivers.iter().any(|receiver| !receiver.is_empty())
     }
 
-    /// Polls for incoming messages: ready when a queue is non-empty, otherwise arms the
-    /// doorbell and parks.
-    pub fn poll_incoming(&self, context: &mut Context<'_>) -> Poll<()> {
-        if self.has_pending() {
+    /// Polls for incoming messages: ready when a queue is non-empty or `other_pending` says
+    /// the control queue is, otherwise arms the doorbell and parks.
+    pub fn poll_incoming(
+        &self,
+        context: &mut Context<'_>,
+        other_pending: impl Fn() -> bool,
+    ) -> Poll<()> {
+        let pending = || self.has_pending() || other_pending();
+        if pending() {
             return Poll::Ready(());
         }
         let doorbell = &self.doorbells[usize::from(self.shard)];
         doorbell.waker.register(context.waker());
         doorbell.armed.store(true, Ordering::SeqCst);
         fence(Ordering::SeqCst);
-        if self.has_pending() {
+        if pending() {
             doorbell.armed.store(false, Ordering::SeqCst);
             return Poll::Ready(());
         }
@@ -235,35 +230,39 @@ mod tests {
 
     #[test]
     fn full_queue_hands_the_message_back() {
-        let (mut endpoints, _control) = build_mesh(2, 1);
-        let second = endpoints.pop().expect("two endpoints");
-        let first = endpoints.pop().expect("two endpoints");
-        assert!(first.try_send(1, ShardMsg::BarrierAck { token: 1 }).is_ok());
-        let refused = first.try_send(1, ShardMsg::BarrierAck { token: 2 });
-        assert!(matches!(refused, Err(ShardMsg::BarrierAck { token: 2 })));
-        assert!(
-            first.try_send(0, ShardMsg::Shutdown).is_err(),
-            "no queue to oneself"
-        );
-        drop(second);
+        let (mut endpoints, _control) = build_mesh::<u32, ()>(2, 1);
+        let _second = endpoints.pop().expect("two endpoints");
+        let (first, _) = endpoints.pop().expect("two endpoints");
+        assert!(first.try_send(1, 1).is_ok());
+        assert_eq!(first.try_send(1, 2), Err(2));
+        assert_eq!(first.try_send(0, 3), Err(3), "no queue to oneself");
     }
 
     #[test]
     fn messages_from_one_shard_arrive_in_order() {
-        let (mut endpoints, _control) = build_mesh(2, 64);
-        let mut second = endpoints.pop().expect("two endpoints");
-        let first = endpoints.pop().expect("two endpoints");
+        let (mut endpoints, _control) = build_mesh::<u64, ()>(2, 64);
+        let (mut second, _) = endpoints.pop().expect("two endpoints");
+        let (first, _) = endpoints.pop().expect("two endpoints");
         for token in 0..50 {
-            first
-                .try_send(1, ShardMsg::BarrierAck { token })
-                .expect("room");
+            first.try_send(1, token).expect("room");
         }
         for expected in 0..50 {
-            let Some(ShardMsg::BarrierAck { token }) = second.try_recv() else {
-                panic!("missing message {expected}");
-            };
-            assert_eq!(token, expected);
+            assert_eq!(second.try_recv(), Some(expected));
         }
         assert!(second.try_recv().is_none());
+    }
+
+    #[test]
+    fn control_messages_reach_every_shard_on_their_own_queue() {
+        let (endpoints, control) = build_mesh::<u64, &'static str>(3, 4);
+        control.broadcast(|| "reload");
+        assert!(control.send(1, "one").is_ok());
+        assert_eq!(control.send(7, "none"), Err("none"));
+        for (index, (mesh, receiver)) in endpoints.iter().enumerate() {
+            assert!(!mesh.has_pending(), "peer queues stay empty");
+            assert_eq!(receiver.try_recv(), Some("reload"));
+            let expected = (index == 1).then_some("one");
+            assert_eq!(receiver.try_recv(), expected);
+        }
     }
 }

@@ -19,7 +19,9 @@ use ahash::AHashMap;
 
 use crate::options::{Permissions, ResponsePermission};
 use crate::protocol::errors::go_quote;
-use crate::subject::{has_wildcard_token, is_valid_subject, pattern_matches};
+use crate::subject::{
+    has_wildcard_token, is_subset_match, is_valid_subject, pattern_matches, patterns_overlap,
+};
 
 /// Publish decisions a connection remembers before it starts over (Go: `maxPermCacheSize`).
 const PUBLISH_CACHE_CAPACITY: usize = 128;
@@ -194,7 +196,7 @@ impl PermissionRules {
         }
         self.subscribe_deny.as_ref().is_some_and(|deny| {
             deny.iter()
-                .any(|rule| subjects_collide(&rule.subject, subject))
+                .any(|rule| patterns_overlap(&rule.subject, subject))
         })
     }
 }
@@ -441,51 +443,6 @@ fn queue_matches(queue: &[u8], names: &[&[u8]]) -> bool {
         })
 }
 
-/// Go's `subjectIsSubsetMatch`: whether every subject `subject` matches is also matched by
-/// `pattern` (both may contain wildcards).
-pub fn is_subset_match(subject: &[u8], pattern: &[u8]) -> bool {
-    let tokens: Vec<&[u8]> = subject.split(|&byte| byte == b'.').collect();
-    let tests: Vec<&[u8]> = pattern.split(|&byte| byte == b'.').collect();
-    for (index, test) in tests.iter().enumerate() {
-        let Some(token) = tokens.get(index) else {
-            return false;
-        };
-        if test.is_empty() {
-            return false;
-        }
-        if *test == b">" {
-            return true;
-        }
-        if token.is_empty() || *token == b">" {
-            return false;
-        }
-        if *token == b"*" {
-            if *test != b"*" {
-                return false;
-            }
-            continue;
-        }
-        if *test != b"*" && token != test {
-            return false;
-        }
-    }
-    tokens.len() == tests.len()
-}
-
-/// Go's `SubjectsCollide`: whether some literal subject matches both patterns.
-pub fn subjects_collide(first: &[u8], second: &[u8]) -> bool {
-    let mut left = first.split(|&byte| byte == b'.');
-    let mut right = second.split(|&byte| byte == b'.');
-    loop {
-        match (left.next(), right.next()) {
-            (None, None) => return true,
-            (Some(b">"), Some(_)) | (Some(_), Some(b">")) => return true,
-            (Some(a), Some(b)) if a == b || a == b"*" || b == b"*" => {}
-            _ => return false,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -706,9 +663,9 @@ mod tests {
         assert!(is_subset_match(b"q.*", b"q.>"));
         assert!(!is_subset_match(b"q.>", b"q.*"));
         assert!(!is_subset_match(b"q", b"q.*"));
-        assert!(subjects_collide(b"foo.*", b"foo.bar"));
-        assert!(subjects_collide(b"foo.>", b"*.bar.baz"));
-        assert!(!subjects_collide(b"foo.*", b"foo.bar.baz"));
-        assert!(!subjects_collide(b"foo.bar", b"foo.baz"));
+        assert!(patterns_overlap(b"foo.*", b"foo.bar"));
+        assert!(patterns_overlap(b"foo.>", b"*.bar.baz"));
+        assert!(!patterns_overlap(b"foo.*", b"foo.bar.baz"));
+        assert!(!patterns_overlap(b"foo.bar", b"foo.baz"));
     }
 }

@@ -137,6 +137,23 @@ impl<R: MatchResult> SubjectIndex<R> {
         outcome
     }
 
+    /// The values stored under exactly `pattern` (no wildcard matching), if it has a node.
+    pub fn values(&self, pattern: &[u8]) -> Option<&[R::Value]> {
+        let mut level = &self.root;
+        let mut tokens = pattern.split(|&byte| byte == b'.').peekable();
+        loop {
+            let node = match tokens.next()? {
+                b"*" => level.single_wildcard.as_deref()?,
+                b">" => level.full_wildcard.as_deref()?,
+                literal => level.literal.get(literal)?,
+            };
+            if tokens.peek().is_none() {
+                return Some(&node.values);
+            }
+            level = node.next.as_deref()?;
+        }
+    }
+
     /// Lookup and cache statistics; the fanout figures are over the cached results.
     pub fn stats(&self) -> IndexStats {
         let fanouts = self.cache.values().map(|result| result.fanout());

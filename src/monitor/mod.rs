@@ -3,7 +3,7 @@
 //! and a Prometheus `/metrics`.
 //!
 //! It runs on its own unpinned thread with a small current-thread tokio runtime (hyper), off
-//! the data path. Each request that needs live state broadcasts `ShardMsg::Snapshot` to the
+//! the data path. Each request that needs live state broadcasts `ControlMsg::Snapshot` to the
 //! shards through the `ControlHandle`; every shard answers from its own thread with a
 //! plain-data snapshot over a channel, and the endpoint merges the answers. No shard state is
 //! ever locked or read from this thread.
@@ -26,7 +26,7 @@ use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use natrix_shards::account::AccountTable;
-use natrix_shards::mesh::{ControlHandle, ShardMsg};
+use natrix_shards::lifecycle::{ControlMsg, ShardControl};
 use natrix_shards::monitor::{ShardSnapshot, SnapshotRequest, SnapshotScope};
 use natrix_shards::options::ServerOptions;
 use natrix_shards::protocol::ServerInfo;
@@ -42,7 +42,7 @@ pub struct MonitorContext {
     pub accounts: Arc<AccountTable>,
     /// (shard, CPU) for every shard.
     pub pinning: Vec<(usize, usize)>,
-    pub control: ControlHandle,
+    pub control: ShardControl,
     /// The address the monitor listens on, as `/varz` reports it.
     pub http_host: String,
     pub http_port: u16,
@@ -285,7 +285,7 @@ impl Monitor {
     pub fn gather(&self, scope: SnapshotScope) -> Vec<ShardSnapshot> {
         let (reply, replies) = mpsc::channel();
         self.context.control.broadcast(|| {
-            ShardMsg::Snapshot(SnapshotRequest {
+            ControlMsg::Snapshot(SnapshotRequest {
                 scope,
                 reply: reply.clone(),
             })

@@ -239,20 +239,18 @@ impl<L> Catalog<L> {
         &'a self,
         filter: &'a str,
     ) -> Box<dyn Iterator<Item = (&'a Rc<str>, &'a BTreeSet<u64>)> + 'a> {
-        if !subject::has_wildcard(filter) && !filter.is_empty() {
+        if !subject::has_wildcard_token(filter.as_bytes()) && !filter.is_empty() {
             Box::new(self.subjects.get_key_value(filter).into_iter())
         } else {
-            Box::new(
-                self.subjects
-                    .iter()
-                    .filter(move |(name, _)| subject::matches(filter, name)),
-            )
+            Box::new(self.subjects.iter().filter(move |(name, _)| {
+                subject::filter_matches(filter.as_bytes(), name.as_bytes())
+            }))
         }
     }
 
     pub fn filtered_state(&self, filter: &str, start_seq: u64) -> SimpleState {
         let mut state = SimpleState::default();
-        if subject::is_full_wildcard(filter) {
+        if subject::is_match_all_filter(filter.as_bytes()) {
             let mut range = self.messages.range(start_seq..);
             state.first = range.next().map_or(0, |(seq, _)| *seq);
             if state.first != 0 {
@@ -303,17 +301,19 @@ impl<L> Catalog<L> {
 
     /// The lowest kept sequence at or above `start_seq` whose subject matches.
     pub fn next_match(&self, filter: &str, start_seq: u64) -> Option<u64> {
-        if subject::is_full_wildcard(filter) {
+        if subject::is_match_all_filter(filter.as_bytes()) {
             return self.messages.range(start_seq..).next().map(|(seq, _)| *seq);
         }
-        if subject::has_wildcard(filter) {
+        if subject::has_wildcard_token(filter.as_bytes()) {
             // Matches are usually near: look at a few messages before walking every subject,
             // which costs as much as there are subjects (many, for a KV bucket).
             let nearby = self
                 .messages
                 .range(start_seq..)
                 .take(NEARBY_SCAN)
-                .find(|(_, entry)| subject::matches(filter, &entry.subject));
+                .find(|(_, entry)| {
+                    subject::filter_matches(filter.as_bytes(), entry.subject.as_bytes())
+                });
             if let Some((seq, _)) = nearby {
                 return Some(*seq);
             }
@@ -325,16 +325,18 @@ impl<L> Catalog<L> {
 
     /// The highest kept sequence whose subject matches.
     pub fn last_match(&self, filter: &str) -> Option<u64> {
-        if subject::is_full_wildcard(filter) {
+        if subject::is_match_all_filter(filter.as_bytes()) {
             return self.messages.keys().next_back().copied();
         }
-        if subject::has_wildcard(filter) {
+        if subject::has_wildcard_token(filter.as_bytes()) {
             let nearby = self
                 .messages
                 .iter()
                 .rev()
                 .take(NEARBY_SCAN)
-                .find(|(_, entry)| subject::matches(filter, &entry.subject));
+                .find(|(_, entry)| {
+                    subject::filter_matches(filter.as_bytes(), entry.subject.as_bytes())
+                });
             if let Some((seq, _)) = nearby {
                 return Some(*seq);
             }
@@ -452,7 +454,7 @@ impl<L> Catalog<L> {
         if before_seq == Some(1) {
             return Vec::new();
         }
-        if subject::is_full_wildcard(filter) {
+        if subject::is_match_all_filter(filter.as_bytes()) {
             match before_seq {
                 None if keep == 0 => {
                     return vec![Removal::Compact {
@@ -463,7 +465,7 @@ impl<L> Catalog<L> {
                 None => {}
             }
         }
-        let matching: Vec<u64> = if subject::is_full_wildcard(filter) {
+        let matching: Vec<u64> = if subject::is_match_all_filter(filter.as_bytes()) {
             self.messages.keys().copied().collect()
         } else {
             let mut seqs: Vec<u64> = self

@@ -94,7 +94,7 @@ fn deletes(seqs: Vec<u64>) -> impl Iterator<Item = Removal> {
 
 impl StreamStore for MemStore {
     async fn store_msg(&self, message: NewMessage) -> Result<u64> {
-        if !subject::is_valid_publish_subject(&message.subject) {
+        if !subject::is_storable_subject(&message.subject) {
             return Err(StoreError::InvalidSubject(message.subject));
         }
         let mut inner = self.inner.borrow_mut();

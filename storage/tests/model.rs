@@ -288,7 +288,9 @@ impl NaiveStream {
     fn matching(&self, filter: &str) -> Vec<u64> {
         self.messages
             .iter()
-            .filter(|(_, message)| natrix_storage::subject::matches(filter, &message.0))
+            .filter(|(_, message)| {
+                natrix_storage::subject::filter_matches(filter.as_bytes(), message.0.as_bytes())
+            })
             .map(|(seq, _)| *seq)
             .collect()
     }

@@ -92,6 +92,33 @@ pub fn subscription_violation_line(subject: &[u8], queue: Option<&[u8]>) -> Vec<
     .into_bytes()
 }
 
+/// A subscription a config reload no longer permits, as the Go server words it: the
+/// `-ERR` line sent to the client and the notice it logs (`Removed sub ...`); both carry
+/// the sid.
+pub struct RemovedSubscription {
+    pub line: Vec<u8>,
+    pub notice: String,
+}
+
+/// The texts for a subscription removed by a reload (Go: `reloadAuthorization`).
+pub fn removed_subscription(
+    subject: &[u8],
+    queue: Option<&[u8]>,
+    sid: &[u8],
+) -> RemovedSubscription {
+    let (subject, sid) = (go_quote(subject), go_quote(sid));
+    let using_queue = queue
+        .map(|queue| format!(" using queue {}", go_quote(queue)))
+        .unwrap_or_default();
+    RemovedSubscription {
+        line: format!(
+            "-ERR 'Permissions Violation for Subscription to {subject}{using_queue} (sid {sid})'\r\n"
+        )
+        .into_bytes(),
+        notice: format!("Removed sub {subject}{using_queue} (sid {sid})"),
+    }
+}
+
 /// Quotes bytes as Go's `%q` does for the texts it sends and logs: printable UTF-8 as is,
 /// quotes and backslashes escaped, anything else as an escape sequence.
 pub fn go_quote(text: impl AsRef<[u8]>) -> String {
@@ -144,5 +171,21 @@ mod tests {
             b"-ERR 'Permissions Violation for Subscription to \"foo\" using queue \"q\"'\r\n"
                 .to_vec()
         );
+    }
+
+    #[test]
+    fn reload_removals_name_the_sid_as_go_does() {
+        let removed = removed_subscription(b"foo", Some(b"q"), b"7");
+        assert_eq!(
+            removed.line,
+            b"-ERR 'Permissions Violation for Subscription to \"foo\" using queue \"q\" (sid \"7\")'\r\n"
+                .to_vec()
+        );
+        assert_eq!(
+            removed.notice,
+            "Removed sub \"foo\" using queue \"q\" (sid \"7\")"
+        );
+        let plain = removed_subscription(b"foo", None, b"1");
+        assert_eq!(plain.notice, "Removed sub \"foo\" (sid \"1\")");
     }
 }

@@ -41,8 +41,10 @@ pub enum ClientOp {
     Pong,
     /// `+OK` from a client: accepted and ignored.
     Ok,
-    /// `-ERR` from a client: accepted and ignored.
-    Err,
+    /// `-ERR <message>` from a client: the Go server logs it and closes the connection.
+    Err {
+        message: Range<usize>,
+    },
     /// `INFO` from a client: accepted and ignored.
     Info,
 }
@@ -191,7 +193,9 @@ impl Parser {
         match verb {
             Verb::Connect => simple(ClientOp::Connect { json: args_range }),
             Verb::Info => simple(ClientOp::Info),
-            Verb::Err => simple(ClientOp::Err),
+            Verb::Err => simple(ClientOp::Err {
+                message: args_range,
+            }),
             Verb::Sub => {
                 let mut args = ArgSplitter::new(input, args_range);
                 let (first, second, third) = (args.next(), args.next(), args.next());

@@ -863,7 +863,7 @@ impl State {
 impl StreamStore for FileStore {
     async fn store_msg(&self, message: NewMessage) -> Result<u64> {
         self.check_writable()?;
-        if !subject::is_valid_publish_subject(&message.subject) {
+        if !subject::is_storable_subject(&message.subject) {
             return Err(StoreError::InvalidSubject(message.subject));
         }
         let body_len = message.subject.len() + message.headers.len() + message.payload.len();

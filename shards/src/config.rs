@@ -1,0 +1,49 @@
+//! The configuration a shard runs with, in the two forms it takes: [`Configuration`], built by
+//! the control plane at start and at every reload and sent to every shard (`Send + Sync`), and
+//! [`ShardConfig`], the shard's own copy, swapped whole so that a task mid-step keeps a
+//! consistent view. There is no other copy: every reader takes the current one.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use crate::account::AccountTable;
+use crate::auth::Authenticator;
+use crate::options::ServerOptions;
+use crate::protocol::ServerInfo;
+
+/// A whole server configuration, as the control plane builds it and sends it to every shard.
+#[derive(Debug)]
+pub struct Configuration {
+    pub options: Arc<ServerOptions>,
+    /// The INFO every connection starts from; `client_id`/`client_ip`/`nonce` are filled per
+    /// connection.
+    pub info: ServerInfo,
+    /// Accounts and the links between them (read-only, shared by every shard).
+    pub accounts: Arc<AccountTable>,
+    /// The client port's TLS configuration; `None` for plaintext.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// What a shard reads from the configuration. A reload builds a new one and swaps it in.
+pub struct ShardConfig {
+    pub options: Rc<ServerOptions>,
+    pub info: ServerInfo,
+    pub accounts: Arc<AccountTable>,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The users and their compiled permissions.
+    pub auth: Authenticator,
+}
+
+impl ShardConfig {
+    /// The shard's copy of `configuration` (the options are cloned once per shard, so that
+    /// reading them never touches a reference count shared between threads).
+    pub fn new(configuration: &Configuration) -> Self {
+        ShardConfig {
+            auth: Authenticator::new(&configuration.options.auth),
+            options: Rc::new(ServerOptions::clone(&configuration.options)),
+            info: configuration.info.clone(),
+            accounts: Arc::clone(&configuration.accounts),
+            tls: configuration.tls.clone(),
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! A connection's own tasks on its shard: [`serve`] takes an accepted socket through the TLS
+//! start and authentication timer into the read loop ([`reader`]), with a writer task
+//! ([`writer`]) that flushes the outbound buffer; the shard's [`pinger`] finds stale
+//! connections. The protocol itself is `session`'s; these modules move bytes.
+
+pub mod pinger;
+pub mod reader;
+pub mod tls_start;
+pub mod writer;
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use compio::net::TcpStream;
+
+use crate::account::GLOBAL_ACCOUNT;
+use crate::client::{Client, CloseReason};
+use crate::protocol::ClientError;
+use crate::session::connect::start_auth_timer;
+use crate::shard::Shard;
+use tls_start::{start_tls, TlsStart};
+
+/// Serves one accepted connection until it closes.
+pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let id = shard.next_client_id();
+    let nonce = if shard.config().auth.nonce_required() {
+        shard.config().auth.new_nonce()
+    } else {
+        String::new()
+    };
+    let mut info = shard.config().info.clone();
+    info.client_id = id;
+    info.client_ip = peer.ip().to_string();
+    info.nonce = nonce.clone();
+
+    let connections = shard.shared.connections.fetch_add(1, Ordering::AcqRel) + 1;
+    let over_limit = connections > shard.config().options.max_connections;
+    // As in the Go server, a connection over the limit gets its error in plaintext, without
+    // a TLS handshake.
+    let start = match (&shard.config().tls, &shard.config().options.tls) {
+        (Some(config), Some(settings)) if !over_limit => {
+            let log_prefix = || format!("{peer} - cid:{id}");
+            // A client on an `allow_non_tls` port that never speaks is closed when the
+            // pinger would have found it stale.
+            let idle_limit = shard
+                .config()
+                .options
+                .ping_interval
+                .saturating_mul(shard.config().options.max_pings_out.saturating_add(1))
+                .min(Duration::from_secs(24 * 60 * 60));
+            // Boxed: the handshake's state would otherwise sit inside every connection's task,
+            // TLS or not, for the connection's whole life.
+            let handshake = Box::pin(start_tls(
+                &stream, config, settings, &info, idle_limit, log_prefix,
+            ));
+            match handshake.await {
+                Some(start) => start,
+                None => {
+                    let _ = socket2::SockRef::from(&stream).shutdown(std::net::Shutdown::Both);
+                    shard.shared.connections.fetch_sub(1, Ordering::AcqRel);
+                    return;
+                }
+            }
+        }
+        (_, settings) => TlsStart {
+            session: None,
+            info_sent: false,
+            // With handshake_first the Go server sends no INFO before the handshake.
+            skip_info: settings
+                .as_ref()
+                .is_some_and(|settings| settings.handshake_first),
+            plaintext: BytesMut::new(),
+        },
+    };
+    let client = Rc::new(Client::new(id, peer, stream, start.session, nonce));
+    client.bind_account(GLOBAL_ACCOUNT, &shard.config().accounts);
+    if !start.info_sent && !start.skip_info {
+        client.outbound.borrow_mut().push_raw(&info.line());
+    }
+    compio::runtime::spawn(writer::run_writer(Rc::clone(&shard), Rc::clone(&client))).detach();
+
+    if over_limit {
+        tracing::error!(
+            "{} - {}",
+            client.log_prefix(),
+            ClientError::MaximumConnectionsExceeded.text()
+        );
+        shard.close_client(&client, CloseReason::MaxConnectionsExceeded);
+    } else {
+        tracing::debug!("{} - Client connection created", client.log_prefix());
+        shard.clients.borrow_mut().insert(id, Rc::clone(&client));
+        let accepted = &shard.monitor.total_connections;
+        accepted.set(accepted.get() + 1);
+        if shard.config().auth.required() {
+            client.awaiting_connect.set(true);
+            start_auth_timer(&shard, &client);
+        }
+        client.writer_wake.notify();
+        reader::read_loop(&shard, &client, start.plaintext).await;
+        let reason = client
+            .close_reason
+            .get()
+            .unwrap_or(CloseReason::ClientClosed);
+        shard.record_closed(&client, reason);
+    }
+
+    shard.remove_client_subscriptions(&client);
+    shard.clients.borrow_mut().remove(&id);
+    shard.flush_dirty();
+    // Wait for the writer to send what is left (an error line, say) and close the socket.
+    client.writer_done.notified().await;
+    shard.shared.connections.fetch_sub(1, Ordering::AcqRel);
+    let reason = client
+        .close_reason
+        .get()
+        .unwrap_or(CloseReason::ClientClosed);
+    tracing::debug!(
+        "{} - Client connection closed: {}",
+        client.log_prefix(),
+        reason.description()
+    );
+}

@@ -1,0 +1,83 @@
+//! Subscribers and publishers that are not sockets: handlers owned by the shard (the
+//! JetStream API service, a stream capturing its subjects, a consumer, later a route).
+//!
+//! An internal subscription sits in the shard's index and the interest summary like a
+//! client's, so publishes on any shard reach it with at most one mesh hop. Its handler gets
+//! each message as a [`Message`] (subject, reply, headers and payload as shared `Bytes`),
+//! without `MSG` framing and without a copy of the payload. An internal publisher publishes
+//! into the same routing as a client, in an account; its messages keep their order to each
+//! subscriber and obey the same interest rules.
+
+use std::rc::Rc;
+
+use bytes::Bytes;
+
+use super::routing::Handoffs;
+use super::subscriptions::{SubId, Subscriber, Subscription};
+use super::Shard;
+use crate::account::AccountId;
+use crate::message::{Message, Publication};
+
+/// A handler that receives the messages of internal subscriptions.
+///
+/// `deliver` runs on the shard's thread, with no borrow of the shard's state held: it may
+/// publish, subscribe or unsubscribe. It must not block; work that waits (a store write)
+/// goes to a task the handler spawns or feeds.
+pub trait InternalSubscriber {
+    fn deliver(&self, shard: &Shard, message: &Message);
+}
+
+impl Shard {
+    /// Subscribes `handler` to `subject` (a valid pattern) in `account`, optionally in a queue
+    /// group. The interest is visible on other shards once their queues deliver the change
+    /// (await [`Shard::interest_barrier`] to be sure). Returns the id to unsubscribe with.
+    pub fn subscribe_internal(
+        &self,
+        account: AccountId,
+        subject: Bytes,
+        queue: Option<Bytes>,
+        handler: Rc<dyn InternalSubscriber>,
+    ) -> SubId {
+        let id = self.subscriptions.borrow().vacant_key();
+        self.insert_subscription(Subscription {
+            subscriber: Subscriber::Internal(handler),
+            account,
+            subject,
+            queue,
+            sid: Bytes::from(format!("$internal.{id}")),
+            max_msgs: 0,
+            delivered: 0,
+        })
+    }
+
+    /// Removes an internal subscription; ids of client subscriptions are refused.
+    pub fn unsubscribe_internal(&self, id: SubId) -> bool {
+        let internal = self
+            .subscriptions
+            .borrow()
+            .get(id)
+            .is_some_and(|subscription| matches!(subscription.subscriber, Subscriber::Internal(_)));
+        if internal {
+            self.remove_subscription(id);
+        }
+        internal
+    }
+
+    /// Publishes messages from an internal publisher of this shard, in order, through the
+    /// same routing as a client's publishes. Returns how many reached at least one
+    /// subscriber.
+    pub fn publish_internal(&self, messages: impl IntoIterator<Item = Message>) -> usize {
+        let mut handoffs = Handoffs::new(self.shard_count);
+        let mut delivered = 0;
+        for message in messages {
+            let publication = Publication::from_message(&message);
+            if self.route_internal(&publication, &mut handoffs) {
+                delivered += 1;
+            }
+        }
+        // The messages own their bytes: nothing to freeze.
+        self.send_handoffs(handoffs, &Bytes::new());
+        self.flush_dirty();
+        delivered
+    }
+}

@@ -1,0 +1,279 @@
+//! One shard: the state a core owns, and how a message is routed through it.
+//!
+//! A shard owns its connections, their subscriptions, its slice of the subject index, its view
+//! of the interest summary and its outboxes to other shards. Every field is plain owned data
+//! behind `Cell`/`RefCell`, touched only by this shard's thread; borrows never span an
+//! `.await`.
+//!
+//! Modules, in the order a message meets them:
+//! - [`routing`]: a publication is matched against the local index (client subscribers get a
+//!   copy at once) and the interest summary (one handoff per other interested shard, one
+//!   member picked per queue group server-wide), across accounts through mappings and links.
+//! - [`outbox`]: at the end of a read batch the handoffs get their bytes and go to the
+//!   outboxes and over the mesh; a full queue stops the publisher from reading.
+//! - [`delivery`]: a message reaches a subscriber: MSG bytes in a client's outbound buffer,
+//!   or a [`Message`] for an internal subscriber; slow consumers are cut.
+//! - [`subscriptions`]: subscriptions come and go; the interest summary and barriers follow.
+//! - [`internal`]: subscribers and publishers owned by the shard itself (JetStream, routes).
+//! - [`transmission`]: what crosses between shards, grouped by subsystem.
+//! - [`snapshot`]: the monitoring view, copied out on request.
+//!
+//! The connection's own tasks (`conn`), the protocol they speak (`session`) and the shard's
+//! lifecycle (`lifecycle`) sit above this module and call into it; nothing here calls them.
+
+pub mod delivery;
+pub mod internal;
+pub mod outbox;
+pub mod routing;
+pub mod snapshot;
+pub mod subscriptions;
+pub mod transmission;
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::{Rc, Weak};
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+
+use ahash::AHashMap;
+use slab::Slab;
+
+use crate::client::Client;
+use crate::config::{Configuration, ShardConfig};
+use crate::interest::InterestSummary;
+use crate::local_sync::LocalNotify;
+use crate::mesh::{MeshEndpoint, ShardId};
+use crate::monitor::ShardMonitor;
+use crate::sublist::SubjectIndex;
+
+pub use crate::interest::MAX_SHARDS;
+pub use crate::message::Message;
+pub use internal::InternalSubscriber;
+pub use routing::Handoffs;
+pub use subscriptions::{LocalMatch, SubId, Subscriber, Subscription};
+pub use transmission::{InterestMsg, ShardMsg};
+
+/// State shared by all shards: only what is touched when connections come and go.
+#[derive(Default)]
+pub struct SharedState {
+    pub connections: AtomicUsize,
+}
+
+/// Counters a shard keeps for itself; monitoring reads them through snapshots.
+#[derive(Default)]
+pub struct ShardStats {
+    pub in_msgs: Cell<u64>,
+    pub in_bytes: Cell<u64>,
+    pub out_msgs: Cell<u64>,
+    pub out_bytes: Cell<u64>,
+    pub slow_consumers: Cell<u64>,
+    pub handoffs_out: Cell<u64>,
+}
+
+pub struct Shard {
+    pub id: ShardId,
+    pub shard_count: usize,
+    /// Everything a config reload can change, swapped whole; read it through `config()`.
+    config: RefCell<Rc<ShardConfig>>,
+    /// `config().options.max_pending`, read on every delivery, so kept as a plain copy (set
+    /// with the config).
+    max_pending: Cell<usize>,
+    pub shared: Arc<SharedState>,
+    pub stats: ShardStats,
+    /// Closed connections and the rarer counters monitoring reports (see `monitor.rs`).
+    pub monitor: ShardMonitor,
+    pub(crate) mesh: RefCell<MeshEndpoint<ShardMsg>>,
+    pub(crate) outboxes: RefCell<Vec<VecDeque<ShardMsg>>>,
+    outbox_blocked: LocalNotify,
+    pub clients: RefCell<AHashMap<u64, Rc<Client>>>,
+    pub(crate) subscriptions: RefCell<Slab<Subscription>>,
+    /// One subject index per account (indexed by `AccountId`) of this shard's subscriptions.
+    pub(crate) local: RefCell<Vec<SubjectIndex<LocalMatch>>>,
+    /// Where interest lives on other shards (and this one's counts behind it).
+    interest: RefCell<InterestSummary>,
+    /// Connections that got output in the current step, to wake once at its end.
+    dirty: RefCell<Vec<Rc<Client>>>,
+    barriers: RefCell<AHashMap<u64, Rc<subscriptions::BarrierWait>>>,
+    next_barrier_token: Cell<u64>,
+    next_client_sequence: Cell<u64>,
+    random_state: Cell<u64>,
+    /// Set once the shard is told to stop: the lifecycle waits on `shutdown`.
+    pub shutdown: LocalNotify,
+    pub shutting_down: Cell<bool>,
+    /// Lame duck mode: the accept loop stops and the listener closes.
+    pub stop_accepting: LocalNotify,
+    pub lame_duck: Cell<bool>,
+    /// This shard itself, for tasks that handlers of mesh messages spawn.
+    me: RefCell<Weak<Shard>>,
+    /// `-V`: log every protocol operation. Read once so the data path pays a plain bool test.
+    pub trace_protocol: Cell<bool>,
+    /// When work last happened, for the spin-before-park window (unused when it is zero).
+    pub(crate) last_activity: Cell<std::time::Instant>,
+    pub(crate) activity: LocalNotify,
+}
+
+impl Shard {
+    pub fn new(
+        mesh: MeshEndpoint<ShardMsg>,
+        configuration: &Configuration,
+        shared: Arc<SharedState>,
+    ) -> Rc<Self> {
+        let shard_count = mesh.shard_count();
+        let account_count = configuration.accounts.len();
+        let options = &configuration.options;
+        let monitor = ShardMonitor::new(options.monitoring.max_closed_clients(), account_count);
+        let shard = Rc::new(Shard {
+            id: mesh.shard,
+            shard_count,
+            max_pending: Cell::new(options.max_pending),
+            config: RefCell::new(Rc::new(ShardConfig::new(configuration))),
+            shared,
+            stats: ShardStats::default(),
+            monitor,
+            outboxes: RefCell::new((0..shard_count).map(|_| VecDeque::new()).collect()),
+            interest: RefCell::new(InterestSummary::new(mesh.shard, shard_count, account_count)),
+            mesh: RefCell::new(mesh),
+            outbox_blocked: LocalNotify::default(),
+            clients: RefCell::default(),
+            subscriptions: RefCell::default(),
+            local: RefCell::new(
+                (0..account_count)
+                    .map(|_| SubjectIndex::default())
+                    .collect(),
+            ),
+            dirty: RefCell::default(),
+            barriers: RefCell::default(),
+            next_barrier_token: Cell::new(1),
+            next_client_sequence: Cell::new(0),
+            random_state: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (u64::from(1 + random_seed()))),
+            shutdown: LocalNotify::default(),
+            shutting_down: Cell::new(false),
+            stop_accepting: LocalNotify::default(),
+            lame_duck: Cell::new(false),
+            me: RefCell::new(Weak::new()),
+            trace_protocol: Cell::new(tracing::enabled!(tracing::Level::TRACE)),
+            last_activity: Cell::new(std::time::Instant::now()),
+            activity: LocalNotify::default(),
+        });
+        *shard.me.borrow_mut() = Rc::downgrade(&shard);
+        shard
+    }
+
+    /// The current configuration (a cheap, non-atomic `Rc` clone).
+    pub fn config(&self) -> Rc<ShardConfig> {
+        Rc::clone(&self.config.borrow())
+    }
+
+    /// Swaps in a new configuration; the caller then re-checks its connections. Account ids
+    /// only grow, so the per-account indexes only need room for new accounts.
+    pub fn set_config(&self, configuration: &Configuration) {
+        let accounts = configuration.accounts.len();
+        {
+            let mut local = self.local.borrow_mut();
+            while local.len() < accounts {
+                local.push(SubjectIndex::default());
+            }
+        }
+        self.interest.borrow_mut().ensure_accounts(accounts);
+        self.max_pending.set(configuration.options.max_pending);
+        *self.config.borrow_mut() = Rc::new(ShardConfig::new(configuration));
+        // The control plane set the new log level before sending the configuration.
+        self.trace_protocol
+            .set(tracing::enabled!(tracing::Level::TRACE));
+    }
+
+    /// A new client id, unique server-wide without shared counters: ids are dealt
+    /// round-robin, so `(id - 1) % shard_count` is the shard that owns the connection.
+    pub fn next_client_id(&self) -> u64 {
+        let sequence = self.next_client_sequence.get();
+        self.next_client_sequence.set(sequence + 1);
+        sequence * self.shard_count as u64 + u64::from(self.id) + 1
+    }
+
+    /// This shard itself, for tasks spawned from code that has only `&Shard`.
+    pub fn handle(&self) -> Option<Rc<Shard>> {
+        self.me.borrow().upgrade()
+    }
+
+    /// Every open connection of the shard (a copy of the list: callers may close them).
+    pub fn client_list(&self) -> Vec<Rc<Client>> {
+        self.clients.borrow().values().cloned().collect()
+    }
+
+    /// Records that the shard did work, restarting the spin-before-park window.
+    pub fn note_activity(&self) {
+        if !self.config().options.tuning.spin_before_park.is_zero() {
+            self.last_activity.set(std::time::Instant::now());
+            self.activity.notify();
+        }
+    }
+
+    /// Checks the shard's internal invariants. Called by tests (and by nothing else: it walks
+    /// every subscription).
+    pub fn validate(&self) -> Result<(), String> {
+        let subscriptions = self.subscriptions.borrow();
+        for (id, subscription) in subscriptions.iter() {
+            if let Subscriber::Client(client) = &subscription.subscriber {
+                let registered = client
+                    .subscriptions
+                    .borrow()
+                    .get(&subscription.sid)
+                    .copied();
+                if registered != Some(id) {
+                    return Err(format!(
+                        "subscription {id} is not registered with its client"
+                    ));
+                }
+            }
+        }
+        let indexed: usize = self
+            .local
+            .borrow()
+            .iter()
+            .map(SubjectIndex::pattern_count)
+            .sum();
+        let distinct: std::collections::HashSet<(u16, &[u8])> = subscriptions
+            .iter()
+            .map(|(_, subscription)| (subscription.account, &subscription.subject[..]))
+            .collect();
+        if indexed != distinct.len() {
+            return Err(format!(
+                "index has {indexed} patterns, subscriptions use {}",
+                distinct.len()
+            ));
+        }
+        for (_, subscription) in subscriptions.iter() {
+            let local = self.interest.borrow().local_count(
+                subscription.account,
+                &subscription.subject,
+                subscription.queue.as_ref(),
+            );
+            if self.shard_count > 1 && local == 0 {
+                return Err(format!(
+                    "subscription to {:?} is not counted in the interest summary",
+                    subscription.subject
+                ));
+            }
+        }
+        self.interest
+            .borrow()
+            .validate()
+            .map_err(|error| error.to_string())
+    }
+
+    /// xorshift64*: queue-member picks need speed and spread, not cryptographic quality.
+    pub(crate) fn random_below(&self, bound: u64) -> u64 {
+        let mut state = self.random_state.get();
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        self.random_state.set(state);
+        state.wrapping_mul(0x2545_F491_4F6C_DD1D) % bound.max(1)
+    }
+}
+
+fn random_seed() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(7, |elapsed| elapsed.subsec_nanos())
+}
