@@ -177,11 +177,11 @@ impl AccountTable {
                     });
                 };
                 check_authorized(options, &configured.name, import)?;
-                let bad_subject = |reason: String| AccountError::BadSubject {
+                let bad_subject = |reason: crate::mapping::MappingError| AccountError::BadSubject {
                     kind: kind_name(import.kind),
                     account: import.account.clone(),
                     subject: import.subject.clone(),
-                    reason,
+                    reason: reason.to_string(),
                 };
                 match import.kind {
                     ExportKind::Stream => {

@@ -351,9 +351,42 @@ pub fn verify_nonce_signature(
         .map_err(|_| "Signature not verified")
 }
 
+/// Why the authentication options cannot be used, with the Go server's texts. Only a
+/// corrected configuration recovers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthConfigError {
+    #[error("Cannot have a user/pass and token")]
+    UserAndToken,
+    #[error("Can not have a single user/pass and a users array")]
+    UserAndUsersList,
+    #[error("Can not have a token and a users array")]
+    TokenAndUsersList,
+    #[error("Duplicate user {} detected", go_quote(.0))]
+    DuplicateUser(String),
+    #[error("Duplicate nkey {} detected", go_quote(.0))]
+    DuplicateNkey(String),
+    #[error("Not a valid public nkey for a user")]
+    InvalidUserNkey,
+    #[error("unknown connection type {}", go_quote(.0))]
+    UnknownConnectionType(String),
+    #[error("invalid permissions for {who}: {what}: invalid subject {}", go_quote(.entry))]
+    InvalidPermissionSubject {
+        /// `user "name"` or `nkey "U..."`.
+        who: String,
+        /// Which list: `publish allow`, `subscribe deny`, ...
+        what: &'static str,
+        entry: String,
+    },
+    #[error("no_auth_user: \"{0}\" present, but users/nkeys are not defined")]
+    NoAuthUserWithoutUsers(String),
+    #[error("no_auth_user: \"{0}\" not present as user or nkey in authorization block or account configuration")]
+    UnknownNoAuthUser(String),
+}
+
 /// Checks the options as the Go server's config loading and `validateOptions` do; the error
 /// texts are the Go server's.
-pub fn validate(options: &AuthOptions) -> Result<(), String> {
+pub fn validate(options: &AuthOptions) -> Result<(), AuthConfigError> {
     let has_user = options
         .username
         .as_ref()
@@ -367,30 +400,27 @@ pub fn validate(options: &AuthOptions) -> Result<(), String> {
         .as_ref()
         .is_some_and(|token| !token.is_empty());
     if (has_user || has_password) && has_token {
-        return Err("Cannot have a user/pass and token".to_string());
+        return Err(AuthConfigError::UserAndToken);
     }
     let has_users_list = !options.users.is_empty() || !options.nkeys.is_empty();
     if has_users_list && has_user {
-        return Err("Can not have a single user/pass and a users array".to_string());
+        return Err(AuthConfigError::UserAndUsersList);
     }
     if has_users_list && has_token {
-        return Err("Can not have a token and a users array".to_string());
+        return Err(AuthConfigError::TokenAndUsersList);
     }
     let mut names = std::collections::HashSet::new();
     for user in &options.users {
         if !names.insert(user.username.as_str()) {
-            return Err(format!(
-                "Duplicate user {} detected",
-                go_quote(&user.username)
-            ));
+            return Err(AuthConfigError::DuplicateUser(user.username.clone()));
         }
     }
     for user in &options.nkeys {
         if !names.insert(user.nkey.as_str()) {
-            return Err(format!("Duplicate nkey {} detected", go_quote(&user.nkey)));
+            return Err(AuthConfigError::DuplicateNkey(user.nkey.clone()));
         }
         if !is_valid_public_user_key(&user.nkey) {
-            return Err("Not a valid public nkey for a user".to_string());
+            return Err(AuthConfigError::InvalidUserNkey);
         }
     }
     let users = options.users.iter().map(|user| {
@@ -410,15 +440,19 @@ pub fn validate(options: &AuthOptions) -> Result<(), String> {
     for (connection_types, permissions, who) in users.chain(nkeys) {
         for connection_type in connection_types {
             if !KNOWN_CONNECTION_TYPES.contains(&connection_type.to_ascii_uppercase().as_str()) {
-                return Err(format!(
-                    "unknown connection type {}",
-                    go_quote(connection_type)
+                return Err(AuthConfigError::UnknownConnectionType(
+                    connection_type.clone(),
                 ));
             }
         }
         if let Some(permissions) = permissions {
-            validate_permission_subjects(permissions)
-                .map_err(|error| format!("invalid permissions for {who}: {error}"))?;
+            validate_permission_subjects(permissions).map_err(|(what, entry)| {
+                AuthConfigError::InvalidPermissionSubject {
+                    who: who.clone(),
+                    what,
+                    entry,
+                }
+            })?;
         }
     }
     if let Some(no_auth_user) = options
@@ -427,8 +461,8 @@ pub fn validate(options: &AuthOptions) -> Result<(), String> {
         .filter(|name| !name.is_empty())
     {
         if options.users.is_empty() && options.nkeys.is_empty() {
-            return Err(format!(
-                "no_auth_user: \"{no_auth_user}\" present, but users/nkeys are not defined"
+            return Err(AuthConfigError::NoAuthUserWithoutUsers(
+                no_auth_user.clone(),
             ));
         }
         let known = options
@@ -437,18 +471,16 @@ pub fn validate(options: &AuthOptions) -> Result<(), String> {
             .any(|user| user.username == *no_auth_user)
             || options.nkeys.iter().any(|user| user.nkey == *no_auth_user);
         if !known {
-            return Err(format!(
-                "no_auth_user: \"{no_auth_user}\" not present as user or nkey in authorization block or account configuration"
-            ));
+            return Err(AuthConfigError::UnknownNoAuthUser(no_auth_user.clone()));
         }
     }
     Ok(())
 }
 
 /// Go's `validatePermissionSubjects`: every entry a valid subject (subscribe entries may
-/// name a queue group after a space).
-fn validate_permission_subjects(permissions: &Permissions) -> Result<(), String> {
-    let check = |entries: &Option<Vec<String>>, queue_allowed: bool, what: &str| {
+/// name a queue group after a space). `Err` names the list and the entry.
+fn validate_permission_subjects(permissions: &Permissions) -> Result<(), (&'static str, String)> {
+    let check = |entries: &Option<Vec<String>>, queue_allowed: bool, what: &'static str| {
         for entry in entries.iter().flatten() {
             let mut fields = entry.split_whitespace();
             let subject = fields.next().unwrap_or("");
@@ -460,7 +492,7 @@ fn validate_permission_subjects(permissions: &Permissions) -> Result<(), String>
                     Some(queue) => queue_allowed && is_valid_subject(queue.as_bytes()),
                 };
             if !valid {
-                return Err(format!("{what}: invalid subject {}", go_quote(entry)));
+                return Err((what, entry.clone()));
             }
         }
         Ok(())
@@ -726,7 +758,7 @@ mod tests {
             ..AuthOptions::default()
         };
         assert_eq!(
-            validate(&single_and_users),
+            validate(&single_and_users).map_err(|error| error.to_string()),
             Err("Can not have a single user/pass and a users array".into())
         );
         let token_and_user = AuthOptions {
@@ -735,7 +767,7 @@ mod tests {
             ..AuthOptions::default()
         };
         assert_eq!(
-            validate(&token_and_user),
+            validate(&token_and_user).map_err(|error| error.to_string()),
             Err("Cannot have a user/pass and token".into())
         );
         let missing_no_auth_user = AuthOptions {
@@ -744,18 +776,21 @@ mod tests {
             ..AuthOptions::default()
         };
         assert!(validate(&missing_no_auth_user)
+            .map_err(|error| error.to_string())
             .is_err_and(|error| error.contains("not present as user or nkey")));
         let no_users = AuthOptions {
             no_auth_user: Some("x".into()),
             ..AuthOptions::default()
         };
-        assert!(validate(&no_users).is_err_and(|error| error.contains("are not defined")));
+        assert!(validate(&no_users)
+            .map_err(|error| error.to_string())
+            .is_err_and(|error| error.contains("are not defined")));
         let duplicate = AuthOptions {
             users: vec![user("b", "c"), user("b", "d")],
             ..AuthOptions::default()
         };
         assert_eq!(
-            validate(&duplicate),
+            validate(&duplicate).map_err(|error| error.to_string()),
             Err("Duplicate user \"b\" detected".into())
         );
         let mut bad_subject = user("b", "c");
@@ -770,7 +805,9 @@ mod tests {
             users: vec![bad_subject],
             ..AuthOptions::default()
         };
-        assert!(validate(&bad).is_err_and(|error| error.starts_with("invalid permissions")));
+        assert!(validate(&bad)
+            .map_err(|error| error.to_string())
+            .is_err_and(|error| error.starts_with("invalid permissions")));
         let bad_nkey = AuthOptions {
             nkeys: vec![NkeyUser {
                 nkey: "UNOTAKEY".into(),
@@ -778,7 +815,9 @@ mod tests {
             }],
             ..AuthOptions::default()
         };
-        assert!(validate(&bad_nkey).is_err());
+        assert!(validate(&bad_nkey)
+            .map_err(|error| error.to_string())
+            .is_err());
         assert_eq!(validate(&AuthOptions::default()), Ok(()));
     }
 }

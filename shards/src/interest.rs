@@ -353,5 +353,53 @@ impl InterestSummary {
     }
 }
 
+/// The barriers a shard is waiting on: a PING after an interest change is answered only once
+/// every other shard has acknowledged a barrier sent behind the change (same FIFO), that is,
+/// once every shard routes to the new interest.
+#[derive(Default)]
+pub struct Barriers {
+    next_token: u64,
+    /// Acknowledgements still missing, per barrier.
+    waiting: AHashMap<u64, usize>,
+}
+
+impl Barriers {
+    /// Starts a barrier that `peers` other shards must acknowledge; returns its token, or
+    /// `None` when there is nobody to wait for.
+    pub fn start(&mut self, peers: usize) -> Option<u64> {
+        if peers == 0 {
+            return None;
+        }
+        self.next_token += 1;
+        self.waiting.insert(self.next_token, peers);
+        Some(self.next_token)
+    }
+
+    /// Records one acknowledgement. Returns true when it was the last one the barrier
+    /// needed (and forgets the barrier); acknowledgements of unknown barriers (given up
+    /// on, or duplicated) are ignored.
+    pub fn acknowledge(&mut self, token: u64) -> bool {
+        let Some(remaining) = self.waiting.get_mut(&token) else {
+            return false;
+        };
+        *remaining = remaining.saturating_sub(1);
+        if *remaining > 0 {
+            return false;
+        }
+        self.waiting.remove(&token);
+        true
+    }
+
+    /// Whether the barrier is still waiting for acknowledgements.
+    pub fn is_waiting(&self, token: u64) -> bool {
+        self.waiting.contains_key(&token)
+    }
+
+    /// Gives up on a barrier (its waiter timed out).
+    pub fn abandon(&mut self, token: u64) {
+        self.waiting.remove(&token);
+    }
+}
+
 #[cfg(test)]
 mod tests;

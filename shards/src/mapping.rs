@@ -35,15 +35,54 @@ pub struct SubjectTransform {
     destination: Vec<DestToken>,
 }
 
+/// Why a mapping (or an import's subject rewrite) cannot be compiled; the texts say what
+/// to fix in the configuration, which is the only way to recover.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MappingError {
+    #[error("invalid source subject {0:?}")]
+    InvalidSource(String),
+    #[error("invalid destination subject {0:?}")]
+    InvalidDestination(String),
+    #[error("'>' must be the last token of the destination")]
+    RestNotLast,
+    #[error("destination has '>' but the source does not")]
+    RestWithoutSourceRest,
+    #[error("the source has '>' so the destination must end with '>'")]
+    MissingRest,
+    #[error("unbalanced '{{{{'")]
+    UnbalancedOpen,
+    #[error("unbalanced '}}}}'")]
+    UnbalancedClose,
+    #[error("invalid wildcard index {0:?}")]
+    InvalidWildcardIndex(String),
+    #[error("wildcard index {index} is out of range: the source has {wildcards} '*'")]
+    WildcardOutOfRange { index: usize, wildcards: usize },
+    #[error("'*' is not allowed in a mapping destination")]
+    StarInDestination,
+    #[error("invalid mapping function in {0:?}")]
+    InvalidFunctionIn(String),
+    #[error("invalid mapping function {0:?}")]
+    InvalidFunction(String),
+    #[error("wildcard() takes one index")]
+    WildcardArguments,
+    #[error("partition() needs a bucket count")]
+    PartitionWithoutCount,
+    #[error("invalid partition count {0:?}")]
+    InvalidPartitionCount(String),
+    #[error("mapping function {0:?} is not supported by Natrix yet")]
+    UnsupportedFunction(String),
+}
+
 /// Checks a mapping the way the config loader needs: `Err` carries the reason.
-pub fn check_destination(source: &str, destination: &str) -> Result<(), String> {
+pub fn check_destination(source: &str, destination: &str) -> Result<(), MappingError> {
     SubjectTransform::new(source, destination).map(drop)
 }
 
 impl SubjectTransform {
-    pub fn new(source: &str, destination: &str) -> Result<Self, String> {
+    pub fn new(source: &str, destination: &str) -> Result<Self, MappingError> {
         if !crate::subject::is_valid_subject(source.as_bytes()) {
-            return Err(format!("invalid source subject {source:?}"));
+            return Err(MappingError::InvalidSource(source.to_string()));
         }
         let source: Vec<SourceToken> = source
             .split('.')
@@ -64,16 +103,16 @@ impl SubjectTransform {
             let token = parse_dest_token(part, wildcard_count)?;
             if token == DestToken::Rest {
                 if index + 1 != parts.len() {
-                    return Err("'>' must be the last token of the destination".to_string());
+                    return Err(MappingError::RestNotLast);
                 }
                 if !source_has_rest {
-                    return Err("destination has '>' but the source does not".to_string());
+                    return Err(MappingError::RestWithoutSourceRest);
                 }
             }
             tokens.push(token);
         }
         if source_has_rest && tokens.last() != Some(&DestToken::Rest) {
-            return Err("the source has '>' so the destination must end with '>'".to_string());
+            return Err(MappingError::MissingRest);
         }
         Ok(SubjectTransform {
             source,
@@ -145,7 +184,7 @@ impl SubjectTransform {
 }
 
 /// Splits on dots that are not inside `{{ }}`.
-fn split_template(destination: &str) -> Result<Vec<&str>, String> {
+fn split_template(destination: &str) -> Result<Vec<&str>, MappingError> {
     let mut parts = Vec::new();
     let mut depth = 0usize;
     let mut start = 0;
@@ -158,7 +197,7 @@ fn split_template(destination: &str) -> Result<Vec<&str>, String> {
             continue;
         }
         if bytes[index..].starts_with(b"}}") {
-            depth = depth.checked_sub(1).ok_or("unbalanced '}}'")?;
+            depth = depth.checked_sub(1).ok_or(MappingError::UnbalancedClose)?;
             index += 2;
             continue;
         }
@@ -169,25 +208,26 @@ fn split_template(destination: &str) -> Result<Vec<&str>, String> {
         index += 1;
     }
     if depth != 0 {
-        return Err("unbalanced '{{'".to_string());
+        return Err(MappingError::UnbalancedOpen);
     }
     parts.push(&destination[start..]);
     if parts.iter().any(|part| part.is_empty()) {
-        return Err(format!("invalid destination subject {destination:?}"));
+        return Err(MappingError::InvalidDestination(destination.to_string()));
     }
     Ok(parts)
 }
 
-fn parse_dest_token(part: &str, wildcard_count: usize) -> Result<DestToken, String> {
-    let wildcard_index = |text: &str| -> Result<usize, String> {
+fn parse_dest_token(part: &str, wildcard_count: usize) -> Result<DestToken, MappingError> {
+    let wildcard_index = |text: &str| -> Result<usize, MappingError> {
         let number: usize = text
             .trim()
             .parse()
-            .map_err(|_| format!("invalid wildcard index {text:?}"))?;
+            .map_err(|_| MappingError::InvalidWildcardIndex(text.to_string()))?;
         if number == 0 || number > wildcard_count {
-            return Err(format!(
-                "wildcard index {number} is out of range: the source has {wildcard_count} '*'"
-            ));
+            return Err(MappingError::WildcardOutOfRange {
+                index: number,
+                wildcards: wildcard_count,
+            });
         }
         Ok(number - 1)
     };
@@ -195,7 +235,7 @@ fn parse_dest_token(part: &str, wildcard_count: usize) -> Result<DestToken, Stri
         return Ok(DestToken::Rest);
     }
     if part == "*" {
-        return Err("'*' is not allowed in a mapping destination".to_string());
+        return Err(MappingError::StarInDestination);
     }
     if let Some(number) = part.strip_prefix('$') {
         return wildcard_index(number).map(DestToken::Wildcard);
@@ -205,7 +245,7 @@ fn parse_dest_token(part: &str, wildcard_count: usize) -> Result<DestToken, Stri
         .and_then(|rest| rest.strip_suffix("}}"))
     else {
         if part.contains("{{") || part.contains("}}") {
-            return Err(format!("invalid mapping function in {part:?}"));
+            return Err(MappingError::InvalidFunctionIn(part.to_string()));
         }
         return Ok(DestToken::Literal(part.as_bytes().to_vec()));
     };
@@ -213,22 +253,22 @@ fn parse_dest_token(part: &str, wildcard_count: usize) -> Result<DestToken, Stri
     let (name, arguments) = inner
         .split_once('(')
         .and_then(|(name, rest)| Some((name.trim(), rest.strip_suffix(')')?)))
-        .ok_or_else(|| format!("invalid mapping function {inner:?}"))?;
+        .ok_or_else(|| MappingError::InvalidFunction(inner.to_string()))?;
     let arguments: Vec<&str> = arguments.split(',').map(str::trim).collect();
     match name.to_ascii_lowercase().as_str() {
         "wildcard" => match arguments.as_slice() {
             [index] => wildcard_index(index).map(DestToken::Wildcard),
-            _ => Err("wildcard() takes one index".to_string()),
+            _ => Err(MappingError::WildcardArguments),
         },
         "partition" => {
             let (buckets, indexes) = arguments
                 .split_first()
-                .ok_or("partition() needs a bucket count")?;
+                .ok_or(MappingError::PartitionWithoutCount)?;
             let buckets: u32 = buckets
                 .parse()
                 .ok()
                 .filter(|&count| count > 0)
-                .ok_or_else(|| format!("invalid partition count {buckets:?}"))?;
+                .ok_or_else(|| MappingError::InvalidPartitionCount(buckets.to_string()))?;
             let wildcards = if indexes.is_empty() {
                 (0..wildcard_count).collect()
             } else {
@@ -239,9 +279,7 @@ fn parse_dest_token(part: &str, wildcard_count: usize) -> Result<DestToken, Stri
             };
             Ok(DestToken::Partition { buckets, wildcards })
         }
-        other => Err(format!(
-            "mapping function {other:?} is not supported by Natrix yet"
-        )),
+        other => Err(MappingError::UnsupportedFunction(other.to_string())),
     }
 }
 

@@ -118,6 +118,25 @@ fn unknown_accounts_and_removals_of_nothing_are_ignored() {
     summary.validate().expect("consistent");
 }
 
+#[test]
+fn a_barrier_completes_on_the_last_acknowledgement_only() {
+    let mut barriers = Barriers::default();
+    assert_eq!(barriers.start(0), None, "one shard: nothing to wait for");
+    let first = barriers.start(2).expect("two peers");
+    let second = barriers.start(2).expect("two peers");
+    assert_ne!(first, second);
+    assert!(!barriers.acknowledge(first));
+    assert!(barriers.is_waiting(first));
+    assert!(barriers.acknowledge(first));
+    assert!(!barriers.is_waiting(first));
+    assert!(!barriers.acknowledge(first), "late duplicates are ignored");
+    barriers.abandon(second);
+    assert!(
+        !barriers.acknowledge(second),
+        "an abandoned barrier stays done"
+    );
+}
+
 // ----- property test: shards exchanging changes agree with a naive model ----------------------
 
 const PATTERNS: [&str; 6] = ["a", "a.b", "a.*", "a.>", "*.b", ">"];

@@ -40,7 +40,7 @@ use slab::Slab;
 
 use crate::client::Client;
 use crate::config::{Configuration, ShardConfig};
-use crate::interest::InterestSummary;
+use crate::interest::{Barriers, InterestError, InterestSummary};
 use crate::local_sync::LocalNotify;
 use crate::mesh::{MeshEndpoint, ShardId};
 use crate::monitor::ShardMonitor;
@@ -52,6 +52,20 @@ pub use internal::InternalSubscriber;
 pub use routing::Handoffs;
 pub use subscriptions::{LocalMatch, SubId, Subscriber, Subscription};
 pub use transmission::{InterestMsg, ShardMsg};
+
+/// A broken invariant of a shard's state; only a bug produces one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvariantViolation {
+    #[error("subscription {id} is not registered with its client")]
+    SubscriptionNotRegistered { id: SubId },
+    #[error("subscription to {subject:?} is not counted in the interest summary")]
+    NotCounted { subject: String },
+    #[error("the index has {indexed} patterns, subscriptions use {subscribed}")]
+    IndexPatterns { indexed: usize, subscribed: usize },
+    #[error(transparent)]
+    Interest(#[from] InterestError),
+}
 
 /// State shared by all shards: only what is touched when connections come and go.
 #[derive(Default)]
@@ -93,8 +107,9 @@ pub struct Shard {
     interest: RefCell<InterestSummary>,
     /// Connections that got output in the current step, to wake once at its end.
     dirty: RefCell<Vec<Rc<Client>>>,
-    barriers: RefCell<AHashMap<u64, Rc<subscriptions::BarrierWait>>>,
-    next_barrier_token: Cell<u64>,
+    /// Interest barriers this shard waits on, and the task waiting on each.
+    barriers: RefCell<Barriers>,
+    barrier_waiters: RefCell<AHashMap<u64, Rc<LocalNotify>>>,
     next_client_sequence: Cell<u64>,
     random_state: Cell<u64>,
     /// Set once the shard is told to stop: the lifecycle waits on `shutdown`.
@@ -143,7 +158,7 @@ impl Shard {
             ),
             dirty: RefCell::default(),
             barriers: RefCell::default(),
-            next_barrier_token: Cell::new(1),
+            barrier_waiters: RefCell::default(),
             next_client_sequence: Cell::new(0),
             random_state: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (u64::from(1 + random_seed()))),
             shutdown: LocalNotify::default(),
@@ -210,7 +225,7 @@ impl Shard {
 
     /// Checks the shard's internal invariants. Called by tests (and by nothing else: it walks
     /// every subscription).
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvariantViolation> {
         let subscriptions = self.subscriptions.borrow();
         for (id, subscription) in subscriptions.iter() {
             if let Subscriber::Client(client) = &subscription.subscriber {
@@ -220,10 +235,18 @@ impl Shard {
                     .get(&subscription.sid)
                     .copied();
                 if registered != Some(id) {
-                    return Err(format!(
-                        "subscription {id} is not registered with its client"
-                    ));
+                    return Err(InvariantViolation::SubscriptionNotRegistered { id });
                 }
+            }
+            let counted = self.interest.borrow().local_count(
+                subscription.account,
+                &subscription.subject,
+                subscription.queue.as_ref(),
+            );
+            if self.shard_count > 1 && counted == 0 {
+                return Err(InvariantViolation::NotCounted {
+                    subject: String::from_utf8_lossy(&subscription.subject).into_owned(),
+                });
             }
         }
         let indexed: usize = self
@@ -237,28 +260,13 @@ impl Shard {
             .map(|(_, subscription)| (subscription.account, &subscription.subject[..]))
             .collect();
         if indexed != distinct.len() {
-            return Err(format!(
-                "index has {indexed} patterns, subscriptions use {}",
-                distinct.len()
-            ));
+            return Err(InvariantViolation::IndexPatterns {
+                indexed,
+                subscribed: distinct.len(),
+            });
         }
-        for (_, subscription) in subscriptions.iter() {
-            let local = self.interest.borrow().local_count(
-                subscription.account,
-                &subscription.subject,
-                subscription.queue.as_ref(),
-            );
-            if self.shard_count > 1 && local == 0 {
-                return Err(format!(
-                    "subscription to {:?} is not counted in the interest summary",
-                    subscription.subject
-                ));
-            }
-        }
-        self.interest
-            .borrow()
-            .validate()
-            .map_err(|error| error.to_string())
+        self.interest.borrow().validate()?;
+        Ok(())
     }
 
     /// xorshift64*: queue-member picks need speed and spread, not cryptographic quality.

@@ -6,7 +6,6 @@
 //! shard. A PING after such a change waits for a barrier: every other shard acknowledges once
 //! it has applied everything this shard sent before.
 
-use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -91,12 +90,6 @@ impl MatchResult for LocalMatch {
             },
         }
     }
-}
-
-/// A PING waiting for every other shard to acknowledge a barrier.
-pub(crate) struct BarrierWait {
-    remaining: Cell<usize>,
-    done: LocalNotify,
 }
 
 /// How long a PING waits for the other shards before answering anyway (they only fail to
@@ -261,11 +254,9 @@ impl Shard {
                     .push_back(ShardMsg::Interest(InterestMsg::BarrierAck { token }));
             }
             InterestMsg::BarrierAck { token } => {
-                let wait = self.barriers.borrow().get(&token).cloned();
-                if let Some(wait) = wait {
-                    wait.remaining.set(wait.remaining.get().saturating_sub(1));
-                    if wait.remaining.get() == 0 {
-                        wait.done.notify();
+                if self.barriers.borrow_mut().acknowledge(token) {
+                    if let Some(waiter) = self.barrier_waiters.borrow_mut().remove(&token) {
+                        waiter.notify();
                     }
                 }
             }
@@ -275,16 +266,9 @@ impl Shard {
     /// Waits until every other shard has applied every interest change this shard sent
     /// before the call.
     pub async fn interest_barrier(&self) {
-        if self.shard_count == 1 {
+        let Some(token) = self.barriers.borrow_mut().start(self.shard_count - 1) else {
             return;
-        }
-        let token = self.next_barrier_token.get();
-        self.next_barrier_token.set(token + 1);
-        let wait = Rc::new(BarrierWait {
-            remaining: Cell::new(self.shard_count - 1),
-            done: LocalNotify::default(),
-        });
-        self.barriers.borrow_mut().insert(token, Rc::clone(&wait));
+        };
         {
             let mut outboxes = self.outboxes.borrow_mut();
             for (shard, outbox) in outboxes.iter_mut().enumerate() {
@@ -296,13 +280,18 @@ impl Shard {
                 }
             }
         }
+        let waiter = Rc::new(LocalNotify::default());
+        self.barrier_waiters
+            .borrow_mut()
+            .insert(token, Rc::clone(&waiter));
         self.flush_outboxes();
         let acknowledged = async {
-            while wait.remaining.get() > 0 {
-                wait.done.notified().await;
+            while self.barriers.borrow().is_waiting(token) {
+                waiter.notified().await;
             }
         };
         let _ = compio::time::timeout(BARRIER_TIMEOUT, acknowledged).await;
-        self.barriers.borrow_mut().remove(&token);
+        self.barriers.borrow_mut().abandon(token);
+        self.barrier_waiters.borrow_mut().remove(&token);
     }
 }
