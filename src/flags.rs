@@ -40,6 +40,11 @@ pub struct CommandLine {
     pub config_file: Option<String>,
     /// `-t`: check the configuration and exit.
     pub check_config: bool,
+    /// The config file's top-level `allow_non_tls`, which Go keeps apart from the TLS
+    /// settings, so it holds for TLS that the `--tls*` flags configure too.
+    pub allow_non_tls: bool,
+    /// `--ports_file_dir` (or the config key): where the ports file goes (see `ports_file`).
+    pub ports_file_dir: Option<String>,
     /// Every flag as given, in order, so they can be applied again over the config file.
     pub assignments: Vec<Assignment>,
     /// Go server options that were given but that Natrix does not implement yet (named at
@@ -248,6 +253,7 @@ fn apply_tls_flags(command_line: &mut CommandLine) -> Result<(), FlagError> {
         .filter(|file| !file.is_empty())
         .map(Into::into);
     settings.verify = flags.verify;
+    settings.allow_non_tls = command_line.allow_non_tls;
     command_line.options.tls = Some(settings);
     apply_natrix_tls_flags(command_line)
 }
@@ -425,8 +431,10 @@ fn apply(
                 .store_dir = Some(value.to_string());
             command_line.note_not_supported(flag);
         }
-        "client_advertise" | "ports_file_dir" | "routes" | "cluster" | "cluster_name"
-        | "cluster_advertise" => {
+        "ports_file_dir" => {
+            command_line.ports_file_dir = (!value.is_empty()).then(|| value.to_string())
+        }
+        "client_advertise" | "routes" | "cluster" | "cluster_name" | "cluster_advertise" => {
             if !value.is_empty() {
                 command_line.note_not_supported(flag);
             }
@@ -593,7 +601,7 @@ Common Options:
     -h, --help                       Show this message
     -v, --version                    Show version
 
-JetStream, clustering, profiling, --client_advertise, --ports_file_dir and
+JetStream, clustering, profiling, --client_advertise and
 --max_traced_msg_len are accepted (config files validate them) and named in a warning at start
 until Natrix implements them.
 ";

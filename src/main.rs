@@ -14,10 +14,13 @@
 
 mod bootstrap;
 mod config;
+mod errno;
 mod flags;
+mod listen;
 mod logging;
 mod monitor;
 mod options_file;
+mod ports_file;
 mod signals;
 
 use std::process::ExitCode;
@@ -67,7 +70,10 @@ fn main() -> ExitCode {
         for warning in &config_warnings {
             eprintln!("{warning}");
         }
-        eprintln!("natrix: configuration file {file} is valid");
+        eprintln!(
+            "natrix: configuration file {file} is valid ({})",
+            command_line.options.config_digest
+        );
         return ExitCode::SUCCESS;
     }
     // As in the Go server: a remote syslog wins over the local one, which wins over a file.
@@ -110,11 +116,15 @@ fn main() -> ExitCode {
         eprintln!("natrix: fatal: {panic}");
         std::process::exit(2);
     }));
+    let logs_to_stderr = sink.is_stderr();
     match run(command_line, sink, levels) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!("{error:#}");
-            eprintln!("natrix: {error:#}");
+            // Whatever stops the start is fatal, as the Go server's `Fatalf` ([FTL], exit 1).
+            tracing::error!(target: logging::FATAL_TARGET, "{error:#}");
+            if !logs_to_stderr {
+                eprintln!("natrix: {error:#}");
+            }
             ExitCode::from(1)
         }
     }
@@ -174,6 +184,76 @@ fn apply_config_file(
     Ok((settings, warnings))
 }
 
+/// Go's `checkAuthforWarnings`: a password that is not a bcrypt hash, for the single user or
+/// any user of the users lists (a user without a password whom a verified certificate can
+/// map to does not count).
+fn has_plaintext_passwords(options: &natrix_shards::options::ServerOptions) -> bool {
+    let is_bcrypt = |password: &str| {
+        let bytes = password.as_bytes();
+        bytes.len() >= 7
+            && bytes.starts_with(b"$2")
+            && matches!(bytes[2], b'a' | b'b' | b'x' | b'y')
+            && bytes[3] == b'$'
+            && bytes[4].is_ascii_digit()
+            && bytes[5].is_ascii_digit()
+            && bytes[6] == b'$'
+    };
+    if options
+        .auth
+        .password
+        .as_deref()
+        .is_some_and(|password| !password.is_empty() && !is_bcrypt(password))
+    {
+        return true;
+    }
+    let certificates_map_users = options.tls.as_ref().is_some_and(|tls| tls.verify_and_map);
+    options.auth.users.iter().any(|user| {
+        let standard = user.allowed_connection_types.is_empty()
+            || user
+                .allowed_connection_types
+                .iter()
+                .any(|kind| kind.eq_ignore_ascii_case("STANDARD"));
+        let mapped_by_certificate = user.password.is_empty() && certificates_map_users && standard;
+        !mapped_by_certificate && !is_bcrypt(&user.password)
+    })
+}
+
+/// Go's `printFeatureFlags`: the flags the config file sets, and the ones it does not know.
+fn log_feature_flags(options: &natrix_shards::options::ServerOptions) {
+    if options.feature_flags.is_empty() {
+        return;
+    }
+    let mut configured = Vec::new();
+    let mut unsupported = Vec::new();
+    for (name, &value) in &options.feature_flags {
+        match bootstrap::GO_FEATURE_FLAGS
+            .iter()
+            .find(|(known, _)| known == name)
+        {
+            None => unsupported.push(name.as_str()),
+            Some((_, default)) => {
+                let state = match (default, value) {
+                    (true, true) => "enabled",
+                    (true, false) => "opt-out",
+                    (false, true) => "opt-in",
+                    (false, false) => "disabled",
+                };
+                configured.push(format!("{name} ({state})"));
+            }
+        }
+    }
+    let configured = if configured.is_empty() {
+        "none".to_string()
+    } else {
+        configured.join(", ")
+    };
+    tracing::info!("  Feature flags:");
+    tracing::info!("    Configured:    {configured}");
+    if !unsupported.is_empty() {
+        tracing::info!("    Unsupported:   {}", unsupported.join(", "));
+    }
+}
+
 fn run(
     command_line: flags::CommandLine,
     sink: logging::LogSink,
@@ -200,15 +280,58 @@ fn run(
         server.pinning.len(),
         pinning.join(" ")
     );
+    log_feature_flags(&command_line.options);
+    if has_plaintext_passwords(&command_line.options) {
+        tracing::warn!("Plaintext passwords detected, use nkeys or bcrypt");
+    }
+    if let Some(file) = &command_line.config_file {
+        tracing::info!(
+            "Using configuration file: {file} ({})",
+            command_line.options.config_digest
+        );
+    }
     if let Some(pid_file) = &command_line.pid_file {
         std::fs::write(pid_file, std::process::id().to_string())
             .map_err(|error| anyhow::anyhow!("could not write pid file {pid_file}: {error}"))?;
     }
-    if let Some((address, secure)) = server.monitor_address {
-        let scheme = if secure { "https" } else { "http" };
-        tracing::info!("Starting {scheme} monitor on {address}");
+    if let Some(monitor) = &server.monitor {
+        let scheme = if monitor.https { "https" } else { "http" };
+        tracing::info!("Starting {scheme} monitor on {}", monitor.host_port);
     }
-    tracing::info!("Listening for client connections on {}", server.address);
+    tracing::info!(
+        "Listening for client connections on {}",
+        server.listen_host_port
+    );
+    if let Some(tls) = &command_line.options.tls {
+        // Go: handshake first without a fallback delay requires TLS even with allow_non_tls.
+        let handshake_first_only = tls.handshake_first && tls.handshake_first_fallback.is_none();
+        if tls.allow_non_tls && !handshake_first_only {
+            tracing::info!("TLS available for client connections");
+        } else {
+            tracing::info!("TLS required for client connections");
+        }
+        if handshake_first_only {
+            tracing::warn!(
+                "Clients that are not using \"TLS Handshake First\" option will fail to connect"
+            );
+        }
+    }
+    let ports_file = command_line.ports_file_dir.as_deref().and_then(|dir| {
+        let listeners = ports_file::Listeners {
+            client: server.address,
+            client_tls: server.tls_required(),
+            monitor: server.monitor.as_ref().map(|monitor| monitor.bound),
+            monitor_https: server.monitor.as_ref().is_some_and(|monitor| monitor.https),
+        };
+        match ports_file::write(dir, &listeners) {
+            Ok(path) => Some(path),
+            Err(error) => {
+                let path = ports_file::path(dir);
+                tracing::error!("Error writing ports file ({}): {error}", path.display());
+                None
+            }
+        }
+    });
     tracing::info!("Server is ready");
 
     let mut lame_duck_started = false;
@@ -271,6 +394,11 @@ fn run(
     }
     tracing::info!("Initiating Shutdown...");
     server.shutdown();
+    if let Some(path) = &ports_file {
+        if let Err(error) = std::fs::remove_file(path) {
+            tracing::error!("Error cleaning up ports file {}: {error}", path.display());
+        }
+    }
     if let Some(pid_file) = &command_line.pid_file {
         let _ = std::fs::remove_file(pid_file);
     }

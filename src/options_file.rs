@@ -30,11 +30,12 @@ pub struct ConfigErrors {
 /// Reads `path` into `settings`. Returns the warnings (unsupported options, deprecated forms).
 pub fn load(path: &Path, settings: &mut CommandLine) -> Result<Vec<String>, ConfigErrors> {
     let map = config::parse_file(path).map_err(|error| ConfigErrors {
-        lines: vec![error.to_string()],
+        lines: vec![error.go_text],
     })?;
     let mut reader = Reader::default();
     reader.top_level(&map, settings);
     reader.finish(settings);
+    settings.options.config_digest = config::config_digest(&map);
     if reader.errors.is_empty() {
         Ok(reader.warnings)
     } else {
@@ -51,11 +52,9 @@ const NOT_SUPPORTED_YET: &[&str] = &[
     "trace_headers",
     "disable_sublist_cache",
     "no_sublist_cache",
-    "default_sentinel",
     "gateway",
     "leaf",
     "leafnodes",
-    "ports_file_dir",
     "prof_port",
     "prof_block_rate",
     "proxy_protocol",
@@ -64,24 +63,10 @@ const NOT_SUPPORTED_YET: &[&str] = &[
     "max_subscription_tokens",
     "ocsp",
     "write_timeout",
-    "operator",
-    "operators",
-    "roots",
-    "root",
-    "root_operators",
-    "root_operator",
-    "resolver",
-    "account_resolver",
-    "accounts_resolver",
-    "resolver_tls",
-    "resolver_preload",
-    "resolver_pinned_accounts",
     "no_system_account",
     "no_system",
     "no_sys_acc",
     "no_header_support",
-    "trusted",
-    "trusted_keys",
     "connect_error_reports",
     "reconnect_error_reports",
     "websocket",
@@ -89,12 +74,45 @@ const NOT_SUPPORTED_YET: &[&str] = &[
     "mqtt",
     "server_tags",
     "server_metadata",
-    "feature_flags",
     "default_js_domain",
     "ocsp_cache",
     "no_fast_producer_stall",
     "proxies",
 ];
+
+/// Go server options that, ignored, would leave a server open that the file means to close:
+/// operator mode (users must present JWTs signed by the trusted operators), its account
+/// resolvers and trusted keys. Natrix refuses a file with any of them, in `-t` and at start,
+/// until operator mode is built (issue 16), instead of starting without that authentication.
+const REFUSED_AUTH_OPTIONS: &[(&str, &str)] = &[
+    ("operator", "operator mode: JWT accounts and users"),
+    ("operators", "operator mode: JWT accounts and users"),
+    ("root_operators", "operator mode: JWT accounts and users"),
+    ("root_operator", "operator mode: JWT accounts and users"),
+    ("roots", "operator mode: JWT accounts and users"),
+    ("root", "operator mode: JWT accounts and users"),
+    ("trusted", "trusted operator keys: JWT users"),
+    ("trusted_keys", "trusted operator keys: JWT users"),
+    ("resolver", "the account resolver of operator mode"),
+    ("account_resolver", "the account resolver of operator mode"),
+    ("accounts_resolver", "the account resolver of operator mode"),
+    ("resolver_tls", "the account resolver of operator mode"),
+    (
+        "resolver_preload",
+        "account JWTs for the resolver of operator mode",
+    ),
+    (
+        "resolver_pinned_accounts",
+        "the account resolver of operator mode",
+    ),
+    (
+        "default_sentinel",
+        "the default sentinel JWT of operator mode",
+    ),
+];
+
+/// Go's `DEFAULT_TLS_HANDSHAKE_FIRST_FALLBACK_DELAY`, what `handshake_first: auto` waits.
+const HANDSHAKE_FIRST_FALLBACK_DEFAULT: Duration = Duration::from_millis(50);
 
 #[derive(Default)]
 struct Reader {
@@ -134,6 +152,15 @@ impl Reader {
     fn not_supported(&mut self, entry: &Entry, what: &str) {
         self.warnings.push(format!(
             "{}: {what} {:?} is not supported by Natrix yet and is ignored",
+            entry.key_pos, entry.key
+        ));
+    }
+
+    /// A Go option Natrix cannot honour yet and that would weaken authentication or
+    /// authorization if it were ignored: an error, so neither `-t` nor start-up accepts it.
+    fn refused(&mut self, entry: &Entry, what: &str) {
+        self.errors.push(format!(
+            "{}: option {:?} ({what}) is not supported by Natrix yet; ignoring it would weaken authentication or authorization, so the configuration is refused",
             entry.key_pos, entry.key
         ));
     }
@@ -322,6 +349,8 @@ impl Reader {
                 }
                 "remote_syslog" => settings.remote_syslog = self.string(entry),
                 "pidfile" | "pid_file" => settings.pid_file = self.string(entry),
+                "ports_file_dir" => settings.ports_file_dir = self.string(entry),
+                "feature_flags" => self.feature_flags(entry, &mut settings.options.feature_flags),
                 "mappings" | "maps" => {
                     if let Some(mappings) = self.mappings(entry) {
                         options.mappings.extend(mappings);
@@ -407,10 +436,51 @@ impl Reader {
                 }
                 "cluster" => self.cluster(entry, settings),
                 "tuning" => self.tuning(entry, settings),
+                _ if REFUSED_AUTH_OPTIONS.iter().any(|(name, _)| *name == key) => {
+                    let what = REFUSED_AUTH_OPTIONS
+                        .iter()
+                        .find(|(name, _)| *name == key)
+                        .map_or("", |(_, what)| what);
+                    self.refused(entry, what)
+                }
                 _ if NOT_SUPPORTED_YET.contains(&key.as_str()) => {
                     self.not_supported(entry, "option")
                 }
                 _ => self.unknown(entry),
+            }
+        }
+    }
+
+    /// `feature_flags { name: bool }`, with Go's errors; which names mean something is the
+    /// monitor's business (unknown ones are reported at start, as Go does).
+    fn feature_flags(
+        &mut self,
+        entry: &Entry,
+        flags: &mut std::collections::BTreeMap<String, bool>,
+    ) {
+        let Value::Map(map) = &entry.item.value else {
+            self.error(
+                &entry.item.pos,
+                format!(
+                    "error parsing feature flags: unsupported type {}",
+                    kind(&entry.item.value)
+                ),
+            );
+            return;
+        };
+        for field in &map.entries {
+            match &field.item.value {
+                Value::Bool(enabled) => {
+                    flags.insert(field.key.clone(), *enabled);
+                }
+                other => self.error(
+                    &field.item.pos,
+                    format!(
+                        "error parsing feature flag {:?}: expected bool, got {}",
+                        field.key,
+                        kind(other)
+                    ),
+                ),
             }
         }
     }
@@ -550,9 +620,11 @@ impl Reader {
                 "default_permission" | "default_permissions" | "permissions" => {
                     default_permissions = self.permissions(field);
                 }
-                "auth_callout" | "auth_hook" | "proxy_required" => {
-                    self.not_supported(field, "authorization option")
-                }
+                "auth_callout" | "auth_hook" => self.refused(
+                    field,
+                    "auth callout: an external service decides who connects",
+                ),
+                "proxy_required" => self.proxy_required(field),
                 _ => self.unknown(field),
             }
         }
@@ -578,13 +650,12 @@ impl Reader {
     /// Checks and settings that involve several top-level keys, which may come in any order.
     fn finish(&mut self, settings: &mut CommandLine) {
         self.check_auth_consistency(settings);
+        // A top-level option in Go, outside the TLS settings: it applies to TLS from `tls {}`
+        // here, and to TLS from the `--tls*` flags when those replace it (see `flags`).
         if let Some(allow_non_tls) = self.allow_non_tls {
-            match settings.options.tls.as_mut() {
-                Some(tls) => tls.allow_non_tls = allow_non_tls,
-                None if allow_non_tls => self
-                    .warnings
-                    .push("allow_non_tls has no effect without a tls {} block".to_string()),
-                None => {}
+            settings.allow_non_tls = allow_non_tls;
+            if let Some(tls) = settings.options.tls.as_mut() {
+                tls.allow_non_tls = allow_non_tls;
             }
         }
     }
@@ -631,13 +702,21 @@ impl Reader {
                     Value::String(text) => match text.to_ascii_lowercase().as_str() {
                         "true" | "on" => tls.handshake_first = true,
                         "false" | "off" => tls.handshake_first = false,
-                        _ => {
+                        "auto" | "auto_fallback" => {
                             tls.handshake_first = true;
-                            self.warnings.push(format!(
-                                "{}: handshake_first {text:?}: Natrix has no fallback delay, TLS comes first for every client",
-                                field.item.pos
-                            ));
+                            tls.handshake_first_fallback = Some(HANDSHAKE_FIRST_FALLBACK_DEFAULT);
                         }
+                        _ => match parse_go_duration(text) {
+                            // Go: a zero delay is no fallback at all.
+                            Ok(delay) => {
+                                tls.handshake_first = true;
+                                tls.handshake_first_fallback = Some(delay).filter(|d| !d.is_zero());
+                            }
+                            Err(_) => self.error(
+                                &field.item.pos,
+                                format!("field {:?}'s value {text:?} is invalid", field.key),
+                            ),
+                        },
                     },
                     _ => self.wrong_type(field, "a boolean or a string"),
                 },
@@ -649,15 +728,35 @@ impl Reader {
                         }
                     }
                 }
-                "verify_cert_and_check_known_urls"
-                | "allow_insecure_cipher_suites"
+                // Go's own error for the client port (`isClientCtx`).
+                "verify_cert_and_check_known_urls" => {
+                    if self.boolean(field) == Some(true) {
+                        self.error(
+                            &field.item.pos,
+                            "verify_cert_and_check_known_urls not supported in this context",
+                        );
+                    }
+                }
+                "ocsp_peer" => {
+                    let enabled = match &field.item.value {
+                        Value::Bool(enabled) => *enabled,
+                        Value::Map(map) => map.entries.iter().any(|entry| {
+                            entry.key.eq_ignore_ascii_case("verify")
+                                && entry.item.value == Value::Bool(true)
+                        }),
+                        _ => true,
+                    };
+                    if enabled {
+                        self.refused(field, "OCSP revocation checks of client certificates");
+                    }
+                }
+                "allow_insecure_cipher_suites"
                 | "connection_rate_limit"
                 | "cert_store"
                 | "cert_match_by"
                 | "cert_match"
                 | "ca_certs_match"
                 | "cert_match_skip_invalid"
-                | "ocsp_peer"
                 | "certs"
                 | "certificates" => self.not_supported(field, "tls option"),
                 _ => self.unknown(field),
@@ -725,6 +824,14 @@ impl Reader {
         }
     }
 
+    /// `proxy_required: true` admits a user only through a trusted proxy; Natrix has no
+    /// trusted proxies, so it refuses the setting rather than admit the user from anywhere.
+    fn proxy_required(&mut self, field: &Entry) {
+        if self.boolean(field) == Some(true) {
+            self.refused(field, "users admitted only through a trusted proxy");
+        }
+    }
+
     /// A `users` array: (nkey users, password users).
     fn users(
         &mut self,
@@ -770,7 +877,7 @@ impl Reader {
                     "allowed_connection_types" | "connection_types" | "clients" => {
                         user.allowed_connection_types = self.string_list(field).unwrap_or_default()
                     }
-                    "proxy_required" => self.not_supported(field, "user option"),
+                    "proxy_required" => self.proxy_required(field),
                     _ => self.unknown(field),
                 }
             }
@@ -1169,13 +1276,12 @@ impl Reader {
                             }
                         };
                     }
-                    "threshold"
-                    | "response_threshold"
-                    | "response_max_time"
-                    | "response_time"
-                    | "latency"
-                    | "account_token_position"
-                    | "allow_trace" => self.not_supported(field, "export option"),
+                    "threshold" | "response_threshold" | "response_max_time" | "response_time"
+                    | "latency" | "allow_trace" => self.not_supported(field, "export option"),
+                    "account_token_position" => self.refused(
+                        field,
+                        "an export only the account named in the subject may import",
+                    ),
                     _ => self.unknown(field),
                 }
             }
@@ -1931,6 +2037,38 @@ mappings {
         assert_eq!(jetstream.store_dir.as_deref(), Some("/data"));
         assert_eq!(jetstream.max_memory, Some(1_000_000_000));
         assert_eq!(settings.options.cluster.expect("parsed").port, Some(6222));
+    }
+
+    #[test]
+    fn settings_that_would_weaken_auth_are_errors_and_harmless_forms_are_not() {
+        for text in [
+            "operator: x",
+            "trusted: [x]",
+            "resolver: MEMORY",
+            "resolver_preload: { A: x }",
+            "authorization { auth_callout { issuer: x } }",
+            "authorization { users: [{user: a, password: b, proxy_required: true}] }",
+            "tls { cert_file: c, key_file: k, ocsp_peer: true }",
+        ] {
+            let errors = read(text).unwrap_err();
+            assert!(
+                errors
+                    .iter()
+                    .any(|error| error.contains("would weaken authentication")),
+                "{text}: {errors:?}"
+            );
+        }
+        let (_, warnings) =
+            read("authorization { users: [{user: a, password: b, proxy_required: false}] }")
+                .expect("proxy_required: false asks for nothing");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let errors =
+            read("tls { cert_file: c, key_file: k, verify_cert_and_check_known_urls: true }")
+                .unwrap_err();
+        assert!(
+            errors[0].contains("verify_cert_and_check_known_urls not supported in this context"),
+            "{errors:?}"
+        );
     }
 
     #[test]

@@ -36,26 +36,11 @@ use crate::sublist::{MatchResult, SubjectIndex};
 /// Identifies a subscription within its shard.
 pub type SubId = usize;
 
-/// State shared by all shards: only what is touched when connections come and go.
+/// State shared by all shards: only what is touched when connections come and go. The
+/// configuration is not here: each shard has its own `ShardConfig`, replaced on reload.
+#[derive(Default)]
 pub struct SharedState {
     pub connections: AtomicUsize,
-    /// The INFO every connection starts from; `client_id`/`client_ip` are filled per connection.
-    pub info: ServerInfo,
-    /// Read-only after start: accounts and the routes between them.
-    pub accounts: Arc<AccountTable>,
-    /// The client port's TLS configuration, built once at start; `None` for plaintext.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
-}
-
-impl SharedState {
-    pub fn new(info: ServerInfo, accounts: Arc<AccountTable>) -> Self {
-        SharedState {
-            connections: AtomicUsize::new(0),
-            info,
-            accounts,
-            tls: None,
-        }
-    }
 }
 
 /// What a shard reads from the configuration. A reload builds a new one and swaps it in, so a
@@ -71,7 +56,8 @@ pub struct ShardConfig {
     pub auth: Authenticator,
 }
 
-/// A reloaded configuration, as the control plane sends it to every shard.
+/// A configuration as the control plane hands it to the shards: at start (`Shard::new`) and
+/// on every reload (`ShardMsg::Reload`).
 #[derive(Debug)]
 pub struct Reload {
     pub options: Arc<ServerOptions>,
@@ -337,9 +323,10 @@ const BARRIER_TIMEOUT: Duration = Duration::from_secs(5);
 const MESH_BATCH_LIMIT: usize = 64;
 
 impl Shard {
-    pub fn new(mesh: MeshEndpoint, options: Arc<ServerOptions>, shared: Arc<SharedState>) -> Self {
+    pub fn new(mesh: MeshEndpoint, config: &Reload, shared: Arc<SharedState>) -> Self {
         let shard_count = mesh.shard_count();
-        let account_count = shared.accounts.len();
+        let options = &config.options;
+        let account_count = config.accounts.len();
         let monitor = ShardMonitor::new(options.monitoring.max_closed_clients(), account_count);
         Shard {
             id: mesh.shard,
@@ -347,10 +334,10 @@ impl Shard {
             max_pending: Cell::new(options.max_pending),
             config: RefCell::new(Rc::new(ShardConfig {
                 auth: Authenticator::new(&options.auth),
-                options: Rc::new(ServerOptions::clone(&options)),
-                info: shared.info.clone(),
-                accounts: Arc::clone(&shared.accounts),
-                tls: shared.tls.clone(),
+                options: Rc::new(ServerOptions::clone(options)),
+                info: config.info.clone(),
+                accounts: Arc::clone(&config.accounts),
+                tls: config.tls.clone(),
             })),
             shared,
             stats: ShardStats::default(),
@@ -1343,6 +1330,9 @@ pub async fn run_shard(shard: Rc<Shard>, listener: std::net::TcpListener) -> std
         loop {
             match listener.accept().await {
                 Ok((stream, peer)) => {
+                    // An IPv4 client of a dual-stack listener is named by its IPv4 address,
+                    // as the Go server names it.
+                    let peer = std::net::SocketAddr::new(peer.ip().to_canonical(), peer.port());
                     compio::runtime::spawn(crate::client::serve(Rc::clone(&shard), stream, peer))
                         .detach();
                 }

@@ -16,6 +16,9 @@ use serde_json::{json, Map, Value};
 use super::query::Query;
 use super::{Monitor, Reply};
 
+/// The commit this binary was built from (7 hex digits, see `build.rs`); empty when unknown.
+const GIT_COMMIT: &str = env!("NATRIX_GIT_COMMIT");
+
 /// Go's `DefaultConnListSize` and `DefaultSubListSize`.
 const DEFAULT_LIST_SIZE: i64 = 1024;
 
@@ -51,8 +54,9 @@ pub fn varz(monitor: &Monitor) -> Reply {
     let snapshots = monitor.gather(SnapshotScope::default());
     let (cpu, mem) = monitor.process_usage();
     let context = &monitor.context;
-    let options = &context.options;
-    let info = &context.info;
+    let config = monitor.config();
+    let options = &config.settings.options;
+    let info = &config.settings.info;
     let total = sum_counters(&snapshots);
     let tls_timeout = options
         .tls
@@ -131,9 +135,10 @@ pub fn varz(monitor: &Monitor) -> Reply {
         "stalled_clients": 0,
         "subscriptions": total.subscriptions,
         "http_req_stats": request_counts,
-        "config_load_time": go_time(monitor.start),
-        "config_digest": "",
-        "system_account": context.accounts.get(context.accounts.system()).name,
+        "config_load_time": go_time(config.loaded_at),
+        "config_digest": options.config_digest,
+        "feature_flags": crate::bootstrap::merged_feature_flags(options),
+        "system_account": config.settings.accounts.get(config.settings.accounts.system()).name,
         "slow_consumer_stats": {
             "clients": total.slow_consumers, "routes": 0, "gateways": 0, "leafs": 0
         },
@@ -156,6 +161,13 @@ pub fn varz(monitor: &Monitor) -> Reply {
     if options.max_subscriptions > 0 {
         varz["max_subscriptions"] = json!(options.max_subscriptions);
     }
+    // Go leaves these out when empty or zero.
+    if !GIT_COMMIT.is_empty() {
+        varz["git_commit"] = json!(GIT_COMMIT);
+    }
+    if let Some(not_after) = config.tls_cert_not_after {
+        varz["tls_cert_not_after"] = json!(go_time(not_after));
+    }
     Reply::json(pretty(&varz))
 }
 
@@ -163,7 +175,7 @@ pub fn varz(monitor: &Monitor) -> Reply {
 pub fn shardz(monitor: &Monitor) -> Reply {
     let snapshots = monitor.gather(SnapshotScope::default());
     let document = json!({
-        "server_id": monitor.context.info.server_id,
+        "server_id": monitor.config().settings.info.server_id,
         "now": go_time(SystemTime::now()),
         "num_shards": monitor.context.pinning.len(),
         "shards": shard_documents(monitor, &snapshots),
@@ -299,7 +311,7 @@ pub fn connz(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
     }
     let now = SystemTime::now();
     let mut document = json!({
-        "server_id": monitor.context.info.server_id,
+        "server_id": monitor.config().settings.info.server_id,
         "now": go_time(now),
         "num_connections": 0,
         "total": 0,
@@ -307,7 +319,14 @@ pub fn connz(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
         "limit": limit,
         "connections": [],
     });
-    if !account_filter.is_empty() && monitor.context.accounts.id(account_filter).is_none() {
+    if !account_filter.is_empty()
+        && monitor
+            .config()
+            .settings
+            .accounts
+            .id(account_filter)
+            .is_none()
+    {
         // Go returns the empty document, with no connection list, for an unknown account.
         document["connections"] = Value::Null;
         return Ok(Reply::json(pretty(&document)));
@@ -369,7 +388,12 @@ fn merged_closed(monitor: &Monitor, snapshots: &[ShardSnapshot]) -> Vec<Connecti
         .flat_map(|snapshot| snapshot.closed.iter().cloned())
         .collect();
     closed.sort_by_key(|connection| (connection.stop, connection.cid));
-    let capacity = monitor.context.options.monitoring.max_closed_clients();
+    let capacity = monitor
+        .config()
+        .settings
+        .options
+        .monitoring
+        .max_closed_clients();
     if closed.len() > capacity {
         closed.drain(..closed.len() - capacity);
     }
@@ -532,7 +556,7 @@ pub fn subsz(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
         subscriptions: subs,
         ..SnapshotScope::default()
     });
-    let account_id = monitor.context.accounts.id(account_filter);
+    let account_id = monitor.config().settings.accounts.id(account_filter);
     let count = if account_filter.is_empty() {
         sum_counters(&snapshots).subscriptions
     } else {
@@ -547,7 +571,10 @@ pub fn subsz(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
     let mut document = sublist_stats(&snapshots, count);
     let fields = document.as_object_mut();
     let mut extra = Map::new();
-    extra.insert("server_id".into(), json!(monitor.context.info.server_id));
+    extra.insert(
+        "server_id".into(),
+        json!(monitor.config().settings.info.server_id),
+    );
     extra.insert("now".into(), json!(go_time(SystemTime::now())));
     let mut ordered = extra;
     if let Some(fields) = fields {
@@ -636,8 +663,8 @@ pub fn routez(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
         query.boolean("subs")?;
     }
     let document = json!({
-        "server_id": monitor.context.info.server_id,
-        "server_name": monitor.context.info.server_name,
+        "server_id": monitor.config().settings.info.server_id,
+        "server_name": monitor.config().settings.info.server_name,
         "now": go_time(SystemTime::now()),
         "num_routes": 0,
         "routes": [],
@@ -647,10 +674,11 @@ pub fn routez(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
 
 /// `/accountz`, and `/accountz?acc=NAME` for one account's details.
 pub fn accountz(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
-    let accounts = &monitor.context.accounts;
+    let config = monitor.config();
+    let accounts = &config.settings.accounts;
     let system = accounts.get(accounts.system()).name.clone();
     let mut document = json!({
-        "server_id": monitor.context.info.server_id,
+        "server_id": monitor.config().settings.info.server_id,
         "now": go_time(SystemTime::now()),
         "system_account": system,
     });
@@ -694,7 +722,8 @@ pub fn accountz(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
 /// `/accstatz`: accounts with connections (all of them with `unused=1`).
 pub fn accstatz(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
     let include_unused = query.boolean("unused")?;
-    let accounts = &monitor.context.accounts;
+    let config = monitor.config();
+    let accounts = &config.settings.accounts;
     let snapshots = monitor.gather(SnapshotScope::default());
     let mut totals: Vec<AccountCounters> = Vec::new();
     for snapshot in &snapshots {
@@ -731,7 +760,7 @@ pub fn accstatz(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
         })
         .collect();
     let document = json!({
-        "server_id": monitor.context.info.server_id,
+        "server_id": monitor.config().settings.info.server_id,
         "now": go_time(SystemTime::now()),
         "account_statz": statz,
     });
