@@ -171,6 +171,71 @@ fn ipv6_and_ipv4_clients_reach_the_default_address_as_on_the_go_server() {
     }
 }
 
+/// Waits for `path` to exist with content, and returns it.
+fn read_when_written(path: &std::path::Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            if !text.is_empty() {
+                return text;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} was not written",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn the_ports_file_has_the_go_name_and_json_and_is_removed_at_exit() {
+    let dir = std::env::temp_dir().join(format!("natrix-ports-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let dir_arg = dir.to_str().expect("utf-8");
+    let config = dir.join("ports.conf");
+    std::fs::write(&config, format!("ports_file_dir: \"{dir_arg}\"\n")).expect("config");
+    let config = config.to_str().expect("utf-8");
+    let monitor = common::free_port().to_string();
+    let cases = [
+        (
+            "go",
+            "nats-server",
+            vec!["--ports_file_dir", dir_arg, "-m", &monitor],
+        ),
+        (
+            "natrix",
+            "natrix",
+            vec!["--ports_file_dir", dir_arg, "-m", &monitor],
+        ),
+        ("natrix with the config key", "natrix", vec!["-c", config]),
+    ];
+    let mut shapes = Vec::new();
+    for (who, program, args) in cases {
+        let server = if who == "go" {
+            TestServer::go(&args)
+        } else {
+            TestServer::natrix(2, &args)
+        };
+        let path = dir.join(format!("{program}_{}.ports", server.pid()));
+        let text = read_when_written(&path);
+        let mut shape = text.replace(&server.port.to_string(), "PORT");
+        if let Some(port) = server.monitor_port {
+            shape = shape.replace(&port.to_string(), "MONITOR");
+        }
+        shapes.push((who, shape));
+        assert_eq!(server.stop(), Some(0), "{who}");
+        assert!(!path.exists(), "{who}: {} left behind", path.display());
+    }
+    assert_eq!(
+        shapes[0].1,
+        r#"{"nats":["nats://127.0.0.1:PORT"],"monitoring":["http://127.0.0.1:MONITOR"]}"#
+    );
+    assert_eq!(shapes[1].1, shapes[0].1, "natrix");
+    assert_eq!(shapes[2].1, r#"{"nats":["nats://127.0.0.1:PORT"]}"#);
+}
+
 // ----- shutdown and restart (the shard lifecycle: issue 11 items 2 and 3) ---------------
 
 /// A server on `port` with a few connections that subscribe, publish and receive.
@@ -194,20 +259,38 @@ fn busy_server(port: u16) -> (TestServer, Vec<RawClient>) {
     (server, clients)
 }
 
+/// SIGTERM, then blocks until the kernel reports the process gone (no polling delay), and
+/// returns its exit code.
+fn terminate_and_reap(server: &TestServer) -> i32 {
+    let pid = server.pid() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: kill(2) and waitpid(2) on our own child; `status` is a valid out pointer.
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+        assert_eq!(libc::waitpid(pid, &mut status, 0), pid, "waitpid");
+    }
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    }
+}
+
 #[test]
 #[ignore = "needs the shard lifecycle fix (issue 11 items 2-3)"]
 fn the_port_takes_a_plain_bind_right_after_the_server_exits() {
     for cycle in 0..10 {
         let port = common::free_port();
         let (server, clients) = busy_server(port);
-        assert_eq!(server.stop(), Some(0), "cycle {cycle}");
+        // The clients leave first, so every shard's accept loop is idle, waiting in the ring.
+        drop(clients);
+        assert_eq!(terminate_and_reap(&server), 0, "cycle {cycle}");
         // Once the process is gone, nothing may hold the port: not even pending accepts.
         let bound = std::net::TcpListener::bind(("127.0.0.1", port));
         assert!(
             bound.is_ok(),
             "cycle {cycle}: port {port} still held: {bound:?}"
         );
-        drop(clients);
     }
 }
 
@@ -220,7 +303,7 @@ fn ten_stop_and_restart_cycles_serve_every_client_at_once() {
         // Connections made right after start, several per shard, must all be served.
         all_served(port, 10);
         drop(clients);
-        assert_eq!(server.stop(), Some(0), "cycle {cycle}");
+        assert_eq!(terminate_and_reap(&server), 0, "cycle {cycle}");
     }
 }
 
