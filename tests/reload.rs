@@ -300,7 +300,13 @@ fn monitoring_reports_the_configuration_a_reload_installed() {
             wait_for_log(&server, "Reloaded server configuration"),
             "{who}"
         );
-        let new = varz(monitor);
+        // Go updates its /varz a moment after it logs the reload; poll briefly.
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        let mut new = varz(monitor);
+        while new["max_payload"] != 2000 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            new = varz(monitor);
+        }
         assert_eq!(new["max_payload"], 2000, "{who}");
         assert_eq!(new["max_connections"], 50, "{who}");
         assert_eq!(new["ping_interval"], 45_000_000_000i64, "{who}");
