@@ -30,26 +30,26 @@ use signal_hook::iterator::Signals;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let command_line = match flags::parse(&args) {
-        Ok(command_line) => command_line,
+    let settings = match flags::parse(&args) {
+        Ok(settings) => settings,
         Err(error) => {
             eprintln!("natrix: {error}\n\n{}", flags::USAGE);
             return ExitCode::from(1);
         }
     };
-    if command_line.show_help {
+    if settings.show_help {
         println!("{}", flags::USAGE);
         return ExitCode::SUCCESS;
     }
-    if command_line.show_help_tls {
+    if settings.show_help_tls {
         print!("{}", flags::tls_usage());
         return ExitCode::SUCCESS;
     }
-    if command_line.show_version {
+    if settings.show_version {
         println!("natrix: v{}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
-    if let Some(spec) = &command_line.signal {
+    if let Some(spec) = &settings.signal {
         return match signals::send(spec) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
@@ -58,34 +58,34 @@ fn main() -> ExitCode {
             }
         };
     }
-    let (command_line, config_warnings) = match apply_config_file(command_line) {
+    let (settings, config_warnings) = match apply_config_file(settings) {
         Ok(loaded) => loaded,
         Err(message) => {
             eprintln!("natrix: {message}");
             return ExitCode::from(1);
         }
     };
-    if command_line.check_config {
-        let file = command_line.config_file.as_deref().unwrap_or_default();
+    if settings.check_config {
+        let file = settings.config_file.as_deref().unwrap_or_default();
         for warning in &config_warnings {
             eprintln!("{warning}");
         }
         eprintln!(
             "natrix: configuration file {file} is valid ({})",
-            command_line.options.config_digest
+            settings.options.config_digest
         );
         return ExitCode::SUCCESS;
     }
     // As in the Go server: a remote syslog wins over the local one, which wins over a file.
-    let sink = if command_line.remote_syslog.is_some() || command_line.syslog {
-        logging::LogSink::syslog(command_line.remote_syslog.as_deref())
+    let sink = if settings.remote_syslog.is_some() || settings.syslog {
+        logging::LogSink::syslog(settings.remote_syslog.as_deref())
             .map_err(|error| format!("cannot open syslog: {error}"))
     } else {
         let rotation = logging::Rotation {
-            size_limit: command_line.log_size_limit,
-            max_files: command_line.log_max_files,
+            size_limit: settings.log_size_limit,
+            max_files: settings.log_max_files,
         };
-        logging::LogSink::open_file(command_line.log_file.as_deref(), rotation)
+        logging::LogSink::open_file(settings.log_file.as_deref(), rotation)
             .map_err(|error| format!("cannot open log file: {error}"))
     };
     let sink = match sink {
@@ -97,15 +97,15 @@ fn main() -> ExitCode {
     };
     let levels = logging::init(
         sink.clone(),
-        command_line.debug,
-        command_line.trace,
-        command_line.logtime,
-        command_line.logtime_utc,
+        settings.debug,
+        settings.trace,
+        settings.logtime,
+        settings.logtime_utc,
     );
     for warning in &config_warnings {
         tracing::warn!("{warning}");
     }
-    for flag in &command_line.not_supported {
+    for flag in &settings.not_supported {
         tracing::warn!(
             "flag {flag} is a Go server option that Natrix does not support yet; ignored"
         );
@@ -117,7 +117,7 @@ fn main() -> ExitCode {
         std::process::exit(2);
     }));
     let logs_to_stderr = sink.is_stderr();
-    match run(command_line, sink, levels) {
+    match run(settings, sink, levels) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // Whatever stops the start is fatal, as the Go server's `Fatalf` ([FTL], exit 1).
@@ -133,21 +133,21 @@ fn main() -> ExitCode {
 /// SIGHUP: reads the config file again, applies the flags over it (they still win), and hands
 /// what changed to the running server. Logging levels change here; the rest on the shards.
 fn reload(
-    command_line: &flags::CommandLine,
+    running: &flags::Settings,
     server: &mut bootstrap::RunningServer,
     levels: &logging::LevelControl,
 ) -> anyhow::Result<()> {
-    if command_line.config_file.is_none() {
+    if running.config_file.is_none() {
         anyhow::bail!("can only reload config when a file is provided using -c or --config");
     }
-    let mut original = flags::CommandLine::with_go_defaults();
-    original.config_file = command_line.config_file.clone();
-    original.assignments = command_line.assignments.clone();
+    let mut original = flags::Settings::with_go_defaults();
+    original.config_file = running.config_file.clone();
+    original.assignments = running.assignments.clone();
     let (settings, warnings) = apply_config_file(original).map_err(anyhow::Error::msg)?;
-    if settings.log_file != command_line.log_file
-        || settings.logtime != command_line.logtime
-        || settings.logtime_utc != command_line.logtime_utc
-        || settings.pid_file != command_line.pid_file
+    if settings.log_file != running.log_file
+        || settings.logtime != running.logtime
+        || settings.logtime_utc != running.logtime_utc
+        || settings.pid_file != running.pid_file
     {
         tracing::warn!(
             "log file, log time and pid file changes take effect at the next restart (Natrix reloads debug and trace only)"
@@ -166,21 +166,21 @@ fn reload(
 /// Reads `-c FILE` (when given) and applies the flags again over it, so flags win as in the Go
 /// server. Returns the settings and the config file's warnings.
 fn apply_config_file(
-    command_line: flags::CommandLine,
-) -> Result<(flags::CommandLine, Vec<String>), String> {
-    let Some(path) = command_line.config_file.clone() else {
-        if command_line.check_config {
+    from_flags: flags::Settings,
+) -> Result<(flags::Settings, Vec<String>), String> {
+    let Some(path) = from_flags.config_file.clone() else {
+        if from_flags.check_config {
             return Err(
                 "must specify [-c, --config] option to check configuration file syntax".into(),
             );
         }
-        return Ok((command_line, Vec::new()));
+        return Ok((from_flags, Vec::new()));
     };
-    let mut settings = flags::CommandLine::with_go_defaults();
+    let mut settings = flags::Settings::with_go_defaults();
     let warnings = options_file::load(std::path::Path::new(&path), &mut settings)
         .map_err(|errors| errors.to_string())?;
-    flags::reapply(&mut settings, &command_line.assignments).map_err(|error| error.to_string())?;
-    settings.assignments = command_line.assignments;
+    flags::reapply(&mut settings, &from_flags.assignments).map_err(|error| error.to_string())?;
+    settings.assignments = from_flags.assignments;
     Ok((settings, warnings))
 }
 
@@ -255,7 +255,7 @@ fn log_feature_flags(options: &natrix_shards::options::ServerOptions) {
 }
 
 fn run(
-    command_line: flags::CommandLine,
+    settings: flags::Settings,
     sink: logging::LogSink,
     levels: logging::LevelControl,
 ) -> anyhow::Result<()> {
@@ -267,7 +267,7 @@ fn run(
         "  Protocol: NATS, compatible with nats-server {}",
         bootstrap::GO_COMPATIBLE_VERSION
     );
-    let mut server = bootstrap::start(command_line.options.clone())?;
+    let mut server = bootstrap::start(settings.options.clone())?;
     tracing::info!("  Name:     {}", server.server_name);
     tracing::info!("  ID:       {}", server.server_id);
     let pinning: Vec<String> = server
@@ -280,17 +280,17 @@ fn run(
         server.pinning.len(),
         pinning.join(" ")
     );
-    log_feature_flags(&command_line.options);
-    if has_plaintext_passwords(&command_line.options) {
+    log_feature_flags(&settings.options);
+    if has_plaintext_passwords(&settings.options) {
         tracing::warn!("Plaintext passwords detected, use nkeys or bcrypt");
     }
-    if let Some(file) = &command_line.config_file {
+    if let Some(file) = &settings.config_file {
         tracing::info!(
             "Using configuration file: {file} ({})",
-            command_line.options.config_digest
+            settings.options.config_digest
         );
     }
-    if let Some(pid_file) = &command_line.pid_file {
+    if let Some(pid_file) = &settings.pid_file {
         std::fs::write(pid_file, std::process::id().to_string())
             .map_err(|error| anyhow::anyhow!("could not write pid file {pid_file}: {error}"))?;
     }
@@ -302,7 +302,7 @@ fn run(
         "Listening for client connections on {}",
         server.listen_host_port
     );
-    if let Some(tls) = &command_line.options.tls {
+    if let Some(tls) = &settings.options.tls {
         // Go: handshake first without a fallback delay requires TLS even with allow_non_tls.
         let handshake_first_only = tls.handshake_first && tls.handshake_first_fallback.is_none();
         if tls.allow_non_tls && !handshake_first_only {
@@ -316,7 +316,7 @@ fn run(
             );
         }
     }
-    let ports_file = command_line.ports_file_dir.as_deref().and_then(|dir| {
+    let ports_file = settings.ports_file_dir.as_deref().and_then(|dir| {
         let listeners = ports_file::Listeners {
             client: server.address,
             client_tls: server.tls_required(),
@@ -382,7 +382,7 @@ fn run(
             }
             SIGHUP => {
                 tracing::info!("Trapped \"hangup\" signal");
-                match reload(&command_line, &mut server, &levels) {
+                match reload(&settings, &mut server, &levels) {
                     Ok(()) => tracing::info!("Reloaded server configuration"),
                     Err(error) => {
                         tracing::error!("Failed to reload server configuration: {error:#}")
@@ -399,7 +399,7 @@ fn run(
             tracing::error!("Error cleaning up ports file {}: {error}", path.display());
         }
     }
-    if let Some(pid_file) = &command_line.pid_file {
+    if let Some(pid_file) = &settings.pid_file {
         let _ = std::fs::remove_file(pid_file);
     }
     tracing::info!("Server Exiting..");

@@ -13,7 +13,7 @@ use natrix_shards::monitor::{
 use natrix_shards::subject::{is_valid_literal_subject, pattern_matches};
 use serde_json::{json, Map, Value};
 
-use super::query::Query;
+use super::query::{BadRequest, Query};
 use super::{Monitor, Reply};
 
 /// The commit this binary was built from (7 hex digits, see `build.rs`); empty when unknown.
@@ -276,7 +276,7 @@ const SORT_OPTIONS: &[&str] = &[
 ];
 
 /// `/connz`.
-pub fn connz(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
+pub fn connz(monitor: &Monitor, query: &Query) -> Result<Reply, BadRequest> {
     // Decoded in the Go server's order, so the first bad parameter is the one reported.
     let sort = query.get("sort");
     let auth = query.boolean("auth")?;
@@ -289,19 +289,28 @@ pub fn connz(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
         "" | "open" => ConnState::Open,
         "closed" => ConnState::Closed,
         "any" | "all" => ConnState::All,
-        _ => return Err(format!("Error decoding state for {}", query.get("state"))),
+        _ => {
+            return Err(BadRequest(format!(
+                "Error decoding state for {}",
+                query.get("state")
+            )))
+        }
     };
     let user = query.get("user");
     let account_filter = query.get("acc");
     let sort = if sort.is_empty() { "cid" } else { sort };
     if !SORT_OPTIONS.contains(&sort) {
-        return Err(format!("invalid sorting option: {sort}"));
+        return Err(BadRequest(format!("invalid sorting option: {sort}")));
     }
     if sort == "stop" && state != ConnState::Closed {
-        return Err("sort by stop only valid on closed connections".into());
+        return Err(BadRequest(
+            "sort by stop only valid on closed connections".into(),
+        ));
     }
     if sort == "reason" && state != ConnState::Closed {
-        return Err("sort by reason only valid on closed connections".into());
+        return Err(BadRequest(
+            "sort by reason only valid on closed connections".into(),
+        ));
     }
     if limit <= 0 {
         limit = DEFAULT_LIST_SIZE;
@@ -538,7 +547,7 @@ fn subscription_document(subscription: &SubscriptionSnapshot, with_account: bool
 }
 
 /// `/subsz` (also `/subscriptionsz`).
-pub fn subsz(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
+pub fn subsz(monitor: &Monitor, query: &Query) -> Result<Reply, BadRequest> {
     let subs = query.boolean("subs")?;
     let offset = query.int("offset")?.max(0);
     let mut limit = query.int("limit")?;
@@ -548,9 +557,9 @@ pub fn subsz(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
     let test = query.get("test");
     let account_filter = query.get("acc");
     if !test.is_empty() && !is_valid_literal_subject(test.as_bytes()) {
-        return Err(format!(
+        return Err(BadRequest(format!(
             "invalid test subject, must be valid publish subject: {test}"
-        ));
+        )));
     }
     let snapshots = monitor.gather(SnapshotScope {
         subscriptions: subs,
@@ -658,7 +667,7 @@ fn sublist_stats(snapshots: &[ShardSnapshot], count: usize) -> Value {
 }
 
 /// `/routez`: Natrix has no routes yet, so this is the Go server's document without any.
-pub fn routez(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
+pub fn routez(monitor: &Monitor, query: &Query) -> Result<Reply, BadRequest> {
     if !query.get("subs").eq_ignore_ascii_case("detail") {
         query.boolean("subs")?;
     }
@@ -673,7 +682,7 @@ pub fn routez(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
 }
 
 /// `/accountz`, and `/accountz?acc=NAME` for one account's details.
-pub fn accountz(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
+pub fn accountz(monitor: &Monitor, query: &Query) -> Result<Reply, BadRequest> {
     let config = monitor.config();
     let accounts = &config.settings.accounts;
     let system = accounts.get(accounts.system()).name.clone();
@@ -692,7 +701,7 @@ pub fn accountz(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
         return Ok(Reply::json(pretty(&document)));
     }
     let Some(id) = accounts.id(name) else {
-        return Err(format!("Account {name} does not exist"));
+        return Err(BadRequest(format!("Account {name} does not exist")));
     };
     let snapshots = monitor.gather(SnapshotScope::default());
     let mut totals: Vec<AccountCounters> = Vec::new();
@@ -720,7 +729,7 @@ pub fn accountz(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
 }
 
 /// `/accstatz`: accounts with connections (all of them with `unused=1`).
-pub fn accstatz(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
+pub fn accstatz(monitor: &Monitor, query: &Query) -> Result<Reply, BadRequest> {
     let include_unused = query.boolean("unused")?;
     let config = monitor.config();
     let accounts = &config.settings.accounts;
@@ -769,7 +778,7 @@ pub fn accstatz(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
 
 /// `/healthz`: the server is ready once it answers; JetStream checks pass because JetStream
 /// is not enabled (as in the Go server without `jetstream`).
-pub fn healthz(_monitor: &Monitor, query: &Query) -> Result<Reply, String> {
+pub fn healthz(_monitor: &Monitor, query: &Query) -> Result<Reply, BadRequest> {
     for key in [
         "js-enabled",
         "js-enabled-only",

@@ -177,11 +177,11 @@ impl Reply {
     }
 
     /// Go writes its decoding errors as plain text with status 400.
-    fn bad_request(text: String) -> Reply {
+    fn bad_request(error: query::BadRequest) -> Reply {
         Reply {
             status: StatusCode::BAD_REQUEST,
             content_type: "text/plain; charset=utf-8",
-            body: text,
+            body: error.0,
         }
     }
 

@@ -4,7 +4,7 @@
 use natrix_shards::options::{AccountOptions, Export, ExportKind, Import, ResponseType};
 
 use crate::config::{Entry, Pos, Value};
-use crate::flags::CommandLine;
+use crate::flags::Settings;
 
 use super::auth::apply_default_permissions;
 use super::values::{is_valid_subject, kind, TypedArray};
@@ -17,7 +17,7 @@ const EXPORT_TYPES: &[(&str, ExportKind)] = &[
 ];
 
 impl Reader {
-    pub(super) fn accounts(&mut self, entry: &Entry, settings: &mut CommandLine) {
+    pub(super) fn accounts(&mut self, entry: &Entry, settings: &mut Settings) {
         match &entry.item.value {
             Value::Array(items) => {
                 for item in items {
@@ -85,7 +85,7 @@ impl Reader {
         &mut self,
         pos: &Pos,
         account: AccountOptions,
-        settings: &mut CommandLine,
+        settings: &mut Settings,
     ) {
         if account.name == natrix_shards::account::GLOBAL_ACCOUNT_NAME {
             self.error(pos, format!("{:?} is a Reserved Account", account.name));
@@ -101,7 +101,7 @@ impl Reader {
         }
     }
 
-    pub(super) fn check_imports_and_exports(&mut self, entry: &Entry, settings: &CommandLine) {
+    pub(super) fn check_imports_and_exports(&mut self, entry: &Entry, settings: &Settings) {
         let accounts = &settings.options.accounts;
         let known = |name: &str| accounts.iter().any(|account| account.name == name);
         let mut problems = Vec::new();

@@ -8,7 +8,7 @@ use natrix_shards::options::{
 };
 
 use crate::config::{Entry, Map, Pos, Value};
-use crate::flags::CommandLine;
+use crate::flags::Settings;
 
 use super::values::{is_valid_subject, kind, parse_go_duration};
 use super::Reader;
@@ -97,7 +97,7 @@ impl Reader {
 
     /// Checks that involve both `authorization {}` and `accounts {}`, which may come in any
     /// order in the file.
-    pub(super) fn check_auth_consistency(&mut self, settings: &CommandLine) {
+    pub(super) fn check_auth_consistency(&mut self, settings: &Settings) {
         let auth = &settings.options.auth;
         let account_users = auth.users.iter().any(|user| user.account.is_some())
             || auth.nkeys.iter().any(|user| user.account.is_some());

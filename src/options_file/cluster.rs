@@ -3,12 +3,12 @@
 use natrix_shards::options::ClusterOptions;
 
 use crate::config::Entry;
-use crate::flags::CommandLine;
+use crate::flags::Settings;
 
 use super::Reader;
 
 impl Reader {
-    pub(super) fn cluster(&mut self, entry: &Entry, settings: &mut CommandLine) {
+    pub(super) fn cluster(&mut self, entry: &Entry, settings: &mut Settings) {
         let Some(map) = self.map(entry) else { return };
         let mut cluster = ClusterOptions::default();
         for field in &map.entries {

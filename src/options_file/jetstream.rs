@@ -5,14 +5,14 @@ use std::time::Duration;
 use natrix_shards::options::JetStreamOptions;
 
 use crate::config::{Entry, Value};
-use crate::flags::CommandLine;
+use crate::flags::Settings;
 
 use super::Reader;
 
 impl Reader {
     /// `jetstream: enabled`, `jetstream: true` or a block; parsed and checked now, named as
     /// not supported yet.
-    pub(super) fn jetstream(&mut self, entry: &Entry, settings: &mut CommandLine) {
+    pub(super) fn jetstream(&mut self, entry: &Entry, settings: &mut Settings) {
         let jetstream = settings
             .options
             .jetstream

@@ -32,7 +32,7 @@ mod tests;
 use std::path::Path;
 
 use crate::config::{self, Pos};
-use crate::flags::CommandLine;
+use crate::flags::Settings;
 
 /// What went wrong in a config file: every error found, and the warnings.
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +42,7 @@ pub struct ConfigErrors {
 }
 
 /// Reads `path` into `settings`. Returns the warnings (unsupported options, deprecated forms).
-pub fn load(path: &Path, settings: &mut CommandLine) -> Result<Vec<String>, ConfigErrors> {
+pub fn load(path: &Path, settings: &mut Settings) -> Result<Vec<String>, ConfigErrors> {
     let map = config::parse_file(path).map_err(|error| ConfigErrors {
         lines: vec![error.go_text],
     })?;
@@ -73,7 +73,7 @@ struct Reader {
 
 impl Reader {
     /// Checks and settings that involve several top-level keys, which may come in any order.
-    pub(super) fn finish(&mut self, settings: &mut CommandLine) {
+    pub(super) fn finish(&mut self, settings: &mut Settings) {
         self.check_auth_consistency(settings);
         // A top-level option in Go, outside the TLS settings: it applies to TLS from `tls {}`
         // here, and to TLS from the `--tls*` flags when those replace it (see `flags`).

@@ -6,7 +6,7 @@ use std::time::Duration;
 use natrix_shards::options::MonitoringOptions;
 
 use crate::config::{Entry, Map, Pos, Value};
-use crate::flags::CommandLine;
+use crate::flags::Settings;
 
 use super::values::kind;
 use super::Reader;
@@ -78,7 +78,7 @@ const REFUSED_AUTH_OPTIONS: &[(&str, &str)] = &[
 ];
 
 impl Reader {
-    pub(super) fn top_level(&mut self, map: &Map, settings: &mut CommandLine) {
+    pub(super) fn top_level(&mut self, map: &Map, settings: &mut Settings) {
         for entry in &map.entries {
             let key = entry.key.to_ascii_lowercase();
             let options = &mut settings.options;

@@ -8,13 +8,13 @@ use natrix_shards::options::ResponseType;
 use super::values::parse_go_duration;
 use super::Reader;
 use crate::config;
-use crate::flags::CommandLine;
+use crate::flags::Settings;
 
 /// Maps `text` as a config file; Ok(settings, warnings) or Err(error lines).
-fn read(text: &str) -> Result<(CommandLine, Vec<String>), Vec<String>> {
+fn read(text: &str) -> Result<(Settings, Vec<String>), Vec<String>> {
     let map =
         config::parse_str(text, Path::new("test.conf")).map_err(|error| vec![error.to_string()])?;
-    let mut settings = CommandLine::default();
+    let mut settings = Settings::default();
     let mut reader = Reader::default();
     reader.top_level(&map, &mut settings);
     reader.finish(&mut settings);
@@ -251,9 +251,11 @@ fn go_durations_parse_like_time_parse_duration() {
     assert_eq!(parse_go_duration("0"), Ok(Duration::ZERO));
     assert!(parse_go_duration("10")
         .unwrap_err()
+        .to_string()
         .contains("missing unit"));
     assert!(parse_go_duration("1d")
         .unwrap_err()
+        .to_string()
         .contains("unknown unit"));
     assert!(parse_go_duration("").is_err());
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use natrix_shards::options::{TlsSettings, TlsVersion};
 
 use crate::config::{Entry, Value};
-use crate::flags::CommandLine;
+use crate::flags::Settings;
 
 use super::values::parse_go_duration;
 use super::Reader;
@@ -16,7 +16,7 @@ const HANDSHAKE_FIRST_FALLBACK_DEFAULT: Duration = Duration::from_millis(50);
 impl Reader {
     /// `tls {}`: the client port's certificate, client verification, handshake options. The
     /// certificate and key are loaded here, so `-t` reports a bad file as the Go server does.
-    pub(super) fn tls(&mut self, entry: &Entry, settings: &mut CommandLine) {
+    pub(super) fn tls(&mut self, entry: &Entry, settings: &mut Settings) {
         let Some(map) = self.map(entry) else { return };
         let mut tls = TlsSettings::new("", "");
         let mut cert_file = None;

@@ -1,14 +1,14 @@
 //! Natrix's own `tuning {}` block: shards and how they map onto the host.
 
 use crate::config::{Entry, Value};
-use crate::flags::{self, CommandLine};
+use crate::flags::{self, Settings};
 
 use super::values::kind;
 use super::Reader;
 
 impl Reader {
     /// Natrix's own `tuning {}` block: shards and how they map onto the host.
-    pub(super) fn tuning(&mut self, entry: &Entry, settings: &mut CommandLine) {
+    pub(super) fn tuning(&mut self, entry: &Entry, settings: &mut Settings) {
         let Some(map) = self.map(entry) else { return };
         let tuning = &mut settings.options.tuning;
         for field in &map.entries {

@@ -244,10 +244,22 @@ pub(super) fn is_valid_subject(subject: &str) -> bool {
     natrix_shards::subject::is_valid_subject(subject.as_bytes())
 }
 
+/// A duration Go's `time.ParseDuration` refuses, with its texts. Not recoverable: the value
+/// must be changed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub(super) enum GoDurationError {
+    #[error("time: invalid duration {0:?}")]
+    Invalid(String),
+    #[error("time: missing unit in duration {0:?}")]
+    MissingUnit(String),
+    #[error("time: unknown unit {unit:?} in duration {text:?}")]
+    UnknownUnit { unit: String, text: String },
+}
+
 /// Go's `time.ParseDuration`: a sequence of decimal numbers with units (`ns`, `us`, `µs`, `ms`,
 /// `s`, `m`, `h`), such as `300ms`, `1.5h` or `2h45m`; `0` needs no unit.
-pub(super) fn parse_go_duration(text: &str) -> Result<Duration, String> {
-    let invalid = || format!("time: invalid duration {text:?}");
+pub(super) fn parse_go_duration(text: &str) -> Result<Duration, GoDurationError> {
+    let invalid = || GoDurationError::Invalid(text.to_string());
     let mut rest = text;
     let negative = rest.starts_with('-');
     rest = rest.trim_start_matches(['-', '+']);
@@ -278,8 +290,13 @@ pub(super) fn parse_go_duration(text: &str) -> Result<Duration, String> {
             "s" => 1.0,
             "m" => 60.0,
             "h" => 3600.0,
-            "" => return Err(format!("time: missing unit in duration {text:?}")),
-            _ => return Err(format!("time: unknown unit {unit:?} in duration {text:?}")),
+            "" => return Err(GoDurationError::MissingUnit(text.to_string())),
+            _ => {
+                return Err(GoDurationError::UnknownUnit {
+                    unit: unit.to_string(),
+                    text: text.to_string(),
+                })
+            }
         };
         total += value * scale;
         rest = remaining;
