@@ -52,7 +52,7 @@ pub fn join_host_port(host: &str, port: u16) -> String {
 /// The socket address Go's `net.Listen("tcp", host:port)` binds: a wildcard host (`0.0.0.0`,
 /// `::` or empty) is the IPv6 wildcard with IPv4-mapped addresses, so the listener takes IPv4
 /// and IPv6 clients alike (on a host without IPv6, the IPv4 wildcard); any other host is
-/// resolved and its first address used.
+/// resolved and its first IPv4 address used (its first address when it has none).
 pub fn listen_address(host: &str, port: u16) -> Result<(SocketAddr, bool), ListenError> {
     let host_port = join_host_port(host, port);
     let literal = host
@@ -70,14 +70,20 @@ pub fn listen_address(host: &str, port: u16) -> Result<(SocketAddr, bool), Liste
     if let Some(ip) = literal {
         return Ok((SocketAddr::new(ip, port), false));
     }
-    let address = (host, port)
+    // Go listens on the first IPv4 address of a name, else its first address.
+    let addresses: Vec<SocketAddr> = (host, port)
         .to_socket_addrs()
         .map_err(|error| ListenError {
             host_port: host_port.clone(),
             operation: "lookup",
             reason: go_errno_text(&error),
         })?
-        .next()
+        .collect();
+    let address = addresses
+        .iter()
+        .find(|address| address.is_ipv4())
+        .or_else(|| addresses.first())
+        .copied()
         .ok_or_else(|| ListenError {
             host_port,
             operation: "lookup",

@@ -295,3 +295,45 @@ fn exports_and_imports_are_arrays_of_typed_maps_with_go_errors() {
         );
     }
 }
+
+#[test]
+fn handshake_first_takes_go_booleans_auto_and_durations() {
+    let dir = std::env::temp_dir().join(format!("natrix-handshake-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let certificate =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    std::fs::write(&cert, certificate.cert.pem()).expect("cert");
+    std::fs::write(&key, certificate.signing_key.serialize_pem()).expect("key");
+    let read_tls = |value: &str| {
+        read(&format!(
+            "tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n  handshake_first: {value}\n}}\n",
+            cert.display(),
+            key.display()
+        ))
+    };
+    for (value, first, fallback) in [
+        ("true", true, None),
+        ("false", false, None),
+        ("auto", true, Some(Duration::from_millis(50))),
+        ("\"300ms\"", true, Some(Duration::from_millis(300))),
+        // Go: a zero delay is no fallback.
+        ("\"0s\"", true, None),
+    ] {
+        let (settings, _) = read_tls(value).unwrap_or_else(|errors| panic!("{value}: {errors:?}"));
+        let tls = settings.options.tls.expect("tls");
+        assert_eq!(
+            (tls.handshake_first, tls.handshake_first_fallback),
+            (first, fallback),
+            "{value}"
+        );
+    }
+    let errors = read_tls("\"soon\"").expect_err("not a duration");
+    assert!(
+        errors
+            .iter()
+            .any(|error| error.contains("field \"handshake_first\"'s value \"soon\" is invalid")),
+        "{errors:?}"
+    );
+}
