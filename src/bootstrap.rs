@@ -22,6 +22,10 @@ use crate::listen;
 /// `version` because clients gate features on it.
 pub const GO_COMPATIBLE_VERSION: &str = "2.14.0";
 
+/// The commit this binary was built from (7 hex digits, see `build.rs`); empty when it was
+/// built outside git. `/varz` reports it as `git_commit`, the start-up log as `Git:`.
+pub const GIT_COMMIT: &str = env!("NATRIX_GIT_COMMIT");
+
 /// The Go server's feature flags with their defaults (nats-server 2.15.1, the release the
 /// differential tests run). They select JetStream and RAFT wire formats Natrix does not have
 /// yet; `/varz` reports them as Go does, with the config file's `feature_flags {}` applied.

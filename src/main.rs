@@ -263,6 +263,11 @@ fn run(
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2])?;
     tracing::info!("Starting natrix");
     tracing::info!("  Version:  {}", env!("CARGO_PKG_VERSION"));
+    let commit = match bootstrap::GIT_COMMIT {
+        "" => "not set",
+        commit => commit,
+    };
+    tracing::info!("  Git:      [{commit}]");
     tracing::info!(
         "  Protocol: NATS, compatible with nats-server {}",
         bootstrap::GO_COMPATIBLE_VERSION

@@ -695,6 +695,7 @@ fn varz_and_the_start_up_log_describe_the_configuration_as_go_does() {
             "{who}: git_commit {commit:?}"
         );
         let wanted = [
+            format!("[INF]   Git:      [{commit}]"),
             format!("[INF] Using configuration file: {path} ({digest})"),
             "[WRN] Plaintext passwords detected, use nkeys or bcrypt".to_string(),
             "[INF] TLS required for client connections".to_string(),

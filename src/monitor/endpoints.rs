@@ -16,9 +16,6 @@ use serde_json::{json, Map, Value};
 use super::query::{BadRequest, Query};
 use super::{Monitor, Reply};
 
-/// The commit this binary was built from (7 hex digits, see `build.rs`); empty when unknown.
-const GIT_COMMIT: &str = env!("NATRIX_GIT_COMMIT");
-
 /// Go's `DefaultConnListSize` and `DefaultSubListSize`.
 const DEFAULT_LIST_SIZE: i64 = 1024;
 
@@ -162,8 +159,8 @@ pub fn varz(monitor: &Monitor) -> Reply {
         varz["max_subscriptions"] = json!(options.max_subscriptions);
     }
     // Go leaves these out when empty or zero.
-    if !GIT_COMMIT.is_empty() {
-        varz["git_commit"] = json!(GIT_COMMIT);
+    if !crate::bootstrap::GIT_COMMIT.is_empty() {
+        varz["git_commit"] = json!(crate::bootstrap::GIT_COMMIT);
     }
     if let Some(not_after) = config.tls_cert_not_after {
         varz["tls_cert_not_after"] = json!(go_time(not_after));
