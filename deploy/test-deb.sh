@@ -43,8 +43,13 @@ if [ "$(cargo deb --version 2>/dev/null || true)" != "cargo-deb $CARGO_DEB_VERSI
   cargo install cargo-deb --locked --version "$CARGO_DEB_VERSION"
 fi
 cargo deb --version
-if ! python3 -c 'import nats' 2>/dev/null; then
-  python3 -m pip install --quiet --disable-pip-version-check "nats-py==$NATS_PY_VERSION"
+# nats-py goes into the repository's virtual environment (.ci/test.sh shares its own through
+# NATRIX_VENV), never into the system Python.
+venv="${NATRIX_VENV:-$PWD/.venv}"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+python="$venv/bin/python"
+if ! "$python" -c 'import nats' 2>/dev/null; then
+  "$python" -m pip install --quiet --disable-pip-version-check "nats-py==$NATS_PY_VERSION"
 fi
 
 step "build the package (dev profile, the one the tests use)"
@@ -182,7 +187,7 @@ show_log
 [ "$(stat -c %U "/proc/$server_pid")" = natrix ] || fail "the server does not run as natrix"
 grep -q "Shards: .*->cpu" <(show_log) || fail "no 'Shards: N (0->cpuX ...)' line in the log"
 
-python3 - "nats://127.0.0.1:$port" <<'EOF'
+"$python" - "nats://127.0.0.1:$port" <<'EOF'
 import asyncio
 import sys
 from importlib.metadata import version

@@ -1,9 +1,11 @@
-//! Start-up: checks the host, binds one SO_REUSEPORT listener per shard, builds the mesh and
-//! starts one pinned thread per shard, each with its own compio (io_uring) runtime.
+//! Start-up: checks the host, binds one listener per shard on the client port (see `listen`),
+//! builds the mesh and starts one pinned thread per shard, each with its own compio (io_uring)
+//! runtime.
 
-use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
-use std::sync::{mpsc, Arc};
+use std::net::SocketAddr;
+use std::sync::{mpsc, Arc, RwLock};
 use std::thread::JoinHandle;
+use std::time::SystemTime;
 
 use anyhow::{anyhow, bail, Context};
 use natrix_shards::account::AccountTable;
@@ -13,36 +15,125 @@ use natrix_shards::options::ServerOptions;
 use natrix_shards::protocol::ServerInfo;
 use natrix_shards::shard::{Shard, SharedState, MAX_SHARDS};
 use rand::Rng;
-use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::listen;
 
 /// The Go server release whose client-visible behavior Natrix matches; INFO reports it as
 /// `version` because clients gate features on it.
 pub const GO_COMPATIBLE_VERSION: &str = "2.14.0";
 
+/// The commit this binary was built from (7 hex digits, see `build.rs`); empty when it was
+/// built outside git. `/varz` reports it as `git_commit`, the start-up log as `Git:`.
+pub const GIT_COMMIT: &str = env!("NATRIX_GIT_COMMIT");
+
+/// The Go server's feature flags with their defaults (nats-server 2.15.1, the release the
+/// differential tests run). They select JetStream and RAFT wire formats Natrix does not have
+/// yet; `/varz` reports them as Go does, with the config file's `feature_flags {}` applied.
+pub const GO_FEATURE_FLAGS: &[(&str, bool)] = &[
+    ("js_ack_fc_v2", false),
+    ("js_api_reply_v2", false),
+    ("js_raft_delete_range", true),
+    ("js_snapshot_sources", false),
+];
+
+/// Go's `getMergedFeatureFlags`: every known flag, the file's value where it sets one.
+pub fn merged_feature_flags(options: &ServerOptions) -> std::collections::BTreeMap<String, bool> {
+    GO_FEATURE_FLAGS
+        .iter()
+        .map(|(name, default)| {
+            let value = options
+                .feature_flags
+                .get(*name)
+                .copied()
+                .unwrap_or(*default);
+            (name.to_string(), value)
+        })
+        .collect()
+}
+
 /// A started server: its shard threads and the handle that stops them.
 pub struct RunningServer {
+    /// The client listeners' bound address (its port is the one clients use).
     pub address: SocketAddr,
+    /// `host:port` as the Go server logs it: the configured host and the bound port.
+    pub listen_host_port: String,
     pub server_id: String,
     pub server_name: String,
     /// (shard, CPU) for every shard, for the start-up log and for tests.
     pub pinning: Vec<(usize, usize)>,
-    /// Where the HTTP monitor listens (`-m`), if it runs.
-    /// Where the monitor listens, and whether it is HTTPS.
-    pub monitor_address: Option<(SocketAddr, bool)>,
+    /// Where the monitor listens, if it runs.
+    pub monitor: Option<MonitorEndpoint>,
     threads: Vec<JoinHandle<()>>,
     control: ShardControl,
-    /// What the running shards were started with or last reloaded.
-    configuration: Arc<Configuration>,
+    /// What the server was started or last reloaded with; the monitor reads it too.
+    config: Arc<CurrentConfig>,
+}
+
+/// The configuration the server runs with now, for the control plane: what start-up built,
+/// replaced whole by each reload. The main thread writes it (start, reload); the monitor
+/// thread reads it once per request. Shards never touch it: each has its own `ShardConfig`,
+/// swapped by `ControlMsg::Reload`. The lock is off the data path (see ARCHITECTURE.md).
+pub struct CurrentConfig(RwLock<Arc<ServedConfig>>);
+
+/// One configuration as the control plane sees it.
+pub struct ServedConfig {
+    /// Options, INFO template, accounts and TLS, as the shards got them.
+    pub settings: Arc<Configuration>,
+    /// When it was loaded (`/varz` `config_load_time`).
+    pub loaded_at: SystemTime,
+    /// When the client port's certificate expires (`/varz` `tls_cert_not_after`).
+    pub tls_cert_not_after: Option<SystemTime>,
+}
+
+impl CurrentConfig {
+    fn new(settings: Arc<Configuration>) -> CurrentConfig {
+        CurrentConfig(RwLock::new(Arc::new(ServedConfig::new(settings))))
+    }
+
+    /// The configuration in effect (a cheap `Arc` clone; the lock is held only for it).
+    pub fn get(&self) -> Arc<ServedConfig> {
+        // A writer cannot panic while it holds the lock (it only assigns an `Arc`).
+        Arc::clone(
+            &self
+                .0
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
+
+    fn replace(&self, settings: Arc<Configuration>) {
+        let served = Arc::new(ServedConfig::new(settings));
+        *self
+            .0
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = served;
+    }
+}
+
+impl ServedConfig {
+    fn new(settings: Arc<Configuration>) -> ServedConfig {
+        let tls_cert_not_after = settings
+            .options
+            .tls
+            .as_ref()
+            .and_then(|tls| tls.certificate_not_after());
+        ServedConfig {
+            settings,
+            loaded_at: SystemTime::now(),
+            tls_cert_not_after,
+        }
+    }
 }
 
 impl RunningServer {
     /// Prepares a reloaded configuration: checks that only what the Go server can reload
     /// changed, and builds the new accounts, TLS and INFO.
     pub fn prepare_reload(&self, options: ServerOptions) -> anyhow::Result<Arc<Configuration>> {
-        check_reloadable(&self.configuration.options, &options)?;
+        let current = self.config.get();
+        check_reloadable(&current.settings.options, &options)?;
         let tls = checked_tls_and_auth(&options)?;
         let accounts = Arc::new(
-            AccountTable::rebuild(&options, &self.configuration.accounts)
+            AccountTable::rebuild(&options, &current.settings.accounts)
                 .map_err(|error| anyhow!("{error}"))?,
         );
         let info = server_info(
@@ -62,7 +153,7 @@ impl RunningServer {
     /// Lame duck mode: every shard stops accepting and closes its clients over the configured
     /// duration. The receiver yields once per shard that has closed its clients.
     pub fn enter_lame_duck(&self) -> mpsc::Receiver<()> {
-        let options = &self.configuration.options;
+        let options = self.options();
         let grace = options.lame_duck_grace_period;
         let spread = options
             .lame_duck_duration
@@ -78,23 +169,33 @@ impl RunningServer {
         finished
     }
 
+    /// Whether clients must use TLS, with the options the server runs with now.
+    pub fn tls_required(&self) -> bool {
+        tls_required(&self.options())
+    }
+
+    /// The options in effect now.
+    fn options(&self) -> Arc<ServerOptions> {
+        Arc::clone(&self.config.get().settings.options)
+    }
+
     pub fn shard_count(&self) -> usize {
         self.pinning.len()
     }
 
     pub fn lame_duck_grace_period(&self) -> std::time::Duration {
-        self.configuration.options.lame_duck_grace_period
+        self.options().lame_duck_grace_period
     }
 
     pub fn lame_duck_duration(&self) -> std::time::Duration {
-        self.configuration.options.lame_duck_duration
+        self.options().lame_duck_duration
     }
 
-    /// Hands a prepared reload to every shard.
-    pub fn commit_reload(&mut self, configuration: Arc<Configuration>) {
+    /// Hands a prepared reload to every shard, and to the control plane.
+    pub fn commit_reload(&mut self, reload: Arc<Configuration>) {
         self.control
-            .broadcast(|| ControlMsg::Reload(Arc::clone(&configuration)));
-        self.configuration = configuration;
+            .broadcast(|| ControlMsg::Reload(Arc::clone(&reload)));
+        self.config.replace(reload);
     }
 
     /// Asks every shard to flush and close its connections, and waits for them to exit.
@@ -224,22 +325,6 @@ fn shard_cpus(options: &ServerOptions) -> anyhow::Result<Vec<usize>> {
         .collect())
 }
 
-fn bind_listener(address: SocketAddr) -> anyhow::Result<TcpListener> {
-    let socket = Socket::new(
-        Domain::for_address(address),
-        Type::STREAM,
-        Some(Protocol::TCP),
-    )?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    socket.set_nonblocking(true)?;
-    socket
-        .bind(&address.into())
-        .with_context(|| format!("cannot listen on {address}"))?;
-    socket.listen(4096)?;
-    Ok(socket.into())
-}
-
 /// A random id in the shape of the Go server's (56 base32 characters starting with N).
 fn new_server_id() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -265,11 +350,7 @@ fn server_info(
         host: options.host.clone(),
         port,
         headers: true,
-        // Go: tls_required unless allow_non_tls, which advertises tls_available instead.
-        tls_required: options
-            .tls
-            .as_ref()
-            .is_some_and(|tls| !tls.allow_non_tls || tls.handshake_first),
+        tls_required: tls_required(options),
         tls_verify: options
             .tls
             .as_ref()
@@ -289,6 +370,15 @@ fn server_info(
     }
 }
 
+/// Whether clients must use TLS (INFO's `tls_required`): Go requires it unless
+/// `allow_non_tls`, which advertises `tls_available` instead.
+fn tls_required(options: &ServerOptions) -> bool {
+    options
+        .tls
+        .as_ref()
+        .is_some_and(|tls| !tls.allow_non_tls || tls.handshake_first)
+}
+
 /// What start and reload check before anything runs: the auth options, and the TLS
 /// configuration built from the certificate files.
 fn checked_tls_and_auth(
@@ -301,24 +391,30 @@ fn checked_tls_and_auth(
     }
 }
 
+/// A start-up failure the Go server reports with `Fatalf` (`[FTL]` in its log), in its words.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Fatal(pub String);
+
 /// Starts the shards. Returns once every shard is accepting connections.
 pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
     let tls = checked_tls_and_auth(&options)?;
     check_io_uring()?;
     let cpus = shard_cpus(&options)?;
     let shard_count = cpus.len();
-    let requested = (options.host.as_str(), options.port)
-        .to_socket_addrs()
-        .with_context(|| format!("bad listen address {}:{}", options.host, options.port))?
-        .next()
-        .ok_or_else(|| anyhow!("no address for {}", options.host))?;
-    // The first listener decides the port (it may be random); the others share it.
-    let first = bind_listener(requested)?;
-    let address = first.local_addr()?;
-    let mut listeners = vec![first];
-    for _ in 1..shard_count {
-        listeners.push(bind_listener(address)?);
-    }
+    // As in the Go server, the monitor's port is taken before the client port, so a busy
+    // monitoring port stops the start before any client can connect.
+    let monitor_listener = bind_monitor(&options, tls.as_ref())?;
+    let listeners = listen::bind_shard_listeners(&options.host, options.port, shard_count)
+        .map_err(|error| {
+            Fatal(format!(
+                "Error listening on port: {}, {:?}",
+                listen::join_host_port(&options.host, options.port),
+                error.to_string()
+            ))
+        })?;
+    let address = listeners[0].local_addr()?;
+    let listen_host_port = listen::join_host_port(&options.host, address.port());
 
     let server_id = new_server_id();
     let server_name = if options.server_name.is_empty() {
@@ -328,14 +424,14 @@ pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
     };
     let info = server_info(&options, &server_id, &server_name, address.port());
     let accounts = Arc::new(AccountTable::build(&options).map_err(|error| anyhow!("{error}"))?);
-    let shared = Arc::new(SharedState::default());
-    let configuration = Arc::new(Configuration {
+    let initial = Arc::new(Configuration {
         options: Arc::new(options),
         info,
         accounts,
         tls,
     });
-    let options = Arc::clone(&configuration.options);
+    let shared = Arc::new(SharedState::default());
+    let options = Arc::clone(&initial.options);
     let (endpoints, control) = build_mesh(shard_count, options.tuning.mesh_queue_capacity);
     let (ready_sender, ready_receiver) = mpsc::channel::<Result<usize, String>>();
     let mut threads = Vec::with_capacity(shard_count);
@@ -344,7 +440,7 @@ pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         .zip(listeners)
         .zip(cpus.iter().copied())
     {
-        let configuration = Arc::clone(&configuration);
+        let initial = Arc::clone(&initial);
         let shared = Arc::clone(&shared);
         let ready = ready_sender.clone();
         let entries = options.tuning.io_uring_entries;
@@ -364,8 +460,7 @@ pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
                         return;
                     }
                 };
-                let shard = Shard::new(mesh, &configuration, shared);
-                drop(configuration);
+                let shard = Shard::new(mesh, &initial, shared);
                 let _ = ready.send(Ok(shard_index));
                 if let Err(error) = runtime.block_on(run_shard(shard, control_receiver, listener)) {
                     tracing::error!("shard {shard_index} stopped: {error}");
@@ -383,40 +478,60 @@ pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         }
     }
     let pinning: Vec<(usize, usize)> = cpus.into_iter().enumerate().collect();
-    let monitor_address = start_monitor(&configuration, &pinning, &control)?;
+    let config = Arc::new(CurrentConfig::new(initial));
+    let monitor = match monitor_listener {
+        Some(listener) => Some(start_monitor(listener, &config, &pinning, &control)?),
+        None => None,
+    };
     Ok(RunningServer {
         address,
+        listen_host_port,
         server_id,
         server_name,
         pinning,
-        monitor_address,
+        monitor,
         threads,
         control,
-        configuration,
+        config,
     })
 }
 
-/// Starts the HTTP monitor when `-m`/`http_port` asks for it (Go: port -1 is a random port,
-/// the host defaults to the client listener's).
-fn start_monitor(
-    configuration: &Configuration,
-    pinning: &[(usize, usize)],
-    control: &ShardControl,
-) -> anyhow::Result<Option<(SocketAddr, bool)>> {
-    let options = &configuration.options;
+/// Where the monitor listens.
+pub struct MonitorEndpoint {
+    /// `host:port` as the Go server logs it.
+    pub host_port: String,
+    pub bound: SocketAddr,
+    pub https: bool,
+}
+
+/// The monitoring port, bound, with what the monitor needs to serve it.
+struct MonitorListener {
+    listener: std::net::TcpListener,
+    /// The host `/varz` reports and the log names (Go: the client host by default).
+    host: String,
+    tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// Binds the monitoring port when `-m`/`http_port` (or `-ms`/`https_port`) asks for it, with
+/// the Go server's rules and fatal texts (port -1 is a random port, the host defaults to the
+/// client listener's, one of HTTP and HTTPS, HTTPS with the server's TLS configuration).
+fn bind_monitor(
+    options: &ServerOptions,
+    tls: Option<&Arc<rustls::ServerConfig>>,
+) -> anyhow::Result<Option<MonitorListener>> {
+    let fatal = |reason: String| Fatal(format!("Can't start monitoring: {reason}"));
     let monitoring = &options.monitoring;
     let http = monitoring.http_port.filter(|&port| port != 0);
     let https = monitoring.https_port.filter(|&port| port != 0);
-    // The Go server's rules: one of the two, and HTTPS with the server's TLS configuration.
     let (port, tls) = match (http, https) {
         (None, None) => return Ok(None),
-        (Some(http), Some(https)) => {
-            bail!("can't specify both HTTP ({http}) and HTTPs ({https}) ports")
-        }
+        (Some(http), Some(https)) => Err(fatal(format!(
+            "can't specify both HTTP ({http}) and HTTPs ({https}) ports"
+        )))?,
         (Some(port), None) => (port, None),
-        (None, Some(port)) => match &configuration.tls {
+        (None, Some(port)) => match tls {
             Some(config) => (port, Some(Arc::clone(config))),
-            None => bail!("TLS cert and key required for HTTPS"),
+            None => Err(fatal("TLS cert and key required for HTTPS".into()))?,
         },
     };
     let port = match port {
@@ -428,23 +543,39 @@ fn start_monitor(
         .clone()
         .filter(|host| !host.is_empty())
         .unwrap_or_else(|| options.host.clone());
-    let address = (host.as_str(), port)
-        .to_socket_addrs()
-        .with_context(|| format!("bad monitoring address {host}:{port}"))?
-        .next()
-        .ok_or_else(|| anyhow!("no address for {host}"))?;
+    let listener = listen::bind_single(&host, port)
+        .map_err(|error| fatal(format!("can't listen to the monitor port: {error}")))?;
+    Ok(Some(MonitorListener {
+        listener,
+        host,
+        tls,
+    }))
+}
+
+/// Starts the monitor thread on its bound port; returns where it listens.
+fn start_monitor(
+    bound: MonitorListener,
+    config: &Arc<CurrentConfig>,
+    pinning: &[(usize, usize)],
+    control: &ShardControl,
+) -> anyhow::Result<MonitorEndpoint> {
+    let base_path = config.get().settings.options.monitoring.base_path.clone();
+    let address = bound.listener.local_addr()?;
+    let port = address.port();
+    let secure = bound.tls.is_some();
     let context = crate::monitor::MonitorContext {
-        info: configuration.info.clone(),
-        options: Arc::clone(options),
-        accounts: Arc::clone(&configuration.accounts),
+        config: Arc::clone(config),
         pinning: pinning.to_vec(),
         control: control.clone(),
-        http_host: host,
+        http_host: bound.host.clone(),
         http_port: port,
-        secure: tls.is_some(),
-        base_path: crate::monitor::normalize_base_path(monitoring.base_path.as_deref()),
+        secure,
+        base_path: crate::monitor::normalize_base_path(base_path.as_deref()),
     };
-    let secure = tls.is_some();
-    let handle = crate::monitor::start(context, address, tls)?;
-    Ok(Some((handle.address, secure)))
+    crate::monitor::start(context, bound.listener, bound.tls)?;
+    Ok(MonitorEndpoint {
+        host_port: listen::join_host_port(&bound.host, port),
+        bound: address,
+        https: secure,
+    })
 }

@@ -10,9 +10,12 @@ use std::time::Duration;
 
 use natrix_shards::options::{ServerOptions, TlsSettings};
 
-/// What the command line asks for.
+/// The server's settings as the command line and the config file (`-c`) set them: the data
+/// plane's options and what the binary itself needs (logging, PID file, signals, `-t`). Flags
+/// are parsed into it first; with `-c` the file is read into fresh settings and the flags are
+/// applied again over them (`reapply`), as in the Go server.
 #[derive(Debug, Default)]
-pub struct CommandLine {
+pub struct Settings {
     pub options: ServerOptions,
     pub log_file: Option<String>,
     pub pid_file: Option<String>,
@@ -40,6 +43,11 @@ pub struct CommandLine {
     pub config_file: Option<String>,
     /// `-t`: check the configuration and exit.
     pub check_config: bool,
+    /// The config file's top-level `allow_non_tls`, which Go keeps apart from the TLS
+    /// settings, so it holds for TLS that the `--tls*` flags configure too.
+    pub allow_non_tls: bool,
+    /// `--ports_file_dir` (or the config key): where the ports file goes (see `ports_file`).
+    pub ports_file_dir: Option<String>,
     /// Every flag as given, in order, so they can be applied again over the config file.
     pub assignments: Vec<Assignment>,
     /// Go server options that were given but that Natrix does not implement yet (named at
@@ -155,10 +163,10 @@ const FLAGS: &[(&[&str], Kind, &str)] = &[
 ];
 
 /// Parses the arguments after the program name.
-pub fn parse(args: &[String]) -> Result<CommandLine, FlagError> {
-    let mut command_line = CommandLine {
+pub fn parse(args: &[String]) -> Result<Settings, FlagError> {
+    let mut settings = Settings {
         logtime: true,
-        ..CommandLine::default()
+        ..Settings::default()
     };
     let mut index = 0;
     while index < args.len() {
@@ -190,23 +198,23 @@ pub fn parse(args: &[String]) -> Result<CommandLine, FlagError> {
                 value.clone()
             }
         };
-        apply(&mut command_line, key, &shown, &value)?;
-        command_line.assignments.push(Assignment {
+        apply(&mut settings, key, &shown, &value)?;
+        settings.assignments.push(Assignment {
             key,
             flag: shown,
             value,
         });
     }
     // With `-c`, the TLS flags apply over the file's `tls {}` (in `reapply`), not before it.
-    if command_line.config_file.is_none() {
-        apply_tls_flags(&mut command_line)?;
+    if settings.config_file.is_none() {
+        apply_tls_flags(&mut settings)?;
     }
-    Ok(command_line)
+    Ok(settings)
 }
 
 /// Applies the command line again over settings read from a config file: flags win, as in the
 /// Go server.
-pub fn reapply(settings: &mut CommandLine, assignments: &[Assignment]) -> Result<(), FlagError> {
+pub fn reapply(settings: &mut Settings, assignments: &[Assignment]) -> Result<(), FlagError> {
     for assignment in assignments {
         apply(
             settings,
@@ -220,13 +228,13 @@ pub fn reapply(settings: &mut CommandLine, assignments: &[Assignment]) -> Result
 
 /// Go's `overrideTLS`: any `--tls*` flag builds the TLS settings from the flags alone and
 /// needs a certificate and a key; `--tlsverify` implies TLS.
-fn apply_tls_flags(command_line: &mut CommandLine) -> Result<(), FlagError> {
-    let flags = &command_line.tls_flags;
+fn apply_tls_flags(settings: &mut Settings) -> Result<(), FlagError> {
+    let flags = &settings.tls_flags;
     if !flags.given {
-        return apply_natrix_tls_flags(command_line);
+        return apply_natrix_tls_flags(settings);
     }
     if flags.tls == Some(false) {
-        command_line.options.tls = None;
+        settings.options.tls = None;
         return Ok(());
     }
     let cert_file = flags.cert_file.as_deref().unwrap_or_default();
@@ -241,46 +249,47 @@ fn apply_tls_flags(command_line: &mut CommandLine) -> Result<(), FlagError> {
             "TLS Server private key must be present and valid",
         ));
     }
-    let mut settings = TlsSettings::new(cert_file, key_file);
-    settings.ca_file = flags
+    let mut tls = TlsSettings::new(cert_file, key_file);
+    tls.ca_file = flags
         .ca_file
         .as_deref()
         .filter(|file| !file.is_empty())
         .map(Into::into);
-    settings.verify = flags.verify;
-    command_line.options.tls = Some(settings);
-    apply_natrix_tls_flags(command_line)
+    tls.verify = flags.verify;
+    tls.allow_non_tls = settings.allow_non_tls;
+    settings.options.tls = Some(tls);
+    apply_natrix_tls_flags(settings)
 }
 
 /// `--tls_handshake_first`, `--tls_allow_non_tls`, `--tls_timeout` adjust the TLS settings.
-fn apply_natrix_tls_flags(command_line: &mut CommandLine) -> Result<(), FlagError> {
-    let flags = &command_line.tls_flags;
+fn apply_natrix_tls_flags(settings: &mut Settings) -> Result<(), FlagError> {
+    let flags = &settings.tls_flags;
     if flags.handshake_first.is_none() && flags.allow_non_tls.is_none() && flags.timeout.is_none() {
         return Ok(());
     }
-    let Some(settings) = command_line.options.tls.as_mut() else {
+    let Some(tls) = settings.options.tls.as_mut() else {
         return Err(FlagError::Tls(
             "--tls_handshake_first, --tls_allow_non_tls and --tls_timeout need TLS (--tls)",
         ));
     };
     if let Some(handshake_first) = flags.handshake_first {
-        settings.handshake_first = handshake_first;
+        tls.handshake_first = handshake_first;
     }
     if let Some(allow_non_tls) = flags.allow_non_tls {
-        settings.allow_non_tls = allow_non_tls;
+        tls.allow_non_tls = allow_non_tls;
     }
     if let Some(timeout) = flags.timeout {
-        settings.timeout = timeout;
+        tls.timeout = timeout;
     }
     Ok(())
 }
 
-impl CommandLine {
+impl Settings {
     /// Settings before any flag or file: the Go server's defaults.
-    pub fn with_go_defaults() -> CommandLine {
-        CommandLine {
+    pub fn with_go_defaults() -> Settings {
+        Settings {
             logtime: true,
-            ..CommandLine::default()
+            ..Settings::default()
         }
     }
 
@@ -291,12 +300,7 @@ impl CommandLine {
     }
 }
 
-fn apply(
-    command_line: &mut CommandLine,
-    key: &str,
-    flag: &str,
-    value: &str,
-) -> Result<(), FlagError> {
+fn apply(settings: &mut Settings, key: &str, flag: &str, value: &str) -> Result<(), FlagError> {
     let invalid = |reason: &str| FlagError::InvalidValue {
         flag: flag.to_string(),
         value: value.to_string(),
@@ -307,9 +311,9 @@ fn apply(
         "false" | "0" | "f" | "F" | "FALSE" | "False" => Ok(false),
         _ => Err(invalid("not a boolean")),
     };
-    let size = || parse_size_with_unit(value).map_err(|reason| invalid(&reason));
-    let duration = || parse_duration(value).map_err(|reason| invalid(&reason));
-    let options = &mut command_line.options;
+    let size = || parse_size_with_unit(value).map_err(|reason| invalid(&reason.to_string()));
+    let duration = || parse_duration(value).map_err(|reason| invalid(&reason.to_string()));
+    let options = &mut settings.options;
     match key {
         "addr" => options.host = value.to_string(),
         "port" => {
@@ -321,33 +325,33 @@ fn apply(
             };
         }
         "name" => options.server_name = value.to_string(),
-        "pid" => command_line.pid_file = Some(value.to_string()),
-        "log" => command_line.log_file = Some(value.to_string()),
-        "logtime" => command_line.logtime = boolean()?,
-        "logtime_utc" => command_line.logtime_utc = boolean()?,
-        "debug" => command_line.debug = boolean()?,
-        "trace" => command_line.trace = boolean()?,
+        "pid" => settings.pid_file = Some(value.to_string()),
+        "log" => settings.log_file = Some(value.to_string()),
+        "logtime" => settings.logtime = boolean()?,
+        "logtime_utc" => settings.logtime_utc = boolean()?,
+        "debug" => settings.debug = boolean()?,
+        "trace" => settings.trace = boolean()?,
         "debug_trace" => {
-            command_line.debug = boolean()?;
-            command_line.trace = command_line.debug;
+            settings.debug = boolean()?;
+            settings.trace = settings.debug;
         }
-        "signal" => command_line.signal = Some(value.to_string()),
-        "version" => command_line.show_version = boolean()?,
-        "help" => command_line.show_help = boolean()?,
-        "help_tls" => command_line.show_help_tls = boolean()?,
+        "signal" => settings.signal = Some(value.to_string()),
+        "version" => settings.show_version = boolean()?,
+        "help" => settings.show_help = boolean()?,
+        "help_tls" => settings.show_help_tls = boolean()?,
         "tls" => {
-            command_line.tls_flags.given = true;
-            command_line.tls_flags.tls = Some(boolean()?);
+            settings.tls_flags.given = true;
+            settings.tls_flags.tls = Some(boolean()?);
         }
         "tlsverify" => {
-            command_line.tls_flags.given = true;
-            command_line.tls_flags.verify = boolean()?;
+            settings.tls_flags.given = true;
+            settings.tls_flags.verify = boolean()?;
         }
-        "tls_handshake_first" => command_line.tls_flags.handshake_first = Some(boolean()?),
-        "tls_allow_non_tls" => command_line.tls_flags.allow_non_tls = Some(boolean()?),
-        "tls_timeout" => command_line.tls_flags.timeout = Some(duration()?),
+        "tls_handshake_first" => settings.tls_flags.handshake_first = Some(boolean()?),
+        "tls_allow_non_tls" => settings.tls_flags.allow_non_tls = Some(boolean()?),
+        "tls_timeout" => settings.tls_flags.timeout = Some(duration()?),
         "tlscert" | "tlskey" | "tlscacert" => {
-            let flags = &mut command_line.tls_flags;
+            let flags = &mut settings.tls_flags;
             flags.given = true;
             let slot = match key {
                 "tlscert" => &mut flags.cert_file,
@@ -364,11 +368,12 @@ fn apply(
             options.tuning.shards = Some(shards);
         }
         "cpus" => {
-            options.tuning.cpus = Some(parse_cpu_list(value).map_err(|reason| invalid(&reason))?)
+            options.tuning.cpus =
+                Some(parse_cpu_list(value).map_err(|reason| invalid(&reason.to_string()))?)
         }
         "spin_before_park" => {
             options.tuning.spin_before_park =
-                parse_duration(value).map_err(|reason| invalid(&reason))?
+                parse_duration(value).map_err(|reason| invalid(&reason.to_string()))?
         }
         "max_payload" => options.max_payload = size()?,
         "max_control_line" => options.max_control_line = size()?,
@@ -380,8 +385,8 @@ fn apply(
         "ping_max" => {
             options.max_pings_out = size()?.try_into().map_err(|_| invalid("too large"))?
         }
-        "config" => command_line.config_file = Some(value.to_string()),
-        "check_config" => command_line.check_config = boolean()?,
+        "config" => settings.config_file = Some(value.to_string()),
+        "check_config" => settings.check_config = boolean()?,
         "http_port" => {
             let number: i64 = value.parse().map_err(|_| invalid("not a number"))?;
             options.monitoring.http_port = (number != 0).then_some(number);
@@ -393,20 +398,18 @@ fn apply(
         "connect_retries" | "profile" | "max_traced_msg_len" => {
             let number: i64 = value.parse().map_err(|_| invalid("not a number"))?;
             if number != 0 {
-                command_line.note_not_supported(flag);
+                settings.note_not_supported(flag);
             }
         }
         "log_size_limit" => {
             let limit: i64 = value.parse().map_err(|_| invalid("not a number"))?;
-            command_line.log_size_limit = u64::try_from(limit).unwrap_or(0);
+            settings.log_size_limit = u64::try_from(limit).unwrap_or(0);
         }
-        "syslog" => command_line.syslog = boolean()?,
-        "remote_syslog" => {
-            command_line.remote_syslog = (!value.is_empty()).then(|| value.to_string())
-        }
+        "syslog" => settings.syslog = boolean()?,
+        "remote_syslog" => settings.remote_syslog = (!value.is_empty()).then(|| value.to_string()),
         "no_advertise" => {
             if boolean()? {
-                command_line.note_not_supported(flag);
+                settings.note_not_supported(flag);
             }
         }
         "jetstream" => {
@@ -415,7 +418,7 @@ fn apply(
                     .jetstream
                     .get_or_insert_with(Default::default)
                     .enabled = true;
-                command_line.note_not_supported(flag);
+                settings.note_not_supported(flag);
             }
         }
         "store_dir" => {
@@ -423,12 +426,14 @@ fn apply(
                 .jetstream
                 .get_or_insert_with(Default::default)
                 .store_dir = Some(value.to_string());
-            command_line.note_not_supported(flag);
+            settings.note_not_supported(flag);
         }
-        "client_advertise" | "ports_file_dir" | "routes" | "cluster" | "cluster_name"
-        | "cluster_advertise" => {
+        "ports_file_dir" => {
+            settings.ports_file_dir = (!value.is_empty()).then(|| value.to_string())
+        }
+        "client_advertise" | "routes" | "cluster" | "cluster_name" | "cluster_advertise" => {
             if !value.is_empty() {
-                command_line.note_not_supported(flag);
+                settings.note_not_supported(flag);
             }
         }
         "user" => options.auth.username = Some(value.to_string()),
@@ -440,27 +445,52 @@ fn apply(
     Ok(())
 }
 
+/// A flag or config value that does not parse: which form it should have had. Not
+/// recoverable: the value must be changed.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ValueError {
+    #[error("bad size {0:?}")]
+    Size(String),
+    #[error("bad size unit in {0:?}")]
+    SizeUnit(String),
+    #[error("size {0:?} is too large")]
+    SizeTooLarge(String),
+    #[error("bad CPU {0:?}")]
+    Cpu(String),
+    #[error("bad CPU range {0:?}")]
+    CpuRange(String),
+    #[error("empty CPU list")]
+    EmptyCpuList,
+    #[error("bad duration {0:?}")]
+    Duration(String),
+    #[error("bad duration unit in {0:?}")]
+    DurationUnit(String),
+}
+
 /// Parses sizes the way the Go config does: a number with an optional unit (`64KB`, `1MB`).
-pub fn parse_size_with_unit(text: &str) -> Result<usize, String> {
+pub fn parse_size_with_unit(text: &str) -> Result<usize, ValueError> {
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: usize = number.parse().map_err(|_| format!("bad size {text:?}"))?;
+    let number: usize = number
+        .parse()
+        .map_err(|_| ValueError::Size(text.to_string()))?;
     let multiplier: usize = match unit.to_ascii_uppercase().as_str() {
         "" | "B" => 1,
         "K" | "KB" | "KIB" => 1 << 10,
         "M" | "MB" | "MIB" => 1 << 20,
         "G" | "GB" | "GIB" => 1 << 30,
-        _ => return Err(format!("bad size unit in {text:?}")),
+        _ => return Err(ValueError::SizeUnit(text.to_string())),
     };
     number
         .checked_mul(multiplier)
-        .ok_or_else(|| format!("size {text:?} is too large"))
+        .ok_or_else(|| ValueError::SizeTooLarge(text.to_string()))
 }
 
 /// Parses `0,2,4-7` into a list of CPU ids, in order.
-pub fn parse_cpu_list(list: &str) -> Result<Vec<usize>, String> {
+pub fn parse_cpu_list(list: &str) -> Result<Vec<usize>, ValueError> {
     let mut cpus = Vec::new();
     for part in list
         .split(',')
@@ -470,13 +500,13 @@ pub fn parse_cpu_list(list: &str) -> Result<Vec<usize>, String> {
         let parse = |text: &str| {
             text.trim()
                 .parse::<usize>()
-                .map_err(|_| format!("bad CPU {text:?}"))
+                .map_err(|_| ValueError::Cpu(text.to_string()))
         };
         match part.split_once('-') {
             Some((first, last)) => {
                 let (first, last) = (parse(first)?, parse(last)?);
                 if first > last {
-                    return Err(format!("bad CPU range {part:?}"));
+                    return Err(ValueError::CpuRange(part.to_string()));
                 }
                 cpus.extend(first..=last);
             }
@@ -484,27 +514,27 @@ pub fn parse_cpu_list(list: &str) -> Result<Vec<usize>, String> {
         }
     }
     if cpus.is_empty() {
-        return Err("empty CPU list".to_string());
+        return Err(ValueError::EmptyCpuList);
     }
     Ok(cpus)
 }
 
 /// Parses Go-style durations such as `50us`, `2ms`, `1s`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, ValueError> {
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let number: u64 = number
         .parse()
-        .map_err(|_| format!("bad duration {text:?}"))?;
+        .map_err(|_| ValueError::Duration(text.to_string()))?;
     Ok(match unit {
         "" | "s" => Duration::from_secs(number),
         "ns" => Duration::from_nanos(number),
         "us" | "µs" => Duration::from_micros(number),
         "ms" => Duration::from_millis(number),
         "m" => Duration::from_secs(number * 60),
-        _ => return Err(format!("bad duration unit in {text:?}")),
+        _ => return Err(ValueError::DurationUnit(text.to_string())),
     })
 }
 
@@ -593,7 +623,7 @@ Common Options:
     -h, --help                       Show this message
     -v, --version                    Show version
 
-JetStream, clustering, profiling, --client_advertise, --ports_file_dir and
+JetStream, clustering, profiling, --client_advertise and
 --max_traced_msg_len are accepted (config files validate them) and named in a warning at start
 until Natrix implements them.
 ";

@@ -115,6 +115,11 @@ impl LogSink {
     }
 
     /// Reopens the log file, so that a rotated file is let go.
+    /// Whether log lines go to standard error (no log file, no syslog).
+    pub fn is_stderr(&self) -> bool {
+        matches!(self.target, Target::Stderr)
+    }
+
     pub fn reopen(&self) -> io::Result<()> {
         if let Target::File(log) = &self.target {
             let reopened = open_append(&log.path)?;
@@ -217,7 +222,7 @@ impl Syslog {
         let text = String::from_utf8_lossy(line);
         // The file format's "[pid] time [LVL] " prefix is not part of a syslog message.
         // The first label is the level; a label inside the message itself comes later.
-        let message = ["[ERR] ", "[WRN] ", "[INF] ", "[DBG] ", "[TRC] "]
+        let message = ["[FTL] ", "[ERR] ", "[WRN] ", "[INF] ", "[DBG] ", "[TRC] "]
             .iter()
             .filter_map(|label| text.find(label).map(|at| at + label.len()))
             .min()
@@ -283,6 +288,10 @@ impl<'a> MakeWriter<'a> for LogSink {
     }
 }
 
+/// The target of error events that stop the server (`tracing::error!(target: FATAL_TARGET,
+/// ...)`): logged with the Go server's `[FTL]` label.
+pub const FATAL_TARGET: &str = "natrix::fatal";
+
 /// Formats events as the Go server does.
 pub struct GoFormat {
     pid: u32,
@@ -311,6 +320,7 @@ where
             }
         }
         let level = match *event.metadata().level() {
+            Level::ERROR if event.metadata().target() == FATAL_TARGET => "FTL",
             Level::ERROR => "ERR",
             Level::WARN => "WRN",
             Level::INFO => "INF",

@@ -14,10 +14,13 @@
 
 mod bootstrap;
 mod config;
+mod errno;
 mod flags;
+mod listen;
 mod logging;
 mod monitor;
 mod options_file;
+mod ports_file;
 mod signals;
 
 use std::process::ExitCode;
@@ -27,26 +30,26 @@ use signal_hook::iterator::Signals;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let command_line = match flags::parse(&args) {
-        Ok(command_line) => command_line,
+    let settings = match flags::parse(&args) {
+        Ok(settings) => settings,
         Err(error) => {
             eprintln!("natrix: {error}\n\n{}", flags::USAGE);
             return ExitCode::from(1);
         }
     };
-    if command_line.show_help {
+    if settings.show_help {
         println!("{}", flags::USAGE);
         return ExitCode::SUCCESS;
     }
-    if command_line.show_help_tls {
+    if settings.show_help_tls {
         print!("{}", flags::tls_usage());
         return ExitCode::SUCCESS;
     }
-    if command_line.show_version {
+    if settings.show_version {
         println!("natrix: v{}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;
     }
-    if let Some(spec) = &command_line.signal {
+    if let Some(spec) = &settings.signal {
         return match signals::send(spec) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
@@ -55,31 +58,34 @@ fn main() -> ExitCode {
             }
         };
     }
-    let (command_line, config_warnings) = match apply_config_file(command_line) {
+    let (settings, config_warnings) = match apply_config_file(settings) {
         Ok(loaded) => loaded,
         Err(message) => {
             eprintln!("natrix: {message}");
             return ExitCode::from(1);
         }
     };
-    if command_line.check_config {
-        let file = command_line.config_file.as_deref().unwrap_or_default();
+    if settings.check_config {
+        let file = settings.config_file.as_deref().unwrap_or_default();
         for warning in &config_warnings {
             eprintln!("{warning}");
         }
-        eprintln!("natrix: configuration file {file} is valid");
+        eprintln!(
+            "natrix: configuration file {file} is valid ({})",
+            settings.options.config_digest
+        );
         return ExitCode::SUCCESS;
     }
     // As in the Go server: a remote syslog wins over the local one, which wins over a file.
-    let sink = if command_line.remote_syslog.is_some() || command_line.syslog {
-        logging::LogSink::syslog(command_line.remote_syslog.as_deref())
+    let sink = if settings.remote_syslog.is_some() || settings.syslog {
+        logging::LogSink::syslog(settings.remote_syslog.as_deref())
             .map_err(|error| format!("cannot open syslog: {error}"))
     } else {
         let rotation = logging::Rotation {
-            size_limit: command_line.log_size_limit,
-            max_files: command_line.log_max_files,
+            size_limit: settings.log_size_limit,
+            max_files: settings.log_max_files,
         };
-        logging::LogSink::open_file(command_line.log_file.as_deref(), rotation)
+        logging::LogSink::open_file(settings.log_file.as_deref(), rotation)
             .map_err(|error| format!("cannot open log file: {error}"))
     };
     let sink = match sink {
@@ -91,15 +97,15 @@ fn main() -> ExitCode {
     };
     let levels = logging::init(
         sink.clone(),
-        command_line.debug,
-        command_line.trace,
-        command_line.logtime,
-        command_line.logtime_utc,
+        settings.debug,
+        settings.trace,
+        settings.logtime,
+        settings.logtime_utc,
     );
     for warning in &config_warnings {
         tracing::warn!("{warning}");
     }
-    for flag in &command_line.not_supported {
+    for flag in &settings.not_supported {
         tracing::warn!(
             "flag {flag} is a Go server option that Natrix does not support yet; ignored"
         );
@@ -110,11 +116,15 @@ fn main() -> ExitCode {
         eprintln!("natrix: fatal: {panic}");
         std::process::exit(2);
     }));
-    match run(command_line, sink, levels) {
+    let logs_to_stderr = sink.is_stderr();
+    match run(settings, sink, levels) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!("{error:#}");
-            eprintln!("natrix: {error:#}");
+            // Whatever stops the start is fatal, as the Go server's `Fatalf` ([FTL], exit 1).
+            tracing::error!(target: logging::FATAL_TARGET, "{error:#}");
+            if !logs_to_stderr {
+                eprintln!("natrix: {error:#}");
+            }
             ExitCode::from(1)
         }
     }
@@ -123,21 +133,21 @@ fn main() -> ExitCode {
 /// SIGHUP: reads the config file again, applies the flags over it (they still win), and hands
 /// what changed to the running server. Logging levels change here; the rest on the shards.
 fn reload(
-    command_line: &flags::CommandLine,
+    running: &flags::Settings,
     server: &mut bootstrap::RunningServer,
     levels: &logging::LevelControl,
 ) -> anyhow::Result<()> {
-    if command_line.config_file.is_none() {
+    if running.config_file.is_none() {
         anyhow::bail!("can only reload config when a file is provided using -c or --config");
     }
-    let mut original = flags::CommandLine::with_go_defaults();
-    original.config_file = command_line.config_file.clone();
-    original.assignments = command_line.assignments.clone();
+    let mut original = flags::Settings::with_go_defaults();
+    original.config_file = running.config_file.clone();
+    original.assignments = running.assignments.clone();
     let (settings, warnings) = apply_config_file(original).map_err(anyhow::Error::msg)?;
-    if settings.log_file != command_line.log_file
-        || settings.logtime != command_line.logtime
-        || settings.logtime_utc != command_line.logtime_utc
-        || settings.pid_file != command_line.pid_file
+    if settings.log_file != running.log_file
+        || settings.logtime != running.logtime
+        || settings.logtime_utc != running.logtime_utc
+        || settings.pid_file != running.pid_file
     {
         tracing::warn!(
             "log file, log time and pid file changes take effect at the next restart (Natrix reloads debug and trace only)"
@@ -156,26 +166,96 @@ fn reload(
 /// Reads `-c FILE` (when given) and applies the flags again over it, so flags win as in the Go
 /// server. Returns the settings and the config file's warnings.
 fn apply_config_file(
-    command_line: flags::CommandLine,
-) -> Result<(flags::CommandLine, Vec<String>), String> {
-    let Some(path) = command_line.config_file.clone() else {
-        if command_line.check_config {
+    from_flags: flags::Settings,
+) -> Result<(flags::Settings, Vec<String>), String> {
+    let Some(path) = from_flags.config_file.clone() else {
+        if from_flags.check_config {
             return Err(
                 "must specify [-c, --config] option to check configuration file syntax".into(),
             );
         }
-        return Ok((command_line, Vec::new()));
+        return Ok((from_flags, Vec::new()));
     };
-    let mut settings = flags::CommandLine::with_go_defaults();
+    let mut settings = flags::Settings::with_go_defaults();
     let warnings = options_file::load(std::path::Path::new(&path), &mut settings)
         .map_err(|errors| errors.to_string())?;
-    flags::reapply(&mut settings, &command_line.assignments).map_err(|error| error.to_string())?;
-    settings.assignments = command_line.assignments;
+    flags::reapply(&mut settings, &from_flags.assignments).map_err(|error| error.to_string())?;
+    settings.assignments = from_flags.assignments;
     Ok((settings, warnings))
 }
 
+/// Go's `checkAuthforWarnings`: a password that is not a bcrypt hash, for the single user or
+/// any user of the users lists (a user without a password whom a verified certificate can
+/// map to does not count).
+fn has_plaintext_passwords(options: &natrix_shards::options::ServerOptions) -> bool {
+    let is_bcrypt = |password: &str| {
+        let bytes = password.as_bytes();
+        bytes.len() >= 7
+            && bytes.starts_with(b"$2")
+            && matches!(bytes[2], b'a' | b'b' | b'x' | b'y')
+            && bytes[3] == b'$'
+            && bytes[4].is_ascii_digit()
+            && bytes[5].is_ascii_digit()
+            && bytes[6] == b'$'
+    };
+    if options
+        .auth
+        .password
+        .as_deref()
+        .is_some_and(|password| !password.is_empty() && !is_bcrypt(password))
+    {
+        return true;
+    }
+    let certificates_map_users = options.tls.as_ref().is_some_and(|tls| tls.verify_and_map);
+    options.auth.users.iter().any(|user| {
+        let standard = user.allowed_connection_types.is_empty()
+            || user
+                .allowed_connection_types
+                .iter()
+                .any(|kind| kind.eq_ignore_ascii_case("STANDARD"));
+        let mapped_by_certificate = user.password.is_empty() && certificates_map_users && standard;
+        !mapped_by_certificate && !is_bcrypt(&user.password)
+    })
+}
+
+/// Go's `printFeatureFlags`: the flags the config file sets, and the ones it does not know.
+fn log_feature_flags(options: &natrix_shards::options::ServerOptions) {
+    if options.feature_flags.is_empty() {
+        return;
+    }
+    let mut configured = Vec::new();
+    let mut unsupported = Vec::new();
+    for (name, &value) in &options.feature_flags {
+        match bootstrap::GO_FEATURE_FLAGS
+            .iter()
+            .find(|(known, _)| known == name)
+        {
+            None => unsupported.push(name.as_str()),
+            Some((_, default)) => {
+                let state = match (default, value) {
+                    (true, true) => "enabled",
+                    (true, false) => "opt-out",
+                    (false, true) => "opt-in",
+                    (false, false) => "disabled",
+                };
+                configured.push(format!("{name} ({state})"));
+            }
+        }
+    }
+    let configured = if configured.is_empty() {
+        "none".to_string()
+    } else {
+        configured.join(", ")
+    };
+    tracing::info!("  Feature flags:");
+    tracing::info!("    Configured:    {configured}");
+    if !unsupported.is_empty() {
+        tracing::info!("    Unsupported:   {}", unsupported.join(", "));
+    }
+}
+
 fn run(
-    command_line: flags::CommandLine,
+    settings: flags::Settings,
     sink: logging::LogSink,
     levels: logging::LevelControl,
 ) -> anyhow::Result<()> {
@@ -183,11 +263,16 @@ fn run(
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2])?;
     tracing::info!("Starting natrix");
     tracing::info!("  Version:  {}", env!("CARGO_PKG_VERSION"));
+    let commit = match bootstrap::GIT_COMMIT {
+        "" => "not set",
+        commit => commit,
+    };
+    tracing::info!("  Git:      [{commit}]");
     tracing::info!(
         "  Protocol: NATS, compatible with nats-server {}",
         bootstrap::GO_COMPATIBLE_VERSION
     );
-    let mut server = bootstrap::start(command_line.options.clone())?;
+    let mut server = bootstrap::start(settings.options.clone())?;
     tracing::info!("  Name:     {}", server.server_name);
     tracing::info!("  ID:       {}", server.server_id);
     let pinning: Vec<String> = server
@@ -200,15 +285,58 @@ fn run(
         server.pinning.len(),
         pinning.join(" ")
     );
-    if let Some(pid_file) = &command_line.pid_file {
+    log_feature_flags(&settings.options);
+    if has_plaintext_passwords(&settings.options) {
+        tracing::warn!("Plaintext passwords detected, use nkeys or bcrypt");
+    }
+    if let Some(file) = &settings.config_file {
+        tracing::info!(
+            "Using configuration file: {file} ({})",
+            settings.options.config_digest
+        );
+    }
+    if let Some(pid_file) = &settings.pid_file {
         std::fs::write(pid_file, std::process::id().to_string())
             .map_err(|error| anyhow::anyhow!("could not write pid file {pid_file}: {error}"))?;
     }
-    if let Some((address, secure)) = server.monitor_address {
-        let scheme = if secure { "https" } else { "http" };
-        tracing::info!("Starting {scheme} monitor on {address}");
+    if let Some(monitor) = &server.monitor {
+        let scheme = if monitor.https { "https" } else { "http" };
+        tracing::info!("Starting {scheme} monitor on {}", monitor.host_port);
     }
-    tracing::info!("Listening for client connections on {}", server.address);
+    tracing::info!(
+        "Listening for client connections on {}",
+        server.listen_host_port
+    );
+    if let Some(tls) = &settings.options.tls {
+        // Go: handshake first without a fallback delay requires TLS even with allow_non_tls.
+        let handshake_first_only = tls.handshake_first && tls.handshake_first_fallback.is_none();
+        if tls.allow_non_tls && !handshake_first_only {
+            tracing::info!("TLS available for client connections");
+        } else {
+            tracing::info!("TLS required for client connections");
+        }
+        if handshake_first_only {
+            tracing::warn!(
+                "Clients that are not using \"TLS Handshake First\" option will fail to connect"
+            );
+        }
+    }
+    let ports_file = settings.ports_file_dir.as_deref().and_then(|dir| {
+        let listeners = ports_file::Listeners {
+            client: server.address,
+            client_tls: server.tls_required(),
+            monitor: server.monitor.as_ref().map(|monitor| monitor.bound),
+            monitor_https: server.monitor.as_ref().is_some_and(|monitor| monitor.https),
+        };
+        match ports_file::write(dir, &listeners) {
+            Ok(path) => Some(path),
+            Err(error) => {
+                let path = ports_file::path(dir);
+                tracing::error!("Error writing ports file ({}): {error}", path.display());
+                None
+            }
+        }
+    });
     tracing::info!("Server is ready");
 
     let mut lame_duck_started = false;
@@ -259,7 +387,7 @@ fn run(
             }
             SIGHUP => {
                 tracing::info!("Trapped \"hangup\" signal");
-                match reload(&command_line, &mut server, &levels) {
+                match reload(&settings, &mut server, &levels) {
                     Ok(()) => tracing::info!("Reloaded server configuration"),
                     Err(error) => {
                         tracing::error!("Failed to reload server configuration: {error:#}")
@@ -271,7 +399,12 @@ fn run(
     }
     tracing::info!("Initiating Shutdown...");
     server.shutdown();
-    if let Some(pid_file) = &command_line.pid_file {
+    if let Some(path) = &ports_file {
+        if let Err(error) = std::fs::remove_file(path) {
+            tracing::error!("Error cleaning up ports file {}: {error}", path.display());
+        }
+    }
+    if let Some(pid_file) = &settings.pid_file {
         let _ = std::fs::remove_file(pid_file);
     }
     tracing::info!("Server Exiting..");

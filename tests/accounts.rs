@@ -239,3 +239,58 @@ accounts {
         "the error names the refused import: {stderr}"
     );
 }
+
+/// A service export and import of `$JS.API.>` (how accounts share a JetStream domain): `$JS`
+/// is a literal token, not a `$N` wildcard reference, so the file loads and requests cross.
+#[tokio::test]
+async fn a_js_api_service_import_is_a_literal_subject() {
+    let config = write_config(
+        "js-import.conf",
+        r#"
+accounts {
+  A: {
+    users: [{user: a, password: a}]
+    exports: [{service: "$JS.API.>"}]
+  }
+  B: {
+    users: [{user: b, password: b}]
+    imports: [{service: {account: A, subject: "$JS.API.>"}}]
+  }
+}
+"#,
+    );
+    for (name, server) in servers(&config) {
+        let a = connect(&server, "a").await;
+        let b = connect(&server, "b").await;
+        let mut requests = a.subscribe("$JS.API.>").await.expect("sub");
+        a.flush().await.expect("flush");
+        let responder = a.clone();
+        tokio::spawn(async move {
+            while let Some(request) = requests.next().await {
+                if let Some(reply) = request.reply {
+                    let answer = Bytes::from(format!("from A: {}", request.subject));
+                    let _ = responder.publish(reply, answer).await;
+                    let _ = responder.flush().await;
+                }
+            }
+        });
+        let mut answer = None;
+        for _ in 0..100 {
+            if let Ok(Ok(response)) = tokio::time::timeout(
+                Duration::from_millis(500),
+                b.request("$JS.API.INFO", Bytes::from_static(b"")),
+            )
+            .await
+            {
+                answer = Some(response.payload);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(
+            answer.as_deref(),
+            Some(b"from A: $JS.API.INFO".as_slice()),
+            "{name}"
+        );
+    }
+}

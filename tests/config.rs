@@ -85,19 +85,44 @@ fn an_unknown_key_is_an_error_at_the_same_position_as_the_go_server() {
     }
 }
 
+/// Syntax errors read exactly as the Go server prints them (`Parse error on line N: '...'` from
+/// its lexer, its parser's own texts without a position, includes wrapped the same way), in
+/// `-t` and at start-up alike; only the program name before the first colon differs.
 #[test]
-fn a_syntax_error_names_file_and_line() {
+fn parse_errors_read_as_the_go_server_prints_them() {
     let dir = temp_dir("syntax");
-    let path = write(
-        &dir,
-        "broken.conf",
-        "port: 4999\nauthorization {\n  user: a\n",
-    );
-    let path = path.to_str().expect("utf-8");
-    let output = natrix(&["-t", "-c", path]);
-    assert_eq!(output.status.code(), Some(1));
-    let text = stderr(&output);
-    assert!(text.contains(path), "{text}");
+    write(&dir, "broken_include.conf", "b: [1,,]\n");
+    let broken = [
+        "port: 4222\nfoo = [1, 2\n",
+        "port: \"abc\n",
+        "authorization {\n  user: a\n",
+        "port: 4222\nx: $NATRIX_TEST_SURELY_UNDEFINED\n",
+        "include absent.conf\n",
+        "port: 1\nfoo  ",
+        "a: [1,,2]\n",
+        "a = 1.\n",
+        "a: 2016-05-04T18:53:41\n",
+        "x {\n  a: 1\n  b: ]\n}\n",
+        "a: 99999999999999999999\n",
+        "include \"broken_include.conf\"\n",
+    ];
+    for (index, text) in broken.iter().enumerate() {
+        let path = write(&dir, &format!("broken{index}.conf"), text);
+        let path = path.to_str().expect("utf-8");
+        let theirs = go(&["-t", "-c", path]);
+        let expected = String::from_utf8_lossy(&theirs.stderr).replacen("nats-server: ", "", 1);
+        assert_eq!(theirs.status.code(), Some(1), "go: {text:?}");
+        for args in [vec!["-t", "-c", path], vec!["-p", "-1", "-c", path]] {
+            let ours = natrix(&args);
+            assert_eq!(ours.status.code(), Some(1), "{args:?}");
+            let got = stderr(&ours).replacen("natrix: ", "", 1);
+            assert_eq!(
+                got.trim_end(),
+                expected.trim_end(),
+                "{text:?} with {args:?}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -281,4 +306,59 @@ fn bad_tuning_values_are_errors_with_their_position() {
     let text = stderr(&output);
     assert!(text.contains("2:11: shards must be"), "{text}");
     assert!(text.contains("3:9: bad CPU range"), "{text}");
+}
+
+/// Settings whose loss would open the server (issue 16 builds them): each one stops `-t` and
+/// start-up with exit code 1 and an error that names it, instead of a server without the
+/// authentication the file asks for.
+#[test]
+fn settings_that_would_weaken_authentication_refuse_check_and_start() {
+    let dir = temp_dir("failclosed");
+    let user_nkey = "UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4";
+    let cases: &[(&str, String, &str)] = &[
+        ("operator", "operator: \"eyJ0eXAiOiJKV1QifQ.e30.sig\"\n".into(), "operator"),
+        (
+            "resolver",
+            "resolver: MEMORY\nresolver_preload: { ACC: \"eyJ0eXAiOiJKV1QifQ.e30.sig\" }\n".into(),
+            "resolver",
+        ),
+        (
+            "trusted_keys",
+            format!("trusted_keys: [\"{user_nkey}\"]\n"),
+            "trusted_keys",
+        ),
+        (
+            "auth_callout",
+            "authorization {\n  users: [{user: auth, password: pw}]\n  auth_callout {\n    issuer: ABJHLOVMPA4CI6R5KLNGOB4GSLNIY7IOUPAJC4YFNDLQVIOBYQGUWVLA\n    auth_users: [auth]\n  }\n}\n".into(),
+            "auth_callout",
+        ),
+        (
+            "proxy_required",
+            "authorization {\n  users: [{user: a, password: b, proxy_required: true}]\n}\n".into(),
+            "proxy_required",
+        ),
+        (
+            "account_token_position",
+            "accounts {\n  A { exports: [{service: \"svc.*\", account_token_position: 2}] }\n  B { }\n}\n".into(),
+            "account_token_position",
+        ),
+    ];
+    for (name, text, key) in cases {
+        let path = write(&dir, &format!("{name}.conf"), text);
+        let path = path.to_str().expect("utf-8");
+        for args in [
+            vec!["-t", "-c", path],
+            vec!["-a", "127.0.0.1", "-p", "-1", "-c", path],
+        ] {
+            let output = natrix(&args);
+            let text = stderr(&output);
+            assert_eq!(output.status.code(), Some(1), "{args:?}: {text}");
+            assert!(
+                text.contains(&format!("option {key:?}"))
+                    && text.contains("would weaken authentication or authorization"),
+                "{args:?}: {text}"
+            );
+            assert!(!text.contains("Server is ready"), "{args:?}: {text}");
+        }
+    }
 }

@@ -94,6 +94,9 @@ fn scripts() -> Vec<Script> {
         // One queue group per subject: the Go server picks the order of several groups at random.
         script("queue name with wildcard", &format!("{quiet}SUB foo q* 1\r\nSUB bar a.b 2\r\nSUB baz a.* 3\r\nPUB foo 1\r\nx\r\nPUB bar 1\r\ny\r\nPUB baz 1\r\nz\r\nPING\r\n")),
         script("connect twice", "CONNECT {\"verbose\":true}\r\nCONNECT {\"verbose\":false}\r\nPING\r\n"),
+        // Go's JSON decoding takes a key's last value (and matches keys without case).
+        script("connect duplicate key", "CONNECT {\"verbose\":true,\"verbose\":false}\r\nSUB a 1\r\nPING\r\n"),
+        script("connect duplicate key last true", "CONNECT {\"verbose\":false,\"Verbose\":true}\r\nSUB a 1\r\nPING\r\n"),
         script("resubscribe same sid", &format!("{quiet}SUB a 1\r\nUNSUB 1\r\nSUB b 1\r\nPUB b 1\r\nx\r\nPING\r\n")),
         script("hpub zero header length", &format!("{quiet}SUB a 1\r\nHPUB a 0 2\r\nhi\r\nPING\r\n")),
         script("hpub header longer than total", &format!("{quiet}HPUB a 5 2\r\n")),

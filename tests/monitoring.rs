@@ -16,14 +16,10 @@ use futures_util::StreamExt;
 use serde_json::Value;
 
 /// Keys only the Go server has, and why Natrix leaves them out.
-const GO_ONLY: &[(&str, &str)] = &[
-    ("varz.git_commit", "a Go build stamp"),
-    ("varz.feature_flags", "Go's JetStream feature flags"),
-    (
-        "accountz.account_detail.imports",
-        "Go imports its system services into every account; Natrix has no system services",
-    ),
-];
+const GO_ONLY: &[(&str, &str)] = &[(
+    "accountz.account_detail.imports",
+    "Go imports its system services into every account; Natrix has no system services",
+)];
 
 /// Keys only Natrix has (documented in the README as Natrix additions).
 const NATRIX_ONLY: &[&str] = &["varz.shards"];
@@ -627,4 +623,100 @@ fn closed_connections_are_kept_up_to_max_closed_clients_with_their_reason() {
     let (status, _) = http_get(port, "/connz");
     assert_eq!(status, 404, "endpoints live under the base path");
     let _ = std::fs::remove_dir_all(&directory);
+}
+
+/// The start-up log up to `Server is ready` (the lines after the port line arrive later).
+fn log_until_ready(server: &TestServer) -> Vec<String> {
+    let mut lines = server.startup_log.clone();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !lines.iter().any(|line| line.contains("Server is ready")) && Instant::now() < deadline {
+        if let Ok(line) = server.log.recv_timeout(Duration::from_millis(100)) {
+            lines.push(line);
+        }
+    }
+    lines
+}
+
+/// The text of a log line after its `[LVL] ` label.
+fn messages(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .filter_map(|line| {
+            line.split_once("] ")
+                .and_then(|(_, rest)| rest.split_once("] "))
+        })
+        .map(|(level, message)| format!("[{}] {message}", level.rsplit('[').next().unwrap_or("")))
+        .collect()
+}
+
+/// `/varz` `config_digest`, `feature_flags`, `tls_cert_not_after` and `git_commit`, and the
+/// start-up lines about the configuration file, TLS, feature flags and plaintext passwords,
+/// against the Go server on the same file.
+#[test]
+fn varz_and_the_start_up_log_describe_the_configuration_as_go_does() {
+    let dir = std::env::temp_dir().join(format!("natrix-varz-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let certificate =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
+    std::fs::write(dir.join("cert.pem"), certificate.cert.pem()).expect("cert");
+    std::fs::write(dir.join("key.pem"), certificate.signing_key.serialize_pem()).expect("key");
+    let config = dir.join("server.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "tls {{\n  cert_file: \"{}\"\n  key_file: \"{}\"\n}}\n\
+             feature_flags {{ js_ack_fc_v2: true, js_raft_delete_range: false, made_up: true }}\n\
+             authorization {{ users: [{{user: a, password: plain}}] }}\n",
+            dir.join("cert.pem").display(),
+            dir.join("key.pem").display()
+        ),
+    )
+    .expect("config");
+    let path = config.to_str().expect("utf-8");
+    let mut varz = Vec::new();
+    let mut logs = Vec::new();
+    for (who, server) in [
+        (
+            "go",
+            TestServer::go(&["-c", path, "-m", &free_port().to_string()]),
+        ),
+        (
+            "natrix",
+            TestServer::natrix(2, &["-c", path, "-m", &free_port().to_string()]),
+        ),
+    ] {
+        let log = messages(&log_until_ready(&server));
+        let document = get_json(&server, "/varz");
+        let digest = document["config_digest"].as_str().unwrap_or_default();
+        assert!(digest.starts_with("sha256:"), "{who}: {document}");
+        let commit = document["git_commit"].as_str().unwrap_or_default();
+        assert!(
+            commit.len() == 7 && commit.chars().all(|c| c.is_ascii_hexdigit()),
+            "{who}: git_commit {commit:?}"
+        );
+        let wanted = [
+            format!("[INF]   Git:      [{commit}]"),
+            format!("[INF] Using configuration file: {path} ({digest})"),
+            "[WRN] Plaintext passwords detected, use nkeys or bcrypt".to_string(),
+            "[INF] TLS required for client connections".to_string(),
+            "[INF]   Feature flags:".to_string(),
+            "[INF]     Configured:    js_ack_fc_v2 (opt-in), js_raft_delete_range (opt-out)"
+                .to_string(),
+            "[INF]     Unsupported:   made_up".to_string(),
+        ];
+        for line in wanted {
+            assert!(log.contains(&line), "{who} lacks {line:?}: {log:#?}");
+        }
+        varz.push(document);
+        logs.push(log);
+    }
+    for key in ["config_digest", "feature_flags", "tls_cert_not_after"] {
+        assert_eq!(varz[0][key], varz[1][key], "{key}");
+    }
+    assert!(varz[1]["tls_cert_not_after"].is_string());
+    // Without TLS the expiry is left out, as Go leaves it out.
+    let plain = TestServer::natrix(1, &["-m", &free_port().to_string()]);
+    let document = get_json(&plain, "/varz");
+    assert!(document.get("tls_cert_not_after").is_none(), "{document}");
+    assert_eq!(document["config_digest"], "");
 }

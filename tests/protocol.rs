@@ -351,3 +351,59 @@ fn ok_after_verbose_sub_means_publishes_from_every_shard_reach_it() {
         subscriber.expect(b"+OK\r\n");
     }
 }
+
+/// The longest subject `max_control_line` admits at 64 KB (over 32 000 tokens) goes through
+/// every stage of the subject index and the interest summary: subscribe (plain and wildcard),
+/// match a publish from another shard, unsubscribe, and a disconnect that drops the rest; the
+/// server is alive afterwards. A recursive trie walk overflowed the stack here.
+#[test]
+fn the_deepest_subject_max_control_line_allows_is_subscribed_matched_and_dropped() {
+    let server = TestServer::natrix(2, &["--max_control_line", "65536"]);
+    let tokens = 32_700;
+    let subject = vec!["t"; tokens].join(".");
+    let wildcard = format!("{}.>", vec!["*"; tokens / 2].join("."));
+    assert!(subject.len() + "SUB  1\r\n".len() < 65536);
+    let mut subscriber = quiet_client(&server);
+    subscriber.send(format!("SUB {subject} 1\r\nSUB {wildcard} 2\r\nPING\r\n").as_bytes());
+    subscriber.expect(b"PONG\r\n");
+    // A publisher on the other shard, so the publish crosses the interest summary too.
+    let subscriber_shard = common::shard_of(subscriber.client_id(), 2);
+    let mut publisher = (0..50)
+        .map(|_| quiet_client(&server))
+        .find(|client| common::shard_of(client.client_id(), 2) != subscriber_shard)
+        .expect("a connection on the other shard");
+    publisher.send(format!("PUB {subject} 5\r\nhello\r\nPING\r\n").as_bytes());
+    publisher.expect(b"PONG\r\n");
+    // Both subscriptions match, in either order; the subject is too long to print.
+    let msg = |sid: u32, payload: &str| {
+        format!("MSG {subject} {sid} {}\r\n{payload}\r\n", payload.len()).into_bytes()
+    };
+    subscriber.send(b"PING\r\n");
+    let (received, _) = subscriber.read_until_pong_or_close(Duration::from_secs(10));
+    let in_order = [msg(1, "hello"), msg(2, "hello"), b"PONG\r\n".to_vec()].concat();
+    let reversed = [msg(2, "hello"), msg(1, "hello"), b"PONG\r\n".to_vec()].concat();
+    assert!(
+        received == in_order || received == reversed,
+        "got {} bytes, expected two MSGs of {} bytes and a PONG",
+        received.len(),
+        msg(1, "hello").len()
+    );
+    subscriber.send(b"UNSUB 1\r\nPING\r\n");
+    subscriber.expect(b"PONG\r\n");
+    publisher.send(format!("PUB {subject} 2\r\nhi\r\nPING\r\n").as_bytes());
+    publisher.expect(b"PONG\r\n");
+    subscriber.send(b"PING\r\n");
+    let (received, _) = subscriber.read_until_pong_or_close(Duration::from_secs(10));
+    assert!(
+        received == [msg(2, "hi"), b"PONG\r\n".to_vec()].concat(),
+        "got {} bytes after UNSUB 1",
+        received.len()
+    );
+    // Disconnect with the wildcard subscription still in place: the shard drops it.
+    drop(subscriber);
+    publisher.send(format!("PUB {subject} 2\r\nhi\r\nPING\r\n").as_bytes());
+    publisher.expect(b"PONG\r\n");
+    let mut after = quiet_client(&server);
+    after.send(b"PING\r\n");
+    after.expect(b"PONG\r\n");
+}

@@ -259,3 +259,68 @@ fn monitoring_sees_accounts_added_by_a_reload() {
     b.send(b"PING\r\n");
     b.expect(b"PONG\r\n");
 }
+
+/// After a reload, `/varz` reports the new limits, digest and load time, and `/connz?acc=` and
+/// `/subsz?acc=` find an account the reload added, on Go and Natrix alike (Natrix's monitor
+/// used to read copies of the configuration made at start).
+#[test]
+fn monitoring_reports_the_configuration_a_reload_installed() {
+    let dir = temp_dir("monitor-current");
+    let config = dir.join("current.conf");
+    let before = "max_payload: 1000\nmax_connections: 100\nping_interval: \"30s\"\n\
+                  accounts { A { users: [{user: a, password: a}] } }\n";
+    let after = "max_payload: 2000\nmax_connections: 50\nping_interval: \"45s\"\n\
+                 accounts {\n  A { users: [{user: a, password: a}] }\n  B { users: [{user: b, password: b}] }\n}\n";
+    write(&config, before);
+    let path = config.to_str().expect("utf-8");
+    for (who, server) in [
+        (
+            "go",
+            TestServer::go(&["-c", path, "-m", &common::free_port().to_string()]),
+        ),
+        (
+            "natrix",
+            TestServer::natrix(2, &["-c", path, "-m", &common::free_port().to_string()]),
+        ),
+    ] {
+        write(&config, before);
+        let monitor = server.monitor_port.expect("monitor port");
+        let varz = |monitor: u16| -> serde_json::Value {
+            let (status, body) = common::http_get(monitor, "/varz");
+            assert_eq!(status, 200, "{who}: {body}");
+            serde_json::from_str(&body).expect("json")
+        };
+        let old = varz(monitor);
+        assert_eq!(old["max_payload"], 1000, "{who}");
+        // The load time has a resolution of a clock tick; let one pass.
+        std::thread::sleep(Duration::from_millis(20));
+        write(&config, after);
+        hangup(&server);
+        assert!(
+            wait_for_log(&server, "Reloaded server configuration"),
+            "{who}"
+        );
+        // Go updates its /varz a moment after it logs the reload; poll briefly.
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        let mut new = varz(monitor);
+        while new["max_payload"] != 2000 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            new = varz(monitor);
+        }
+        assert_eq!(new["max_payload"], 2000, "{who}");
+        assert_eq!(new["max_connections"], 50, "{who}");
+        assert_eq!(new["ping_interval"], 45_000_000_000i64, "{who}");
+        assert_ne!(new["config_digest"], old["config_digest"], "{who}");
+        assert_ne!(new["config_load_time"], old["config_load_time"], "{who}");
+        let mut b = login(&server, "b");
+        b.send(b"SUB in.b 1\r\nPING\r\n");
+        b.expect(b"PONG\r\n");
+        let (status, connz) = common::http_get(monitor, "/connz?acc=B");
+        assert_eq!(status, 200, "{who}: {connz}");
+        let connz: serde_json::Value = serde_json::from_str(&connz).expect("json");
+        assert_eq!(connz["num_connections"], 1, "{who}: {connz}");
+        let (status, subsz) = common::http_get(monitor, "/subsz?acc=B&subs=1");
+        assert_eq!(status, 200, "{who}: {subsz}");
+        assert!(subsz.contains("\"in.b\""), "{who}: {subsz}");
+    }
+}

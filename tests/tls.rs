@@ -230,6 +230,29 @@ fn info_tls_fields_match_go_for_the_same_settings() {
     }
 }
 
+/// The file's top-level `allow_non_tls: true` holds when the `--tls*` flags supply the TLS
+/// settings (Go keeps it apart from them): INFO offers TLS without requiring it, and a
+/// plaintext client is served, on both servers.
+#[test]
+fn allow_non_tls_from_the_file_holds_for_tls_from_flags() {
+    let certs = Certificates::generate("allow-flags");
+    let file = certs.dir.join("allow.conf");
+    std::fs::write(&file, "allow_non_tls: true\n").expect("config");
+    let mut args = vec!["-c".to_string(), file.to_string_lossy().into_owned()];
+    args.extend(certs.server_args());
+    for (name, server) in [("go", go(&args)), ("natrix", natrix(2, &args))] {
+        let mut client = RawClient::connect(server.port);
+        assert_eq!(
+            tls_fields(&client.info),
+            [None, None, Some(true)],
+            "{name}: {}",
+            client.info
+        );
+        client.send(b"CONNECT {\"verbose\":false}\r\nPING\r\n");
+        client.expect(b"PONG\r\n");
+    }
+}
+
 /// `verify_and_map` from the config file: the client certificate's email SAN names the user,
 /// whose permissions then apply, on both servers.
 #[tokio::test]

@@ -126,6 +126,9 @@ async fn accept_until_stopped(shard: &Rc<Shard>, listener: compio::net::TcpListe
     loop {
         match listener.accept().await {
             Ok((stream, peer)) if !stopping.get() => {
+                // An IPv4 client of a dual-stack listener is named by its IPv4 address, as the
+                // Go server names it.
+                let peer = std::net::SocketAddr::new(peer.ip().to_canonical(), peer.port());
                 compio::runtime::spawn(serve(Rc::clone(shard), stream, peer)).detach();
             }
             // A connection accepted as the listener stopped is closed unserved, as a

@@ -237,7 +237,12 @@ fn parse_dest_token(part: &str, wildcard_count: usize) -> Result<DestToken, Mapp
     if part == "*" {
         return Err(MappingError::StarInDestination);
     }
-    if let Some(number) = part.strip_prefix('$') {
+    // Go reads `$N` as a wildcard reference only when N is a number: other tokens that start
+    // with `$` (`$JS`, `$SYS`, `$KV`) are literals.
+    if let Some(number) = part
+        .strip_prefix('$')
+        .filter(|number| number.parse::<i64>().is_ok())
+    {
         return wildcard_index(number).map(DestToken::Wildcard);
     }
     let Some(inner) = part
@@ -395,6 +400,8 @@ mod tests {
     #[test]
     fn bad_destinations_are_refused_with_a_reason() {
         assert!(check_destination("a.*", "b.$2").is_err());
+        assert!(check_destination("$JS.API.>", "$JS.API.>").is_ok());
+        assert_eq!(map("a.*", "$KV.$1", "a.x").as_deref(), Some("$KV.x"));
         assert!(check_destination("a.>", "b").is_err());
         assert!(check_destination("a", "b.>").is_err());
         assert!(check_destination("a.*", "b.{{nosuch(1)}}").is_err());

@@ -45,6 +45,11 @@ pub struct ServerOptions {
     /// TLS on the client port (`tls {}`, `--tls*`); plaintext when `None`.
     pub tls: Option<TlsSettings>,
     pub tuning: Tuning,
+    /// The Go server's `config_digest` of the config file (`sha256:...`), for `/varz` and the
+    /// start-up log; empty without a config file.
+    pub config_digest: String,
+    /// `feature_flags {}`: the flags the config file sets, by name (Go's `FeatureFlags`).
+    pub feature_flags: std::collections::BTreeMap<String, bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -298,6 +303,8 @@ impl Default for ServerOptions {
                 mesh_queue_capacity: DEFAULT_MESH_QUEUE_CAPACITY,
                 ..Tuning::default()
             },
+            config_digest: String::new(),
+            feature_flags: std::collections::BTreeMap::new(),
         }
     }
 }

@@ -4,6 +4,12 @@
 //! (values are subscription ids) and the replicated interest summary (values are per-shard
 //! interest counts). What a match collects is decided by the [`MatchResult`] type, so the trie
 //! walk and the cache invalidation are written once.
+//!
+//! A subject may have as many tokens as `max_control_line` allows (tens of thousands at 64 KB),
+//! so nothing here recurses per token: matching keeps its pending branches on a heap stack,
+//! pruning finds its cut point in a loop, and dropping a trie unlinks its levels one by one
+//! (a derived `Drop` of nested boxes would recurse once per token and overflow the stack).
+//! The match cache is bounded in entries and in the bytes of the subjects it keeps.
 
 use std::rc::Rc;
 
@@ -34,11 +40,17 @@ pub struct IndexStats {
 
 /// How many distinct subjects the cache remembers before it starts over.
 const MATCH_CACHE_CAPACITY: usize = 4096;
+/// How many bytes of subjects the cache keeps before it starts over: typical subjects fill all
+/// 4096 entries within it, while a client publishing 64 KB subjects cannot make one index
+/// hold hundreds of megabytes.
+const MATCH_CACHE_SUBJECT_BYTES_MAX: usize = 512 * 1024;
 
 /// A subject trie with a cache of match results keyed by literal subject.
 pub struct SubjectIndex<R: MatchResult> {
     root: Level<R::Value>,
     cache: AHashMap<Box<[u8]>, Rc<R>>,
+    /// Total length of the subjects in `cache`.
+    cache_subject_bytes: usize,
     patterns: usize,
     /// Matches asked for, and how many the cache answered (plain counters: one shard owns
     /// the index).
@@ -82,17 +94,12 @@ impl<V> Level<V> {
     }
 }
 
-impl<V> Node<V> {
-    fn is_empty(&self) -> bool {
-        self.values.is_empty() && self.next.as_ref().is_none_or(|level| level.is_empty())
-    }
-}
-
 impl<R: MatchResult> Default for SubjectIndex<R> {
     fn default() -> Self {
         SubjectIndex {
             root: Level::default(),
             cache: AHashMap::new(),
+            cache_subject_bytes: 0,
             patterns: 0,
             lookups: 0,
             hits: 0,
@@ -109,12 +116,18 @@ impl<R: MatchResult> SubjectIndex<R> {
             return Rc::clone(found);
         }
         let mut result = R::default();
-        match_level(&self.root, subject.split(|&byte| byte == b'.'), &mut result);
+        collect_matches(&self.root, subject, &mut result);
         let result = Rc::new(result);
-        if self.cache.len() >= MATCH_CACHE_CAPACITY {
+        if self.cache.len() >= MATCH_CACHE_CAPACITY
+            || self.cache_subject_bytes + subject.len() > MATCH_CACHE_SUBJECT_BYTES_MAX
+        {
             self.cache.clear();
+            self.cache_subject_bytes = 0;
         }
-        self.cache.insert(subject.into(), Rc::clone(&result));
+        if subject.len() <= MATCH_CACHE_SUBJECT_BYTES_MAX {
+            self.cache_subject_bytes += subject.len();
+            self.cache.insert(subject.into(), Rc::clone(&result));
+        }
         result
     }
 
@@ -173,51 +186,64 @@ impl<R: MatchResult> SubjectIndex<R> {
 
     fn invalidate(&mut self, pattern: &[u8]) {
         if has_wildcard_token(pattern) {
-            self.cache
-                .retain(|subject, _| !pattern_matches(pattern, subject));
-        } else {
-            self.cache.remove(pattern);
+            let mut removed_bytes = 0;
+            self.cache.retain(|subject, _| {
+                let keep = !pattern_matches(pattern, subject);
+                if !keep {
+                    removed_bytes += subject.len();
+                }
+                keep
+            });
+            self.cache_subject_bytes -= removed_bytes;
+        } else if self.cache.remove(pattern).is_some() {
+            self.cache_subject_bytes -= pattern.len();
         }
     }
 }
 
-fn match_level<'s, R: MatchResult>(
-    level: &Level<R::Value>,
-    mut tokens: impl Iterator<Item = &'s [u8]> + Clone,
-    result: &mut R,
-) {
-    let Some(token) = tokens.next() else {
-        return;
-    };
-    if let Some(full) = &level.full_wildcard {
-        full.values.iter().for_each(|value| result.add(value));
-    }
-    let last = tokens.clone().next().is_none();
-    // Visit in the Go sublist's order (full wildcard, single wildcard subtree, literal path;
-    // at the last token the literal node before the single wildcard) so that a connection
-    // with several matching subscriptions sees them in the same order on both servers.
-    if last {
-        if let Some(node) = level.literal.get(token) {
-            node.values.iter().for_each(|value| result.add(value));
+/// Adds to `result` the values of every pattern matching the literal `subject`, visiting the
+/// trie in the Go sublist's order (at each level the full wildcard, then the single wildcard's
+/// subtree, then the literal path; at the last token the literal node before the single
+/// wildcard) so that a connection with several matching subscriptions sees them in the same
+/// order on both servers. Depth-first without recursion: where both the single wildcard and
+/// the literal token lead on, the literal branch waits on a stack (one entry per level at most).
+fn collect_matches<R: MatchResult>(root: &Level<R::Value>, subject: &[u8], result: &mut R) {
+    let tokens = subject.split(|&byte| byte == b'.');
+    let mut waiting = Vec::new();
+    let mut current = Some((root, tokens));
+    while let Some((level, mut tokens)) = current.take().or_else(|| waiting.pop()) {
+        let Some(token) = tokens.next() else {
+            continue;
+        };
+        if let Some(full) = &level.full_wildcard {
+            full.values.iter().for_each(|value| result.add(value));
         }
-        if let Some(node) = &level.single_wildcard {
-            node.values.iter().for_each(|value| result.add(value));
+        let last = tokens.clone().next().is_none();
+        if last {
+            if let Some(node) = level.literal.get(token) {
+                node.values.iter().for_each(|value| result.add(value));
+            }
+            if let Some(node) = &level.single_wildcard {
+                node.values.iter().for_each(|value| result.add(value));
+            }
+            continue;
         }
-        return;
-    }
-    if let Some(next) = level
-        .single_wildcard
-        .as_ref()
-        .and_then(|node| node.next.as_deref())
-    {
-        match_level(next, tokens.clone(), result);
-    }
-    if let Some(next) = level
-        .literal
-        .get(token)
-        .and_then(|node| node.next.as_deref())
-    {
-        match_level(next, tokens, result);
+        let single = level
+            .single_wildcard
+            .as_ref()
+            .and_then(|node| node.next.as_deref());
+        let literal = level
+            .literal
+            .get(token)
+            .and_then(|node| node.next.as_deref());
+        current = match (single, literal) {
+            (Some(single), Some(literal)) => {
+                waiting.push((literal, tokens.clone()));
+                Some((single, tokens))
+            }
+            (Some(next), None) | (None, Some(next)) => Some((next, tokens)),
+            (None, None) => None,
+        };
     }
 }
 
@@ -238,29 +264,48 @@ fn node_for<'a, V>(mut level: &'a mut Level<V>, pattern: &[u8]) -> &'a mut Node<
     }
 }
 
-/// Removes empty nodes along `pattern`, deepest first. Returns whether `level` is now empty.
-fn prune<V>(level: &mut Level<V>, pattern: &[u8]) -> bool {
-    let (token, rest) = match pattern.iter().position(|&byte| byte == b'.') {
-        Some(dot) => (&pattern[..dot], Some(&pattern[dot + 1..])),
-        None => (pattern, None),
-    };
-    let node_is_empty = {
-        let node = match token {
-            b"*" => level.single_wildcard.as_deref_mut(),
-            b">" => level.full_wildcard.as_deref_mut(),
-            literal => level.literal.get_mut(literal),
+/// Removes the nodes along `pattern` that are now empty: the deepest run of nodes that hold no
+/// values and lead only further down the pattern. One pass down finds where that run starts,
+/// a second unlinks it there; the unlinked chain is dropped iteratively (see `Level`'s `Drop`).
+fn prune<V>(root: &mut Level<V>, pattern: &[u8]) {
+    // The depth (token index) of the first node of the removable run, if any.
+    let mut cut: Option<usize> = None;
+    let mut level = &*root;
+    let mut tokens = pattern.split(|&byte| byte == b'.').enumerate().peekable();
+    while let Some((depth, token)) = tokens.next() {
+        let Some(node) = child(level, token) else {
+            // The path ends early: nothing below it to remove.
+            return;
         };
-        let Some(node) = node else {
-            return level.is_empty();
+        let last = tokens.peek().is_none();
+        // Whether the node below this one is the only thing this node still leads to.
+        let only_leads_down = match (&node.next, tokens.peek()) {
+            (None, _) => true,
+            (Some(next), Some((_, next_token))) => level_has_only(next, next_token),
+            (Some(next), None) => next.is_empty(),
         };
-        if let (Some(rest), Some(next)) = (rest, node.next.as_deref_mut()) {
-            if prune(next, rest) {
-                node.next = None;
-            }
+        if !node.values.is_empty() || !only_leads_down {
+            cut = None;
+        } else if cut.is_none() {
+            cut = Some(depth);
         }
-        node.is_empty()
-    };
-    if node_is_empty {
+        if last {
+            break;
+        }
+        match node.next.as_deref() {
+            Some(next) => level = next,
+            None => break,
+        }
+    }
+    let Some(cut) = cut else { return };
+    let mut level = root;
+    for token in pattern.split(|&byte| byte == b'.').take(cut) {
+        let Some(next) = child_mut(level, token).and_then(|node| node.next.as_deref_mut()) else {
+            return;
+        };
+        level = next;
+    }
+    if let Some(token) = pattern.split(|&byte| byte == b'.').nth(cut) {
         match token {
             b"*" => level.single_wildcard = None,
             b">" => level.full_wildcard = None,
@@ -269,7 +314,63 @@ fn prune<V>(level: &mut Level<V>, pattern: &[u8]) -> bool {
             }
         }
     }
-    level.is_empty()
+}
+
+/// The node `token` leads to from `level`.
+fn child<'a, V>(level: &'a Level<V>, token: &[u8]) -> Option<&'a Node<V>> {
+    match token {
+        b"*" => level.single_wildcard.as_deref(),
+        b">" => level.full_wildcard.as_deref(),
+        literal => level.literal.get(literal),
+    }
+}
+
+fn child_mut<'a, V>(level: &'a mut Level<V>, token: &[u8]) -> Option<&'a mut Node<V>> {
+    match token {
+        b"*" => level.single_wildcard.as_deref_mut(),
+        b">" => level.full_wildcard.as_deref_mut(),
+        literal => level.literal.get_mut(literal),
+    }
+}
+
+/// Whether `level` holds nothing but the node `token` leads to.
+fn level_has_only<V>(level: &Level<V>, token: &[u8]) -> bool {
+    let others = match token {
+        b"*" => level.literal.len() + usize::from(level.full_wildcard.is_some()),
+        b">" => level.literal.len() + usize::from(level.single_wildcard.is_some()),
+        literal => {
+            usize::from(level.single_wildcard.is_some())
+                + usize::from(level.full_wildcard.is_some())
+                + level.literal.len()
+                - usize::from(level.literal.contains_key(literal))
+        }
+    };
+    others == 0
+}
+
+/// Unlinks the levels below this one into a list and drops them one at a time, so a trie as
+/// deep as the longest subject is freed without one stack frame per token.
+impl<V> Drop for Level<V> {
+    fn drop(&mut self) {
+        let mut below = Vec::new();
+        self.detach_children(&mut below);
+        while let Some(mut level) = below.pop() {
+            level.detach_children(&mut below);
+            // `level` drops here with no children left: this `drop` returns at once.
+        }
+    }
+}
+
+impl<V> Level<V> {
+    /// Moves every next level of this level's nodes into `below`.
+    fn detach_children(&mut self, below: &mut Vec<Level<V>>) {
+        let nodes = self
+            .literal
+            .values_mut()
+            .chain(self.single_wildcard.as_deref_mut())
+            .chain(self.full_wildcard.as_deref_mut());
+        below.extend(nodes.filter_map(|node| node.next.take().map(|level| *level)));
+    }
 }
 
 #[cfg(test)]
@@ -343,5 +444,73 @@ mod tests {
         }
         assert_eq!(index.pattern_count(), 0);
         assert!(index.root.is_empty());
+    }
+
+    /// Runs `work` on a thread whose stack is far smaller than one frame per token would need.
+    fn on_small_stack(work: impl FnOnce() + Send + 'static) {
+        std::thread::Builder::new()
+            .stack_size(128 * 1024)
+            .spawn(work)
+            .expect("thread")
+            .join()
+            .expect("no stack overflow");
+    }
+
+    #[test]
+    fn subjects_of_a_hundred_thousand_tokens_need_no_stack_per_token() {
+        on_small_stack(|| {
+            let deep = vec!["a"; 100_000].join(".");
+            let deep_wildcards = vec!["*"; 100_000].join(".");
+            let mut index = SubjectIndex::<Collected>::default();
+            insert(&mut index, &deep, 1);
+            insert(&mut index, &deep_wildcards, 2);
+            insert(&mut index, &format!("{}.>", vec!["a"; 50_000].join(".")), 3);
+            assert_eq!(sorted(&mut index, &deep), vec![1, 2, 3]);
+            remove(&mut index, &deep, 1);
+            assert_eq!(sorted(&mut index, &deep), vec![2, 3]);
+            remove(&mut index, &deep_wildcards, 2);
+            // Dropped with a pattern still in it: the trie is freed level by level.
+            drop(index);
+        });
+    }
+
+    #[test]
+    fn pruning_a_pattern_keeps_the_patterns_that_share_its_path() {
+        let mut index = SubjectIndex::<Collected>::default();
+        insert(&mut index, "a.b", 1);
+        insert(&mut index, "a.b.c.d", 2);
+        insert(&mut index, "a.x.c.d", 3);
+        insert(&mut index, "a.*.c", 4);
+        remove(&mut index, "a.b.c.d", 2);
+        assert_eq!(sorted(&mut index, "a.b"), vec![1]);
+        assert_eq!(sorted(&mut index, "a.x.c.d"), vec![3]);
+        assert_eq!(sorted(&mut index, "a.b.c"), vec![4]);
+        remove(&mut index, "a.b", 1);
+        remove(&mut index, "a.*.c", 4);
+        assert_eq!(sorted(&mut index, "a.x.c.d"), vec![3]);
+        remove(&mut index, "a.x.c.d", 3);
+        assert!(index.root.is_empty());
+        // Removing what is not there changes nothing.
+        remove(&mut index, "q.r", 9);
+        assert!(index.root.is_empty());
+    }
+
+    #[test]
+    fn the_match_cache_keeps_a_bounded_number_of_subject_bytes() {
+        let mut index = SubjectIndex::<Collected>::default();
+        insert(&mut index, ">", 1);
+        for round in 0..100 {
+            let subject = format!("{round}.{}", "x".repeat(64 * 1024));
+            assert_eq!(sorted(&mut index, &subject), vec![1]);
+            assert!(index.cache_subject_bytes <= MATCH_CACHE_SUBJECT_BYTES_MAX);
+            let cached: usize = index.cache.keys().map(|key| key.len()).sum();
+            assert_eq!(cached, index.cache_subject_bytes);
+        }
+        insert(&mut index, "0.>", 2);
+        let cached: usize = index.cache.keys().map(|key| key.len()).sum();
+        assert_eq!(
+            cached, index.cache_subject_bytes,
+            "invalidation keeps the count"
+        );
     }
 }

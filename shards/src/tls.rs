@@ -41,6 +41,12 @@ pub struct TlsSettings {
     /// Do the TLS handshake before sending INFO (`handshake_first`); clients must be configured
     /// for it (`tls_first` in the clients).
     pub handshake_first: bool,
+    /// `handshake_first: auto` or a duration (Go's `TLSHandshakeFirstFallback`): a client that
+    /// sends nothing within this delay gets the plaintext INFO and the usual flow instead
+    /// (`auto` is Go's 50 ms). `None` when `handshake_first` is `true`: every client must
+    /// start with the handshake. Parsed as Go parses it; the connection code does not act on
+    /// the delay yet, so today such a client is treated as with `handshake_first: true`.
+    pub handshake_first_fallback: Option<Duration>,
     /// Accept plaintext clients too (`allow_non_tls`, a top-level option in the Go config,
     /// outside the `tls {}` block): INFO says `tls_available` and the first
     /// byte a client sends decides (a TLS record starts with 0x16).
@@ -73,6 +79,7 @@ impl TlsSettings {
             verify: false,
             verify_and_map: false,
             handshake_first: false,
+            handshake_first_fallback: None,
             allow_non_tls: false,
             timeout: DEFAULT_TLS_TIMEOUT,
             min_version: TlsVersion::Tls12,
@@ -80,6 +87,23 @@ impl TlsSettings {
             curve_preferences: Vec::new(),
             insecure: false,
             pinned_certs: Vec::new(),
+        }
+    }
+
+    /// When the server's certificate (the first of `cert_file`) expires, as the Go server's
+    /// `/varz` reports it (`tls_cert_not_after`); `None` if the file cannot be read or parsed.
+    pub fn certificate_not_after(&self) -> Option<std::time::SystemTime> {
+        use x509_parser::prelude::FromDer;
+        let certificates = load_certificates(&self.cert_file).ok()?;
+        let (_, parsed) =
+            x509_parser::certificate::X509Certificate::from_der(certificates.first()?.as_ref())
+                .ok()?;
+        let seconds = parsed.validity().not_after.timestamp();
+        let since_epoch = Duration::from_secs(seconds.unsigned_abs());
+        if seconds >= 0 {
+            std::time::UNIX_EPOCH.checked_add(since_epoch)
+        } else {
+            std::time::UNIX_EPOCH.checked_sub(since_epoch)
         }
     }
 

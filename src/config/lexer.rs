@@ -43,6 +43,10 @@ pub(super) enum TokenKind {
 pub(super) struct LexError {
     pub offset: usize,
     pub message: String,
+    /// How far the lexer had read when it failed: Go reports the line of that position
+    /// (`Parse error on line N`), which is one further than `offset`'s line when the
+    /// character just read is a newline.
+    pub consumed: usize,
 }
 
 /// The states of the machine. Each consumes some input and names the next state; states that
@@ -1154,6 +1158,7 @@ impl Lexer {
         LexError {
             offset: self.pos,
             message: message.into(),
+            consumed: self.pos,
         }
     }
 
@@ -1162,6 +1167,7 @@ impl Lexer {
         LexError {
             offset: self.pos.saturating_sub(self.width),
             message: message.into(),
+            consumed: self.pos,
         }
     }
 
@@ -1203,10 +1209,11 @@ fn is_bool_word(word: &str) -> bool {
         .any(|candidate| word.eq_ignore_ascii_case(candidate))
 }
 
-/// A character for an error message; Go escapes new lines the same way.
+/// A character for an error message as Go's `escapeSpecial` writes it: a new line escaped, the
+/// end of the input as the NUL character Go's lexer returns for it.
 fn describe(c: Option<char>) -> String {
     match c {
-        None => "EOF".to_string(),
+        None => "\u{0}".to_string(),
         Some('\n') => "\\n".to_string(),
         Some(c) => c.to_string(),
     }

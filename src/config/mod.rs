@@ -5,13 +5,17 @@
 //! what the keys mean; `crate::options_file` maps the tree onto server options.
 //!
 //! Modules: `lexer` (Go's lexer state machine: text to tokens, with its quirks), `parser`
-//! (tokens to the value tree; includes, variables, number units), `tests`. Behaviour follows
+//! (tokens to the value tree; includes, variables, number units), `digest` (Go's
+//! `config_digest` of the tree), `tests`. Behaviour follows
 //! the Go server's `conf` package and was checked against nats-server v2.15.1.
 
+mod digest;
 mod lexer;
 mod parser;
 #[cfg(test)]
 mod tests;
+
+pub use digest::config_digest;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -88,6 +92,10 @@ impl Map {
 pub struct ConfigError {
     pub pos: Pos,
     pub message: String,
+    /// The error as the Go server prints it, which is what operators see: its `conf` package
+    /// names no file or column (`Parse error on line 2: '...'` for syntax errors, the bare
+    /// text for others, `error parsing include file 'x', ...` around an include's error).
+    pub go_text: String,
 }
 
 /// Reads and parses a configuration file, following `include`s relative to its directory.

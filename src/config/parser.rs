@@ -50,6 +50,11 @@ fn parse_file_nested(
             column: 0,
         },
         message: format!("error opening config file: {}: {error}", path.display()),
+        go_text: format!(
+            "open {}: {}",
+            path.display(),
+            crate::errno::go_errno_text(&error)
+        ),
     })?;
     // Go reads the bytes as a string and decodes invalid UTF-8 as U+FFFD, as this does.
     let text = String::from_utf8_lossy(&bytes);
@@ -119,18 +124,24 @@ impl<'a> Parser<'a> {
         });
         let mut previous: Option<Token> = None;
         loop {
-            let token = self
-                .lexer
-                .next_token()
-                .map_err(|error| self.error(error.offset, error.message))?;
+            let token = self.lexer.next_token().map_err(|error| {
+                let go_line = self.pos(error.consumed).line;
+                ConfigError {
+                    go_text: format!("Parse error on line {go_line}: '{}'", error.message),
+                    ..self.error(error.offset, error.message)
+                }
+            })?;
             if token.kind == TokenKind::Eof {
                 // Go accepts a last key "}" so that JSON-like files may end in a brace.
                 if let Some(last) = previous.filter(|last| last.kind == TokenKind::Key) {
                     if last.text != "}" {
-                        return Err(self.error(
-                            last.offset,
-                            format!("config is invalid: key '{}' has no value", last.text),
-                        ));
+                        return Err(ConfigError {
+                            go_text: self.invalid_at_end(),
+                            ..self.error(
+                                last.offset,
+                                format!("config is invalid: key '{}' has no value", last.text),
+                            )
+                        });
                     }
                 }
                 break;
@@ -254,25 +265,34 @@ impl<'a> Parser<'a> {
                 ),
             ));
         }
-        let path = self.base_dir().join(token.text.trim_start_matches('/'));
+        let path = go_join(&self.base_dir(), &token.text);
         let included =
             parse_file_nested(&path, self.context.depth + 1, self.variables_in_resolution)
                 .map_err(|error| {
+                    // Go wraps any error of an included file the same way.
+                    let go_text = format!(
+                        "error parsing include file '{}', {}",
+                        token.text, error.go_text
+                    );
                     if error.pos.line == 0 {
                         // The file could not be read: report it at the include.
-                        self.fail(
-                            &pos,
-                            format!(
-                                "error parsing include file '{}', {}",
-                                token.text, error.message
-                            ),
-                        )
+                        ConfigError {
+                            go_text,
+                            ..self.fail(
+                                &pos,
+                                format!(
+                                    "error parsing include file '{}', {}",
+                                    token.text, error.message
+                                ),
+                            )
+                        }
                     } else if error.message.contains(INCLUDED_FROM) {
-                        error
+                        ConfigError { go_text, ..error }
                     } else {
                         // Name the include nearest the error only; a chain of them would repeat itself.
                         ConfigError {
                             message: format!("{}{INCLUDED_FROM}{pos})", error.message),
+                            go_text,
                             ..error
                         }
                     }
@@ -291,6 +311,23 @@ impl<'a> Parser<'a> {
             Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
             _ => PathBuf::from("."),
         }
+    }
+
+    /// Go's text for a file that ends on a key without a value: `config is invalid
+    /// (FILE:LINE:POS)`, at the end of the input, POS counted from the last new line (from
+    /// the start of the text on the first line), as its lexer counts.
+    fn invalid_at_end(&self) -> String {
+        let end = self.pos(usize::MAX);
+        let column = if end.line == 1 {
+            end.column - 1
+        } else {
+            end.column
+        };
+        format!(
+            "config is invalid ({}:{}:{column})",
+            self.context.origin.display(),
+            end.line
+        )
     }
 
     /// `$name`: the last earlier key `name` in this map or an enclosing one (arrays are
@@ -375,17 +412,42 @@ impl<'a> Parser<'a> {
     }
 
     fn error(&self, offset: usize, message: impl Into<String>) -> ConfigError {
-        ConfigError {
-            pos: self.pos(offset),
-            message: message.into(),
-        }
+        self.fail(&self.pos(offset), message)
     }
 
+    /// An error the Go server prints as its bare text (its `processItem` errors).
     fn fail(&self, pos: &Pos, message: impl Into<String>) -> ConfigError {
+        let message = message.into();
         ConfigError {
             pos: pos.clone(),
-            message: message.into(),
+            go_text: message.clone(),
+            message,
         }
+    }
+}
+
+/// Go's `filepath.Join(dir, name)`: the two joined and cleaned lexically (`.` and `..`
+/// resolved, no double slashes), so `./a.conf` is `a.conf` and an absolute `name` still lands
+/// under `dir`, as in the Go server's includes.
+fn go_join(dir: &Path, name: &str) -> PathBuf {
+    let joined = format!("{}/{name}", dir.display());
+    let absolute = joined.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for part in joined.split('/') {
+        match part {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|last| *last != "..") => {
+                parts.pop();
+            }
+            ".." if absolute => {}
+            part => parts.push(part),
+        }
+    }
+    let cleaned = parts.join("/");
+    match (absolute, cleaned.is_empty()) {
+        (true, _) => PathBuf::from(format!("/{cleaned}")),
+        (false, true) => PathBuf::from("."),
+        (false, false) => PathBuf::from(cleaned),
     }
 }
 

@@ -13,7 +13,7 @@ use natrix_shards::monitor::{
 use natrix_shards::subject::{is_valid_literal_subject, pattern_matches};
 use serde_json::{json, Map, Value};
 
-use super::query::Query;
+use super::query::{BadRequest, Query};
 use super::{Monitor, Reply};
 
 /// Go's `DefaultConnListSize` and `DefaultSubListSize`.
@@ -51,8 +51,9 @@ pub fn varz(monitor: &Monitor) -> Reply {
     let snapshots = monitor.gather(SnapshotScope::default());
     let (cpu, mem) = monitor.process_usage();
     let context = &monitor.context;
-    let options = &context.options;
-    let info = &context.info;
+    let config = monitor.config();
+    let options = &config.settings.options;
+    let info = &config.settings.info;
     let total = sum_counters(&snapshots);
     let tls_timeout = options
         .tls
@@ -131,9 +132,10 @@ pub fn varz(monitor: &Monitor) -> Reply {
         "stalled_clients": 0,
         "subscriptions": total.subscriptions,
         "http_req_stats": request_counts,
-        "config_load_time": go_time(monitor.start),
-        "config_digest": "",
-        "system_account": context.accounts.get(context.accounts.system()).name,
+        "config_load_time": go_time(config.loaded_at),
+        "config_digest": options.config_digest,
+        "feature_flags": crate::bootstrap::merged_feature_flags(options),
+        "system_account": config.settings.accounts.get(config.settings.accounts.system()).name,
         "slow_consumer_stats": {
             "clients": total.slow_consumers, "routes": 0, "gateways": 0, "leafs": 0
         },
@@ -156,6 +158,13 @@ pub fn varz(monitor: &Monitor) -> Reply {
     if options.max_subscriptions > 0 {
         varz["max_subscriptions"] = json!(options.max_subscriptions);
     }
+    // Go leaves these out when empty or zero.
+    if !crate::bootstrap::GIT_COMMIT.is_empty() {
+        varz["git_commit"] = json!(crate::bootstrap::GIT_COMMIT);
+    }
+    if let Some(not_after) = config.tls_cert_not_after {
+        varz["tls_cert_not_after"] = json!(go_time(not_after));
+    }
     Reply::json(pretty(&varz))
 }
 
@@ -163,7 +172,7 @@ pub fn varz(monitor: &Monitor) -> Reply {
 pub fn shardz(monitor: &Monitor) -> Reply {
     let snapshots = monitor.gather(SnapshotScope::default());
     let document = json!({
-        "server_id": monitor.context.info.server_id,
+        "server_id": monitor.config().settings.info.server_id,
         "now": go_time(SystemTime::now()),
         "num_shards": monitor.context.pinning.len(),
         "shards": shard_documents(monitor, &snapshots),
@@ -264,7 +273,7 @@ const SORT_OPTIONS: &[&str] = &[
 ];
 
 /// `/connz`.
-pub fn connz(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
+pub fn connz(monitor: &Monitor, query: &Query) -> Result<Reply, BadRequest> {
     // Decoded in the Go server's order, so the first bad parameter is the one reported.
     let sort = query.get("sort");
     let auth = query.boolean("auth")?;
@@ -277,19 +286,28 @@ pub fn connz(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
         "" | "open" => ConnState::Open,
         "closed" => ConnState::Closed,
         "any" | "all" => ConnState::All,
-        _ => return Err(format!("Error decoding state for {}", query.get("state"))),
+        _ => {
+            return Err(BadRequest(format!(
+                "Error decoding state for {}",
+                query.get("state")
+            )))
+        }
     };
     let user = query.get("user");
     let account_filter = query.get("acc");
     let sort = if sort.is_empty() { "cid" } else { sort };
     if !SORT_OPTIONS.contains(&sort) {
-        return Err(format!("invalid sorting option: {sort}"));
+        return Err(BadRequest(format!("invalid sorting option: {sort}")));
     }
     if sort == "stop" && state != ConnState::Closed {
-        return Err("sort by stop only valid on closed connections".into());
+        return Err(BadRequest(
+            "sort by stop only valid on closed connections".into(),
+        ));
     }
     if sort == "reason" && state != ConnState::Closed {
-        return Err("sort by reason only valid on closed connections".into());
+        return Err(BadRequest(
+            "sort by reason only valid on closed connections".into(),
+        ));
     }
     if limit <= 0 {
         limit = DEFAULT_LIST_SIZE;
@@ -299,7 +317,7 @@ pub fn connz(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
     }
     let now = SystemTime::now();
     let mut document = json!({
-        "server_id": monitor.context.info.server_id,
+        "server_id": monitor.config().settings.info.server_id,
         "now": go_time(now),
         "num_connections": 0,
         "total": 0,
@@ -307,7 +325,14 @@ pub fn connz(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
         "limit": limit,
         "connections": [],
     });
-    if !account_filter.is_empty() && monitor.context.accounts.id(account_filter).is_none() {
+    if !account_filter.is_empty()
+        && monitor
+            .config()
+            .settings
+            .accounts
+            .id(account_filter)
+            .is_none()
+    {
         // Go returns the empty document, with no connection list, for an unknown account.
         document["connections"] = Value::Null;
         return Ok(Reply::json(pretty(&document)));
@@ -369,7 +394,12 @@ fn merged_closed(monitor: &Monitor, snapshots: &[ShardSnapshot]) -> Vec<Connecti
         .flat_map(|snapshot| snapshot.closed.iter().cloned())
         .collect();
     closed.sort_by_key(|connection| (connection.stop, connection.cid));
-    let capacity = monitor.context.options.monitoring.max_closed_clients();
+    let capacity = monitor
+        .config()
+        .settings
+        .options
+        .monitoring
+        .max_closed_clients();
     if closed.len() > capacity {
         closed.drain(..closed.len() - capacity);
     }
@@ -514,7 +544,7 @@ fn subscription_document(subscription: &SubscriptionSnapshot, with_account: bool
 }
 
 /// `/subsz` (also `/subscriptionsz`).
-pub fn subsz(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
+pub fn subsz(monitor: &Monitor, query: &Query) -> Result<Reply, BadRequest> {
     let subs = query.boolean("subs")?;
     let offset = query.int("offset")?.max(0);
     let mut limit = query.int("limit")?;
@@ -524,15 +554,15 @@ pub fn subsz(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
     let test = query.get("test");
     let account_filter = query.get("acc");
     if !test.is_empty() && !is_valid_literal_subject(test.as_bytes()) {
-        return Err(format!(
+        return Err(BadRequest(format!(
             "invalid test subject, must be valid publish subject: {test}"
-        ));
+        )));
     }
     let snapshots = monitor.gather(SnapshotScope {
         subscriptions: subs,
         ..SnapshotScope::default()
     });
-    let account_id = monitor.context.accounts.id(account_filter);
+    let account_id = monitor.config().settings.accounts.id(account_filter);
     let count = if account_filter.is_empty() {
         sum_counters(&snapshots).subscriptions
     } else {
@@ -547,7 +577,10 @@ pub fn subsz(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
     let mut document = sublist_stats(&snapshots, count);
     let fields = document.as_object_mut();
     let mut extra = Map::new();
-    extra.insert("server_id".into(), json!(monitor.context.info.server_id));
+    extra.insert(
+        "server_id".into(),
+        json!(monitor.config().settings.info.server_id),
+    );
     extra.insert("now".into(), json!(go_time(SystemTime::now())));
     let mut ordered = extra;
     if let Some(fields) = fields {
@@ -631,13 +664,13 @@ fn sublist_stats(snapshots: &[ShardSnapshot], count: usize) -> Value {
 }
 
 /// `/routez`: Natrix has no routes yet, so this is the Go server's document without any.
-pub fn routez(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
+pub fn routez(monitor: &Monitor, query: &Query) -> Result<Reply, BadRequest> {
     if !query.get("subs").eq_ignore_ascii_case("detail") {
         query.boolean("subs")?;
     }
     let document = json!({
-        "server_id": monitor.context.info.server_id,
-        "server_name": monitor.context.info.server_name,
+        "server_id": monitor.config().settings.info.server_id,
+        "server_name": monitor.config().settings.info.server_name,
         "now": go_time(SystemTime::now()),
         "num_routes": 0,
         "routes": [],
@@ -646,11 +679,12 @@ pub fn routez(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
 }
 
 /// `/accountz`, and `/accountz?acc=NAME` for one account's details.
-pub fn accountz(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
-    let accounts = &monitor.context.accounts;
+pub fn accountz(monitor: &Monitor, query: &Query) -> Result<Reply, BadRequest> {
+    let config = monitor.config();
+    let accounts = &config.settings.accounts;
     let system = accounts.get(accounts.system()).name.clone();
     let mut document = json!({
-        "server_id": monitor.context.info.server_id,
+        "server_id": monitor.config().settings.info.server_id,
         "now": go_time(SystemTime::now()),
         "system_account": system,
     });
@@ -664,7 +698,7 @@ pub fn accountz(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
         return Ok(Reply::json(pretty(&document)));
     }
     let Some(id) = accounts.id(name) else {
-        return Err(format!("Account {name} does not exist"));
+        return Err(BadRequest(format!("Account {name} does not exist")));
     };
     let snapshots = monitor.gather(SnapshotScope::default());
     let mut totals: Vec<AccountCounters> = Vec::new();
@@ -692,9 +726,10 @@ pub fn accountz(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
 }
 
 /// `/accstatz`: accounts with connections (all of them with `unused=1`).
-pub fn accstatz(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
+pub fn accstatz(monitor: &Monitor, query: &Query) -> Result<Reply, BadRequest> {
     let include_unused = query.boolean("unused")?;
-    let accounts = &monitor.context.accounts;
+    let config = monitor.config();
+    let accounts = &config.settings.accounts;
     let snapshots = monitor.gather(SnapshotScope::default());
     let mut totals: Vec<AccountCounters> = Vec::new();
     for snapshot in &snapshots {
@@ -731,7 +766,7 @@ pub fn accstatz(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
         })
         .collect();
     let document = json!({
-        "server_id": monitor.context.info.server_id,
+        "server_id": monitor.config().settings.info.server_id,
         "now": go_time(SystemTime::now()),
         "account_statz": statz,
     });
@@ -740,7 +775,7 @@ pub fn accstatz(monitor: &Monitor, query: &Query) -> Result<Reply, String> {
 
 /// `/healthz`: the server is ready once it answers; JetStream checks pass because JetStream
 /// is not enabled (as in the Go server without `jetstream`).
-pub fn healthz(_monitor: &Monitor, query: &Query) -> Result<Reply, String> {
+pub fn healthz(_monitor: &Monitor, query: &Query) -> Result<Reply, BadRequest> {
     for key in [
         "js-enabled",
         "js-enabled-only",

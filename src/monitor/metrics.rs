@@ -127,7 +127,8 @@ pub fn metrics(monitor: &Monitor) -> Reply {
     for snapshot in &snapshots {
         add_account_counters(&mut accounts, &snapshot.accounts);
     }
-    let table = &monitor.context.accounts;
+    let config = monitor.config();
+    let table = &config.settings.accounts;
     let account_label = |index: usize| {
         let name = u16::try_from(index)
             .ok()
@@ -175,7 +176,8 @@ pub fn metrics(monitor: &Monitor) -> Reply {
         help: "Seconds since the server started.",
         samples: vec![(String::new(), monitor.start_instant.elapsed().as_secs_f64())],
     });
-    let info = &monitor.context.info;
+    let config = monitor.config();
+    let info = &config.settings.info;
     families.push(Family {
         name: "natrix_info",
         kind: "gauge",

@@ -4,7 +4,7 @@
 //!
 //! It runs on its own unpinned thread with a small current-thread tokio runtime (hyper), off
 //! the data path. Each request that needs live state broadcasts `ControlMsg::Snapshot` to the
-//! shards through the `ControlHandle`; every shard answers from its own thread with a
+//! shards through the `ShardControl`; every shard answers from its own thread with a
 //! plain-data snapshot over a channel, and the endpoint merges the answers. No shard state is
 //! ever locked or read from this thread.
 //!
@@ -17,7 +17,7 @@ mod query;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::net::{SocketAddr, TcpListener};
+use std::net::TcpListener;
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -25,11 +25,10 @@ use anyhow::Context;
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
-use natrix_shards::account::AccountTable;
 use natrix_shards::lifecycle::{ControlMsg, ShardControl};
 use natrix_shards::monitor::{ShardSnapshot, SnapshotRequest, SnapshotScope};
-use natrix_shards::options::ServerOptions;
-use natrix_shards::protocol::ServerInfo;
+
+use crate::bootstrap::{CurrentConfig, ServedConfig};
 
 /// How long a request waits for the shards' snapshots (they answer from their mesh task,
 /// normally within microseconds; only a shard stuck in a long batch or shutting down is slow).
@@ -37,9 +36,9 @@ const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What the endpoints know about the server besides what shards report.
 pub struct MonitorContext {
-    pub info: ServerInfo,
-    pub options: Arc<ServerOptions>,
-    pub accounts: Arc<AccountTable>,
+    /// The configuration the server runs with now (reloads replace it): INFO, options and
+    /// accounts are read from it per request, never copied at start.
+    pub config: Arc<CurrentConfig>,
     /// (shard, CPU) for every shard.
     pub pinning: Vec<(usize, usize)>,
     pub control: ShardControl,
@@ -64,20 +63,13 @@ pub struct Monitor {
     shard_cpu: Mutex<Vec<Option<(Instant, Duration)>>>,
 }
 
-/// The started monitor: where it listens.
-pub struct MonitorHandle {
-    pub address: SocketAddr,
-}
-
-/// Binds the monitoring port and starts the monitor thread. Binding happens here, so a port
-/// in use fails the start-up as in the Go server.
+/// Starts the monitor thread on `listener`, which start-up bound (before the client port, as
+/// the Go server does, so a port in use fails the start).
 pub fn start(
     context: MonitorContext,
-    address: SocketAddr,
+    listener: TcpListener,
     tls: Option<Arc<rustls::ServerConfig>>,
-) -> anyhow::Result<MonitorHandle> {
-    let listener = TcpListener::bind(address)
-        .with_context(|| format!("cannot listen for monitoring on {address}"))?;
+) -> anyhow::Result<()> {
     listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;
     let shard_count = context.pinning.len();
@@ -103,7 +95,7 @@ pub fn start(
         .name("natrix-monitor".into())
         .spawn(move || runtime.block_on(serve(monitor, listener, tls)))
         .context("cannot start the monitoring thread")?;
-    Ok(MonitorHandle { address: bound })
+    Ok(())
 }
 
 async fn serve(
@@ -185,11 +177,11 @@ impl Reply {
     }
 
     /// Go writes its decoding errors as plain text with status 400.
-    fn bad_request(text: String) -> Reply {
+    fn bad_request(error: query::BadRequest) -> Reply {
         Reply {
             status: StatusCode::BAD_REQUEST,
             content_type: "text/plain; charset=utf-8",
-            body: text,
+            body: error.0,
         }
     }
 
@@ -272,6 +264,11 @@ impl Monitor {
             _ => Ok(metrics::metrics(self)),
         };
         result.unwrap_or_else(Reply::bad_request)
+    }
+
+    /// The configuration in effect now.
+    fn config(&self) -> Arc<ServedConfig> {
+        self.context.config.get()
     }
 
     fn count_request(&self, endpoint: &str) {

@@ -1,6 +1,12 @@
 //! Query strings, decoded as Go's `url.Query()` does, and the Go server's parameter decoders
 //! with their error texts (`decodeBool`, `decodeInt`, `decodeUint64`, `decodeState`).
 
+/// A request the Go server answers with status 400 and this text (a parameter it cannot
+/// decode, an unknown account). The client must change the request.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadRequest(pub String);
+
 /// The decoded parameters of one request; the first value of a repeated key wins, as with
 /// Go's `Query().Get`.
 pub struct Query {
@@ -29,44 +35,44 @@ impl Query {
     }
 
     /// Go's `decodeBool`: absent is false; otherwise `strconv.ParseBool`.
-    pub fn boolean(&self, key: &str) -> Result<bool, String> {
+    pub fn boolean(&self, key: &str) -> Result<bool, BadRequest> {
         let text = self.get(key);
         if text.is_empty() {
             return Ok(false);
         }
         parse_go_bool(text).ok_or_else(|| {
-            format!(
+            BadRequest(format!(
                 "Error decoding boolean for '{key}': strconv.ParseBool: parsing {}: invalid syntax",
                 go_quote(text)
-            )
+            ))
         })
     }
 
     /// Go's `decodeInt` (`strconv.Atoi`): absent is 0.
-    pub fn int(&self, key: &str) -> Result<i64, String> {
+    pub fn int(&self, key: &str) -> Result<i64, BadRequest> {
         let text = self.get(key);
         if text.is_empty() {
             return Ok(0);
         }
         parse_go_int(text).map_err(|reason| {
-            format!(
+            BadRequest(format!(
                 "Error decoding int for '{key}': strconv.Atoi: parsing {}: {reason}",
                 go_quote(text)
-            )
+            ))
         })
     }
 
     /// Go's `decodeUint64` (`strconv.ParseUint`): absent is 0.
-    pub fn uint64(&self, key: &str) -> Result<u64, String> {
+    pub fn uint64(&self, key: &str) -> Result<u64, BadRequest> {
         let text = self.get(key);
         if text.is_empty() {
             return Ok(0);
         }
         parse_go_uint(text).map_err(|reason| {
-            format!(
+            BadRequest(format!(
                 "Error decoding uint64 for '{key}': strconv.ParseUint: parsing {}: {reason}",
                 go_quote(text)
-            )
+            ))
         })
     }
 }
@@ -157,17 +163,18 @@ mod tests {
     fn bad_values_get_the_go_error_texts() {
         let query = Query::parse("limit=x&subs=maybe&cid=-1&offset=99999999999999999999");
         assert_eq!(
-            query.int("limit").unwrap_err(),
+            query.int("limit").unwrap_err().0,
             "Error decoding int for 'limit': strconv.Atoi: parsing \"x\": invalid syntax"
         );
         assert_eq!(
-            query.boolean("subs").unwrap_err(),
+            query.boolean("subs").unwrap_err().0,
             "Error decoding boolean for 'subs': strconv.ParseBool: parsing \"maybe\": invalid syntax"
         );
         assert!(query.uint64("cid").is_err());
         assert!(query
             .int("offset")
             .unwrap_err()
+            .0
             .ends_with("value out of range"));
         assert_eq!(query.int("absent"), Ok(0));
     }

@@ -112,10 +112,44 @@ struct ConnectDocument {
     new_account: Option<bool>,
 }
 
+/// A JSON object's fields read in document order, keys folded to lower case, a later key
+/// replacing an earlier one (a plain map would keep them in key order and lose which came
+/// last).
+struct FieldsInOrder(serde_json::Map<String, serde_json::Value>);
+
+impl<'de> Deserialize<'de> for FieldsInOrder {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = FieldsInOrder;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> Result<FieldsInOrder, A::Error> {
+                let mut fields = serde_json::Map::new();
+                while let Some((key, value)) = access.next_entry::<String, serde_json::Value>()? {
+                    fields.insert(key.to_ascii_lowercase(), value);
+                }
+                Ok(FieldsInOrder(fields))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
 impl ConnectOptions {
     /// Parses a CONNECT document over the defaults.
+    ///
+    /// Decoded as Go's `encoding/json` decodes into a struct: a key given twice takes its last
+    /// value (not an error), and keys match field names without regard to case.
     pub fn from_json(json: &[u8]) -> Result<ConnectOptions, serde_json::Error> {
-        let document: ConnectDocument = serde_json::from_slice(json)?;
+        let FieldsInOrder(fields) = serde_json::from_slice(json)?;
+        let document = ConnectDocument::deserialize(serde_json::Value::Object(fields))?;
         let defaults = ConnectOptions::default();
         Ok(ConnectOptions {
             verbose: document.verbose.unwrap_or(defaults.verbose),
@@ -182,6 +216,14 @@ mod tests {
         let json = br#"{"verbose":false,"name":null,"echo":null,"jwt":null,"headers":true}"#;
         let options = ConnectOptions::from_json(json).expect("valid json");
         assert!(!options.verbose && options.echo && options.headers && options.name.is_empty());
+    }
+
+    #[test]
+    fn a_key_given_twice_takes_its_last_value_as_in_go() {
+        let json = br#"{"verbose":true,"name":"a","verbose":false,"Name":"b","echo":false}"#;
+        let options = ConnectOptions::from_json(json).expect("duplicates are not an error");
+        assert!(!options.verbose && !options.echo);
+        assert_eq!(options.name, "b");
     }
 
     #[test]
