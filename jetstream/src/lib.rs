@@ -1,0 +1,23 @@
+//! JetStream for Natrix as pure logic: the API's types and errors, stream configuration
+//! defaults and validation, the NATS header block, and the stream state machine that the
+//! shard owning a stream runs.
+//!
+//! Owns: everything about JetStream that can be decided without I/O. The shard runtime feeds
+//! it events (a publish, a completed store, an API request, a timer tick) and performs the
+//! actions it returns (store this message, reply with these bytes, publish this advisory,
+//! purge). Must not touch: sockets, files, timers, the compio runtime, `natrix-shards`. It
+//! reads a stream's store only through the synchronous query methods of
+//! [`natrix_storage::StreamStore`]; every asynchronous store call is an action.
+//!
+//! Modules:
+//! - `errors`: the Go server's JetStream API errors as one table ([`ErrorId`]) and the
+//!   [`ApiError`] every reply carries.
+//! - `json`: JSON written byte for byte as the Go server writes it, and strict request decoding.
+
+pub mod errors;
+pub mod json;
+
+#[cfg(test)]
+mod testdata;
+
+pub use errors::{ApiError, ErrorId};
