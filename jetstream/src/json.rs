@@ -68,6 +68,8 @@ fn go_error_text(error: &serde_json::Error) -> String {
                 strip_position(&text)
             }
         }
+        // Errors from our enum decoders already carry Go's wording.
+        _ if text.starts_with("can not unmarshal") => strip_position(&text),
         _ => format!("json: {}", strip_position(&text)),
     }
 }

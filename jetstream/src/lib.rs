@@ -13,9 +13,13 @@
 //! - `errors`: the Go server's JetStream API errors as one table ([`ErrorId`]) and the
 //!   [`ApiError`] every reply carries.
 //! - `json`: JSON written byte for byte as the Go server writes it, and strict request decoding.
+//! - `time`: Go's time and duration formats (RFC 3339 with nanoseconds, `2m0s`).
+//! - `api`: the request and reply types of the stream API, the PubAck and advisories.
 
+pub mod api;
 pub mod errors;
 pub mod json;
+pub mod time;
 
 #[cfg(test)]
 mod testdata;
