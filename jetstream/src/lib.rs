@@ -15,10 +15,14 @@
 //! - `json`: JSON written byte for byte as the Go server writes it, and strict request decoding.
 //! - `time`: Go's time and duration formats (RFC 3339 with nanoseconds, `2m0s`).
 //! - `api`: the request and reply types of the stream API, the PubAck and advisories.
+//! - `subject`: subject validity, overlap and subset rules, transform destinations.
+//! - `config`: stream configuration defaults, validation, create and update rules, metadata.
 
 pub mod api;
+pub mod config;
 pub mod errors;
 pub mod json;
+pub mod subject;
 pub mod time;
 
 #[cfg(test)]
