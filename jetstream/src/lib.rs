@@ -17,10 +17,12 @@
 //! - `api`: the request and reply types of the stream API, the PubAck and advisories.
 //! - `subject`: subject validity, overlap and subset rules, transform destinations.
 //! - `config`: stream configuration defaults, validation, create and update rules, metadata.
+//! - `headers`: the NATS header block, read as the Go server reads it; status replies.
 
 pub mod api;
 pub mod config;
 pub mod errors;
+pub mod headers;
 pub mod json;
 pub mod subject;
 pub mod time;
