@@ -18,12 +18,15 @@
 //! - `subject`: subject validity, overlap and subset rules, transform destinations.
 //! - `config`: stream configuration defaults, validation, create and update rules, metadata.
 //! - `headers`: the NATS header block, read as the Go server reads it; status replies.
+//! - `stream`: the stream state machine of the publish path (events in, actions out), with
+//!   its contract with the runtime.
 
 pub mod api;
 pub mod config;
 pub mod errors;
 pub mod headers;
 pub mod json;
+pub mod stream;
 pub mod subject;
 pub mod time;
 

@@ -266,7 +266,8 @@ fn copy_required_level(config: &mut StreamConfig, previous: &StreamConfig) {
     }
 }
 
-/// The store limits of a checked configuration (-1 and 0 become the store's 0, unlimited).
+/// The store limits of a checked configuration (-1 and 0 become the store's 0, unlimited;
+/// `max_msg_size` is left to [`crate::stream::StreamMachine`]).
 /// Compression is accepted and not applied: Natrix's stores keep messages uncompressed.
 pub fn store_config(config: &StreamConfig) -> natrix_storage::StoreConfig {
     let positive = |value: i64| u64::try_from(value).unwrap_or(0);
@@ -278,7 +279,10 @@ pub fn store_config(config: &StreamConfig) -> natrix_storage::StoreConfig {
             .filter(|age| *age > 0)
             .map(Duration::from_nanos),
         max_msgs_per_subject: positive(config.max_msgs_per_subject),
-        max_msg_size: positive(i64::from(config.max_msg_size)),
+        // The Go server counts headers and payload against `max_msg_size`; the store would
+        // count the subject too. The stream machine enforces Go's rule before storing, so
+        // the store is not given the limit.
+        max_msg_size: 0,
         discard: match config.discard {
             DiscardPolicy::Old => natrix_storage::DiscardPolicy::Old,
             DiscardPolicy::New => natrix_storage::DiscardPolicy::New,
