@@ -18,6 +18,8 @@
 //! - `subject`: subject validity, overlap and subset rules, transform destinations.
 //! - `config`: stream configuration defaults, validation, create and update rules, metadata.
 //! - `headers`: the NATS header block, read as the Go server reads it; status replies.
+//! - `requests`: parsing and validation of message get (JSON and direct), purge, message
+//!   delete and info requests, with Go's errors and direct-get status replies.
 //! - `stream`: the stream state machine of the publish path (events in, actions out), with
 //!   its contract with the runtime.
 
@@ -26,6 +28,7 @@ pub mod config;
 pub mod errors;
 pub mod headers;
 pub mod json;
+pub mod requests;
 pub mod stream;
 pub mod subject;
 pub mod time;
