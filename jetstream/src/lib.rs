@@ -22,6 +22,32 @@
 //!   delete and info requests, with Go's errors and direct-get status replies.
 //! - `stream`: the stream state machine of the publish path (events in, actions out), with
 //!   its contract with the runtime.
+//!
+//! Where Natrix deliberately differs from the Go server (2.14 is the version matched; 2.15's
+//! configuration fields are accepted too):
+//! - Features not implemented yet are refused on create and update by
+//!   [`config::refuse_unsupported`] instead of being stored and ignored: mirrors, sources,
+//!   republish, subject transforms and schedules (`JSStreamInvalidConfigF`, "... not
+//!   supported by Natrix yet"), fast and atomic batch publish (Go's "batch publish is
+//!   disabled" / "atomic publish is disabled"). A publish carrying `Nats-Batch-Id` gets
+//!   "atomic publish is disabled". `compression: s2` is accepted and stored uncompressed.
+//! - Publishes are pipelined (see `stream`): a publish whose outcome depends on sequences
+//!   waits while a store that may fail is in flight. Removals that the store makes for its
+//!   limits while other stores are in flight are not seen by `-Last-Subject-Sequence` checks
+//!   of other subjects until those stores are applied.
+//! - A duplicate of a message whose store is still in flight is answered once that store
+//!   completes (with its sequence), or with `409 duplicate message id is in process` if it
+//!   fails or more than 16 duplicates wait.
+//! - A store failure other than a limit (an I/O error) gets no reply, as in the Go server;
+//!   the runtime must stop the stream.
+//! - Counters are `i128` (Go: arbitrary precision); an overflow is "message counter
+//!   increment is invalid".
+//! - `Nats-TTL: never` is accepted but the stores have no "never expires" mark, so such a
+//!   message still ages out with `max_age`.
+//! - JSON decode errors use Go's wording for unknown fields and truncated input; other
+//!   syntax errors keep serde's description (without position).
+//! - Subject transform destinations are checked for token validity and wildcard references;
+//!   mapping-function arguments less strictly than Go's `ValidateMapping`.
 
 pub mod api;
 pub mod config;

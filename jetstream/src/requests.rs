@@ -51,12 +51,16 @@ pub fn parse_msg_get(body: &[u8]) -> Result<MsgGet, ApiError> {
     let has_last = !request.last_by_subj.is_empty();
     let has_next = !request.next_by_subj.is_empty();
     let has_time = request.start_time.is_some();
-    if (request.seq > 0 && has_last)
-        || (request.seq == 0 && !has_last && !has_next && !has_time)
-        || (request.seq > 0 && has_time)
-        || (has_time && has_last)
-        || (has_last && has_next)
-    {
+    let has_seq = request.seq > 0;
+    // The Go server's list of conflicting or missing options, in its order.
+    let refused = [
+        has_seq && has_last,
+        !has_seq && !has_last && !has_next && !has_time,
+        has_seq && has_time,
+        has_time && has_last,
+        has_last && has_next,
+    ];
+    if refused.contains(&true) {
         return Err(ApiError::new(ErrorId::BadRequest));
     }
     if let Some(start) = request.start_time {
@@ -110,15 +114,18 @@ pub fn parse_direct_get(
     if request.seq == 0 && !has_last && !has_next && !has_multi && !has_time {
         return Err(DirectGetRefusal(headers::status(408, "Empty Request")));
     }
-    if (request.seq > 0 && has_last)
-        || (request.seq > 0 && has_time)
-        || (has_time && has_last)
-        || (has_last && has_next)
-        || (has_last && request.batch > 0)
-        || (has_last && has_multi)
-        || (has_next && has_multi)
-        || (request.up_to_seq > 0 && request.up_to_time.is_some())
-    {
+    let has_seq = request.seq > 0;
+    let conflicts = [
+        has_seq && has_last,
+        has_seq && has_time,
+        has_time && has_last,
+        has_last && has_next,
+        has_last && request.batch > 0,
+        has_last && has_multi,
+        has_next && has_multi,
+        request.up_to_seq > 0 && request.up_to_time.is_some(),
+    ];
+    if conflicts.contains(&true) {
         return Err(DirectGetRefusal(headers::status(408, "Bad Request")));
     }
     Ok(request)
