@@ -1,0 +1,506 @@
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use bytes::Bytes;
+use natrix_storage::{MemStore, StoreConfig, StreamStore};
+
+use super::*;
+use crate::api::{DiscardPolicy, StreamConfig};
+use crate::config::{check_stream_config, store_config, ConfigLimits};
+use crate::headers::HeaderBuilder;
+
+/// Drives a memory-store future, which completes at its first poll.
+fn now<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    match future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+    {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("memory store futures complete at once"),
+    }
+}
+
+/// A runtime in miniature: performs the actions on a `MemStore` in order, and either reports
+/// store outcomes at once or keeps them back to simulate stores in flight.
+struct Harness {
+    store: MemStore,
+    machine: StreamMachine,
+    replies: Vec<(String, String)>,
+    unreported: Vec<(Token, Result<u64, natrix_storage::StoreError>)>,
+    pipelined: bool,
+}
+
+fn config(adjust: impl FnOnce(&mut StreamConfig)) -> StreamConfig {
+    let mut config = StreamConfig {
+        name: "S".to_owned(),
+        subjects: vec!["s.>".to_owned()],
+        ..StreamConfig::default()
+    };
+    adjust(&mut config);
+    check_stream_config(&config, false, &ConfigLimits::default(), &()).expect("valid")
+}
+
+impl Harness {
+    fn new(config: StreamConfig) -> Harness {
+        Harness::with_limits(config, MachineLimits::default())
+    }
+
+    fn with_limits(config: StreamConfig, limits: MachineLimits) -> Harness {
+        let store = MemStore::new(store_config(&config));
+        let machine = StreamMachine::new(config, "", limits, &store);
+        Harness {
+            store,
+            machine,
+            replies: Vec::new(),
+            unreported: Vec::new(),
+            pipelined: false,
+        }
+    }
+
+    fn publish(&mut self, subject: &str, headers: &[(&str, &str)], payload: &str) {
+        self.publish_at(subject, headers, payload, 1_000_000_000);
+    }
+
+    fn publish_at(&mut self, subject: &str, headers: &[(&str, &str)], payload: &str, now_ns: i64) {
+        let raw = if headers.is_empty() {
+            Bytes::new()
+        } else {
+            let mut builder = HeaderBuilder::new(None, "");
+            for (key, value) in headers {
+                builder.append(key, value);
+            }
+            builder.finish()
+        };
+        let mut actions = Vec::new();
+        self.machine.publish(
+            &self.store,
+            Publish {
+                subject: subject.to_owned(),
+                reply: Some(format!("reply.{}", self.replies.len())),
+                headers: raw,
+                payload: Bytes::from(payload.to_owned()),
+                now_ns,
+            },
+            &mut actions,
+        );
+        self.perform(actions);
+    }
+
+    fn perform(&mut self, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Store { token, message } => {
+                    let outcome = now(self.store.store_msg(message));
+                    if self.pipelined {
+                        self.unreported.push((token, outcome));
+                    } else {
+                        self.report(token, outcome);
+                    }
+                }
+                Action::Purge { request } => {
+                    now(self.store.purge(&request)).expect("purge");
+                }
+                Action::LoadLast { token, subject } => {
+                    let message = now(self.store.load_last_msg(&subject)).expect("load");
+                    let mut more = Vec::new();
+                    self.machine
+                        .loaded(&self.store, token, message.as_ref(), &mut more);
+                    self.perform(more);
+                }
+                Action::Reply { subject, payload } => {
+                    let text = String::from_utf8(payload.to_vec()).expect("utf8");
+                    self.replies.push((subject, text));
+                }
+            }
+        }
+    }
+
+    fn report(&mut self, token: Token, outcome: Result<u64, natrix_storage::StoreError>) {
+        let mut actions = Vec::new();
+        self.machine
+            .store_completed(&self.store, token, outcome.as_ref().copied(), &mut actions);
+        self.perform(actions);
+    }
+
+    /// Reports every store kept back, in the given order of completion.
+    fn complete_all(&mut self, reverse: bool) {
+        let mut pending = std::mem::take(&mut self.unreported);
+        if reverse {
+            pending.reverse();
+        }
+        for (token, outcome) in pending {
+            self.report(token, outcome);
+        }
+    }
+
+    fn last_reply(&self) -> &str {
+        self.replies
+            .last()
+            .map(|(_, text)| text.as_str())
+            .unwrap_or("")
+    }
+
+    fn reply_texts(&self) -> Vec<&str> {
+        self.replies.iter().map(|(_, text)| text.as_str()).collect()
+    }
+}
+
+#[test]
+fn publish_is_stored_and_acked_with_gos_pub_ack_json() {
+    let mut harness = Harness::new(config(|_| {}));
+    harness.publish("s.a", &[], "hello");
+    assert_eq!(harness.reply_texts(), vec![r#"{"stream":"S","seq":1}"#]);
+    assert_eq!(harness.store.state().msgs, 1);
+    let domain_store = MemStore::new(StoreConfig::default());
+    let machine = StreamMachine::new(
+        config(|_| {}),
+        "hub",
+        MachineLimits::default(),
+        &domain_store,
+    );
+    assert_eq!(
+        &machine.pub_ack(7, None, false)[..],
+        br#"{"stream":"S","domain":"hub","seq":7}"#
+    );
+}
+
+#[test]
+fn publish_without_reply_or_with_no_ack_is_stored_silently() {
+    let mut harness = Harness::new(config(|c| c.no_ack = true));
+    harness.publish("s.a", &[], "x");
+    assert!(harness.replies.is_empty());
+    assert_eq!(harness.store.state().msgs, 1);
+}
+
+#[test]
+fn duplicate_msg_id_within_the_window_is_acked_as_duplicate_and_not_stored() {
+    let mut harness = Harness::new(config(|_| {}));
+    harness.publish("s.a", &[("Nats-Msg-Id", "m1")], "x");
+    harness.publish("s.a", &[("Nats-Msg-Id", "m1")], "x");
+    assert_eq!(
+        harness.last_reply(),
+        r#"{"stream":"S","seq":1,"duplicate": true}"#
+    );
+    assert_eq!(harness.store.state().msgs, 1);
+    // Past the two-minute window the id is forgotten and the message is stored again.
+    harness.machine.tick(1_000_000_000 + 121_000_000_000);
+    assert_eq!(harness.machine.dedupe_len(), 0);
+    harness.publish_at("s.a", &[("Nats-Msg-Id", "m1")], "x", 122_000_000_000);
+    assert_eq!(harness.last_reply(), r#"{"stream":"S","seq":2}"#);
+}
+
+#[test]
+fn duplicate_of_an_in_flight_message_is_acked_once_it_is_stored() {
+    let mut harness = Harness::new(config(|_| {}));
+    harness.pipelined = true;
+    harness.publish("s.a", &[("Nats-Msg-Id", "m1")], "x");
+    harness.publish("s.a", &[("Nats-Msg-Id", "m1")], "x");
+    assert!(harness.replies.is_empty());
+    harness.complete_all(false);
+    assert_eq!(
+        harness.reply_texts(),
+        vec![
+            r#"{"stream":"S","seq":1}"#,
+            r#"{"stream":"S","seq":1,"duplicate": true}"#
+        ]
+    );
+}
+
+#[test]
+fn expected_last_sequence_counts_stores_in_flight() {
+    let mut harness = Harness::new(config(|_| {}));
+    harness.pipelined = true;
+    for _ in 0..3 {
+        harness.publish("s.a", &[], "x");
+    }
+    harness.publish("s.a", &[("Nats-Expected-Last-Sequence", "2")], "x");
+    assert_eq!(
+        harness.last_reply(),
+        r#"{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 3"},"stream":"S","seq":0}"#
+    );
+    harness.publish("s.a", &[("Nats-Expected-Last-Sequence", "3")], "x");
+    harness.complete_all(true);
+    assert_eq!(harness.store.state().last_seq, 4);
+    assert!(harness.reply_texts().contains(&r#"{"stream":"S","seq":4}"#));
+}
+
+#[test]
+fn expected_last_subject_sequence_uses_the_subject_or_its_override() {
+    let mut harness = Harness::new(config(|_| {}));
+    harness.publish("s.a", &[], "1");
+    harness.publish("s.b", &[], "2");
+    harness.pipelined = true;
+    harness.publish("s.a", &[("Nats-Expected-Last-Subject-Sequence", "1")], "3");
+    assert_eq!(harness.machine.in_flight(), 1);
+    harness.publish("s.a", &[("Nats-Expected-Last-Subject-Sequence", "1")], "4");
+    assert!(harness.last_reply().contains("wrong last sequence: 3"));
+    harness.publish(
+        "s.c",
+        &[
+            ("Nats-Expected-Last-Subject-Sequence", "2"),
+            ("Nats-Expected-Last-Subject-Sequence-Subject", "s.b"),
+        ],
+        "5",
+    );
+    assert_eq!(harness.machine.in_flight(), 2);
+    harness.publish(
+        "s.c",
+        &[("Nats-Expected-Last-Subject-Sequence-Subject", "s.b")],
+        "6",
+    );
+    assert!(harness.last_reply().contains("10193"));
+    harness.publish(
+        "s.new",
+        &[("Nats-Expected-Last-Subject-Sequence", "0")],
+        "7",
+    );
+    assert_eq!(harness.machine.in_flight(), 3);
+}
+
+#[test]
+fn expected_stream_and_last_msg_id_are_checked() {
+    let mut harness = Harness::new(config(|_| {}));
+    harness.publish("s.a", &[("Nats-Expected-Stream", "T")], "x");
+    assert!(harness.last_reply().contains(r#""err_code":10060"#));
+    harness.publish("s.a", &[("Nats-Msg-Id", "one")], "x");
+    harness.publish("s.a", &[("Nats-Expected-Last-Msg-Id", "zero")], "x");
+    assert!(harness.last_reply().contains("wrong last msg ID: one"));
+    harness.publish("s.a", &[("Nats-Expected-Last-Msg-Id", "one")], "x");
+    assert_eq!(harness.last_reply(), r#"{"stream":"S","seq":2}"#);
+}
+
+#[test]
+fn rollup_purges_older_messages_of_the_subject_or_all() {
+    let mut harness = Harness::new(config(|c| c.allow_rollup_hdrs = true));
+    for subject in ["s.a", "s.a", "s.b"] {
+        harness.publish(subject, &[], "x");
+    }
+    harness.publish("s.a", &[("Nats-Rollup", "sub")], "r");
+    assert_eq!(harness.store.subjects_totals("s.a").get("s.a"), Some(&1));
+    assert_eq!(harness.store.state().msgs, 2);
+    harness.publish("s.b", &[("Nats-Rollup", "ALL")], "r");
+    assert_eq!(harness.store.state().msgs, 1);
+    harness.publish("s.b", &[("Nats-Rollup", "some")], "r");
+    assert!(harness
+        .last_reply()
+        .contains(r#"rollup value invalid: \"some\""#));
+    let mut denied = Harness::new(config(|_| {}));
+    denied.publish("s.a", &[("Nats-Rollup", "sub")], "r");
+    assert!(denied.last_reply().contains("rollup not permitted"));
+}
+
+#[test]
+fn message_ttl_needs_allow_msg_ttl_and_a_valid_value() {
+    let mut denied = Harness::new(config(|_| {}));
+    denied.publish("s.a", &[("Nats-TTL", "5s")], "x");
+    assert!(denied.last_reply().contains("per-message TTL is disabled"));
+    let mut harness = Harness::new(config(|c| c.allow_msg_ttl = true));
+    harness.pipelined = true;
+    harness.publish("s.a", &[("Nats-TTL", "90s")], "x");
+    harness.publish("s.a", &[("Nats-TTL", "500ms")], "x");
+    assert!(harness.last_reply().contains("invalid per-message TTL"));
+    harness.complete_all(false);
+    let stored = now(harness.store.load_msg(1)).expect("load").expect("kept");
+    assert_eq!(stored.ttl_ns, 90_000_000_000);
+}
+
+#[test]
+fn subject_delete_marker_ttl_raises_shorter_message_ttls() {
+    let mut harness = Harness::new(config(|c| c.subject_delete_marker_ttl = 10_000_000_000));
+    harness.publish("s.a", &[("Nats-TTL", "2")], "x");
+    let stored = now(harness.store.load_msg(1)).expect("load").expect("kept");
+    assert_eq!(stored.ttl_ns, 10_000_000_000);
+    assert_eq!(
+        crate::headers::get(&stored.headers, "Nats-TTL"),
+        Some(&b"10"[..])
+    );
+}
+
+#[test]
+fn counters_add_increments_across_pipelined_publishes() {
+    let mut harness = Harness::new(config(|c| c.allow_msg_counter = true));
+    harness.pipelined = true;
+    harness.publish("s.c", &[("Nats-Incr", "5")], "");
+    harness.publish("s.c", &[("Nats-Incr", "-2")], "");
+    harness.publish("s.d", &[("Nats-Incr", "1")], "");
+    harness.complete_all(true);
+    let texts = harness.reply_texts();
+    assert!(texts.contains(&r#"{"stream":"S","seq":1,"val":"5"}"#));
+    assert!(texts.contains(&r#"{"stream":"S","seq":2,"val":"3"}"#));
+    assert!(texts.contains(&r#"{"stream":"S","seq":3,"val":"1"}"#));
+    let last = now(harness.store.load_last_msg("s.c"))
+        .expect("load")
+        .expect("kept");
+    assert_eq!(&last.payload[..], br#"{"val":"3"}"#);
+    harness.publish("s.c", &[], "");
+    assert!(harness
+        .last_reply()
+        .contains("message counter increment is missing"));
+    harness.publish("s.c", &[("Nats-Incr", "1")], "payload");
+    assert!(harness.last_reply().contains("message counter has payload"));
+    harness.publish("s.c", &[("Nats-Incr", "x")], "");
+    assert!(harness
+        .last_reply()
+        .contains("message counter increment is invalid"));
+}
+
+#[test]
+fn a_counter_not_in_memory_is_loaded_from_the_store_first() {
+    let counter = config(|c| c.allow_msg_counter = true);
+    let mut harness = Harness::new(counter.clone());
+    harness.publish("s.c", &[("Nats-Incr", "40")], "");
+    // A new machine (as after a restart) knows nothing of the counter: it loads it.
+    harness.machine = StreamMachine::new(counter, "", MachineLimits::default(), &harness.store);
+    harness.publish("s.c", &[("Nats-Incr", "2")], "");
+    assert_eq!(harness.last_reply(), r#"{"stream":"S","seq":2,"val":"42"}"#);
+}
+
+#[test]
+fn sealed_streams_size_limits_and_batches_are_refused_with_gos_errors() {
+    let mut sealed = Harness::new(config(|c| c.sealed = true));
+    sealed.publish("s.a", &[], "x");
+    assert!(sealed.last_reply().contains(r#""err_code":10109"#));
+    let mut small = Harness::new(config(|c| c.max_msg_size = 4));
+    small.publish("s.a", &[], "12345");
+    assert!(small
+        .last_reply()
+        .contains("message size exceeds maximum allowed"));
+    small.publish("s.a", &[], "1234");
+    assert_eq!(small.last_reply(), r#"{"stream":"S","seq":1}"#);
+    let mut batch = Harness::new(config(|_| {}));
+    batch.publish(
+        "s.a",
+        &[("Nats-Batch-Id", "b1"), ("Nats-Batch-Sequence", "1")],
+        "x",
+    );
+    assert!(batch.last_reply().contains("atomic publish is disabled"));
+}
+
+#[test]
+fn discard_new_limits_answer_with_the_store_error_and_correct_later_sequences() {
+    let mut harness = Harness::new(config(|c| {
+        c.discard = DiscardPolicy::New;
+        c.max_msgs = 1;
+    }));
+    harness.pipelined = true;
+    harness.publish("s.a", &[], "1");
+    harness.publish("s.a", &[], "2");
+    // Depends on sequences while a store that may fail is in flight: held, not guessed.
+    harness.publish("s.a", &[("Nats-Expected-Last-Sequence", "1")], "3");
+    assert_eq!(harness.machine.held(), 1);
+    harness.complete_all(false);
+    let texts = harness.reply_texts();
+    assert_eq!(texts[0], r#"{"stream":"S","seq":1}"#);
+    assert!(texts[1].contains(r#""err_code":10077,"description":"maximum messages exceeded""#));
+    // The held publish was decided on the corrected last sequence (1) and reached the store,
+    // which refused it for the same limit.
+    assert_eq!(harness.machine.held(), 0);
+    harness.complete_all(false);
+    assert!(harness.last_reply().contains("maximum messages exceeded"));
+}
+
+#[test]
+fn held_publishes_are_bounded_and_answered_429() {
+    let limits = MachineLimits {
+        max_in_flight: 1,
+        max_held: 1,
+        ..MachineLimits::default()
+    };
+    let mut harness = Harness::with_limits(config(|_| {}), limits);
+    harness.pipelined = true;
+    harness.publish("s.a", &[], "1");
+    harness.publish("s.a", &[], "2");
+    assert!(harness.machine.is_busy());
+    harness.publish("s.a", &[], "3");
+    assert!(harness
+        .last_reply()
+        .contains(r#""code":429,"err_code":10167"#));
+    harness.complete_all(false);
+    harness.complete_all(false);
+    assert_eq!(harness.store.state().msgs, 2);
+}
+
+#[test]
+fn dedupe_survives_a_restart_through_recovered_messages() {
+    let mut harness = Harness::new(config(|_| {}));
+    harness.publish("s.a", &[("Nats-Msg-Id", "m1")], "x");
+    let mut machine =
+        StreamMachine::new(config(|_| {}), "", MachineLimits::default(), &harness.store);
+    let stored = now(harness.store.load_msg(1)).expect("load").expect("kept");
+    machine.recover_message(&stored.headers, stored.seq, stored.timestamp_ns);
+    harness.machine = machine;
+    harness.publish("s.a", &[("Nats-Msg-Id", "m1")], "x");
+    assert_eq!(
+        harness.last_reply(),
+        r#"{"stream":"S","seq":1,"duplicate": true}"#
+    );
+}
+
+#[test]
+fn file_store_pipelined_publishes_get_the_predicted_sequences() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runtime = match compio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("notice: no io_uring runtime ({error}); skipping the file store test");
+            return;
+        }
+    };
+    runtime.block_on(async {
+        let options = natrix_storage::FileStoreOptions::default();
+        let store = natrix_storage::FileStore::open(dir.path(), StoreConfig::default(), options)
+            .await
+            .expect("open");
+        let mut machine = StreamMachine::new(config(|_| {}), "", MachineLimits::default(), &store);
+        let mut actions = Vec::new();
+        for index in 0..20 {
+            let expected = if index == 10 {
+                "Nats-Expected-Last-Sequence"
+            } else {
+                "X-Other"
+            };
+            let mut builder = HeaderBuilder::new(None, "");
+            builder.append(expected, "10");
+            machine.publish(
+                &store,
+                Publish {
+                    subject: format!("s.{}", index % 3),
+                    reply: Some(format!("r.{index}")),
+                    headers: builder.finish(),
+                    payload: Bytes::from_static(b"payload"),
+                    now_ns: 1_000 + index,
+                },
+                &mut actions,
+            );
+        }
+        // Every store is started in order and awaited together (one group commit).
+        let mut stores = Vec::new();
+        for action in actions.drain(..) {
+            if let Action::Store { token, message } = action {
+                stores.push((token, store.store_msg(message)));
+            }
+        }
+        let mut outcomes = Vec::new();
+        for (token, future) in stores {
+            outcomes.push((token, future.await));
+        }
+        for (token, outcome) in outcomes.iter().rev() {
+            machine.store_completed(&store, *token, outcome.as_ref().copied(), &mut actions);
+        }
+        let acks: Vec<String> = actions
+            .iter()
+            .filter_map(|action| match action {
+                Action::Reply { payload, .. } => {
+                    Some(String::from_utf8_lossy(payload).into_owned())
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(acks.len(), 20);
+        assert!(acks.contains(&r#"{"stream":"S","seq":11}"#.to_owned()));
+        assert_eq!(store.state().last_seq, 20);
+        store.close().await.expect("close");
+    });
+}
