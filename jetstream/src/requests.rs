@@ -152,7 +152,7 @@ pub fn parse_purge(
     if config.deny_purge {
         return Err(ApiError::stream_purge_failed("stream purge not permitted"));
     }
-    if !request.filter.is_empty() && !crate::subject::is_valid_subject(&request.filter) {
+    if !request.filter.is_empty() && !crate::subject::is_valid_subject(request.filter.as_bytes()) {
         return Err(ApiError::stream_purge_failed("invalid subject"));
     }
     Ok(natrix_storage::PurgeRequest {

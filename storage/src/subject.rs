@@ -218,16 +218,43 @@ mod tests {
         assert!(!is_subset_match(b"foo", b"foo.>"));
         assert!(!is_subset_match(b"foo.bar.baz", b"foo.*"));
         assert!(!is_subset_match(b"bar", b"foo"));
+        assert!(is_subset_match(b"$JS.EVENT.ADVISORY.>", b"$JS.EVENT.>"));
+        assert!(!is_subset_match(b"$JS.>", b"$JS.EVENT.>"));
+        assert!(!is_subset_match(b"a.*", b"a.b"));
     }
 
+    /// (first, second, whether some subject matches both), as Go's `SubjectsCollide`.
+    const OVERLAPS: &[(&str, &str, bool)] = &[
+        ("foo.*", "foo.bar", true),
+        ("foo.>", "foo.bar.baz", true),
+        ("foo.>", "*.bar.baz", true),
+        ("foo.*", "foo.bar.baz", false),
+        ("foo.*", "*.bar", true),
+        ("foo.*.baz", "foo.>", true),
+        ("foo.*", "foo.>", true),
+        ("a.b.>", "a.*", false),
+        ("a.b", "a.c", false),
+        ("a.b", "a", false),
+        ("*", "a.b", false),
+        (">", "a.b", true),
+        (">", "a", true),
+        ("$JS.>", "$JS.API.STREAM.INFO", true),
+    ];
+
     #[test]
-    fn overlapping_patterns_share_a_subject() {
-        assert!(patterns_overlap(b"foo.*", b"foo.bar"));
-        assert!(patterns_overlap(b"foo.>", b"*.bar.baz"));
-        assert!(patterns_overlap(b">", b"a"));
-        assert!(!patterns_overlap(b"foo.*", b"foo.bar.baz"));
-        assert!(!patterns_overlap(b"foo", b"bar"));
-        assert!(!patterns_overlap(b"a.b", b"a"));
+    fn overlapping_patterns_share_a_subject_as_in_go() {
+        for &(first, second, overlap) in OVERLAPS {
+            assert_eq!(
+                patterns_overlap(first.as_bytes(), second.as_bytes()),
+                overlap,
+                "{first} {second}"
+            );
+            assert_eq!(
+                patterns_overlap(second.as_bytes(), first.as_bytes()),
+                overlap,
+                "{second} {first}"
+            );
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use crate::api::{AccountLimits, DiscardPolicy, PersistMode, RetentionPolicy, StorageType};
 use crate::api::{StreamConfig, StreamSource};
 use crate::errors::{ApiError, ErrorId};
-use crate::subject::{self, is_subset_of, is_valid_subject, subjects_collide};
+use crate::subject::{self, is_subset_match, is_valid_subject, patterns_overlap};
 use crate::time::go_duration_string;
 
 pub use update::{
@@ -187,7 +187,7 @@ pub fn check_stream_config(
         return Err(ApiError::new(ErrorId::StreamMaxStreamBytesExceeded));
     }
     if let Some(transform) = &cfg.subject_transform {
-        if !transform.src.is_empty() && !is_valid_subject(&transform.src) {
+        if !transform.src.is_empty() && !is_valid_subject(transform.src.as_bytes()) {
             return Err(ApiError::stream_transform_invalid_source(format!(
                 "invalid subject {}",
                 transform.src
@@ -378,11 +378,11 @@ fn check_mirror_and_sources(
         }
     }
     for prefix in &delivery_prefixes {
-        if !subject::is_valid_publish_subject(prefix) {
+        if !subject::is_valid_literal_subject(prefix.as_bytes()) {
             return Err(ApiError::stream_invalid_external_delivery_subj(prefix));
         }
         for origin in &origin_subjects {
-            if subjects_collide(origin, &format!("{prefix}.{origin}")) {
+            if patterns_overlap(origin.as_bytes(), format!("{prefix}.{origin}").as_bytes()) {
                 return Err(ApiError::stream_external_del_prefix_overlaps(
                     prefix, origin,
                 ));
@@ -390,12 +390,12 @@ fn check_mirror_and_sources(
         }
     }
     for prefix in &api_prefixes {
-        if !subject::is_valid_publish_subject(prefix) {
+        if !subject::is_valid_literal_subject(prefix.as_bytes()) {
             return Err(invalid(format!(
                 "stream external api prefix {prefix:?} must be a valid subject without wildcards"
             )));
         }
-        if subjects_collide(prefix, "$JS.API") {
+        if patterns_overlap(prefix.as_bytes(), b"$JS.API") {
             return Err(ApiError::stream_external_api_overlap(prefix, "$JS.API"));
         }
     }
@@ -431,7 +431,7 @@ fn check_mirror(
         return refuse(ErrorId::MirrorWithMsgSchedules);
     }
     if let Some(consumer) = &mirror.consumer {
-        let literal = subject::is_valid_publish_subject(&consumer.deliver_subject);
+        let literal = subject::is_valid_literal_subject(consumer.deliver_subject.as_bytes());
         if !is_valid_asset_name(&consumer.name)
             || !literal
             || mirror.opt_start_seq != 0
@@ -448,7 +448,7 @@ fn check_mirror(
         return Err(invalid("subject delete markers forbidden on mirrors"));
     }
     for (outer, transform) in mirror.subject_transforms.iter().enumerate() {
-        if !transform.src.is_empty() && !is_valid_subject(&transform.src) {
+        if !transform.src.is_empty() && !is_valid_subject(transform.src.as_bytes()) {
             return Err(ApiError::mirror_invalid_subject_filter(format!(
                 "invalid subject {}",
                 transform.src
@@ -457,7 +457,7 @@ fn check_mirror(
         subject::validate_transform(&transform.src, &transform.dest)
             .map_err(ApiError::mirror_invalid_transform_destination)?;
         for (inner, other) in mirror.subject_transforms.iter().enumerate() {
-            if inner != outer && subjects_collide(&transform.src, &other.src) {
+            if inner != outer && patterns_overlap(transform.src.as_bytes(), other.src.as_bytes()) {
                 return refuse(ErrorId::MirrorOverlappingSubjectFilters);
             }
         }
@@ -527,7 +527,7 @@ fn check_source(
         return refuse(ErrorId::SourceMultipleFiltersNotAllowed);
     }
     for transform in &source.subject_transforms {
-        if !transform.src.is_empty() && !is_valid_subject(&transform.src) {
+        if !transform.src.is_empty() && !is_valid_subject(transform.src.as_bytes()) {
             return Err(ApiError::source_invalid_subject_filter(format!(
                 "invalid subject {}",
                 transform.src
@@ -538,13 +538,13 @@ fn check_source(
     }
     for (outer, transform) in source.subject_transforms.iter().enumerate() {
         for (inner, other) in source.subject_transforms.iter().enumerate() {
-            if inner != outer && is_subset_of(&transform.src, &other.src) {
+            if inner != outer && is_subset_match(transform.src.as_bytes(), other.src.as_bytes()) {
                 return refuse(ErrorId::SourceOverlappingSubjectFilters);
             }
         }
     }
     if let Some(consumer) = &source.consumer {
-        let literal = subject::is_valid_publish_subject(&consumer.deliver_subject);
+        let literal = subject::is_valid_literal_subject(consumer.deliver_subject.as_bytes());
         if !is_valid_asset_name(&consumer.name)
             || !literal
             || source.opt_start_seq != 0
@@ -581,7 +581,7 @@ fn check_cycles(cfg: &StreamConfig, streams: &dyn StreamDirectory) -> Result<(),
                     || current
                         .subjects
                         .iter()
-                        .any(|s| subjects_collide(s, &source.filter_subject));
+                        .any(|s| patterns_overlap(s.as_bytes(), source.filter_subject.as_bytes()));
                 if overlaps {
                     return Err(invalid("detected cycle"));
                 }
@@ -612,7 +612,7 @@ fn check_subjects(cfg: &mut StreamConfig) -> Result<(), ApiError> {
         }
         let mut seen = HashSet::new();
         for (index, subject_filter) in cfg.subjects.iter().enumerate() {
-            if !is_valid_subject(subject_filter) {
+            if !is_valid_subject(subject_filter.as_bytes()) {
                 return Err(invalid("invalid subject"));
             }
             if !seen.insert(subject_filter.as_str()) {
@@ -628,16 +628,16 @@ fn check_subjects(cfg: &mut StreamConfig) -> Result<(), ApiError> {
             }
             if !cfg.no_ack {
                 for namespace in ["$JS.>", "$JSC.>", "$NRG.>"] {
-                    if subjects_collide(subject_filter, namespace)
-                        && !is_subset_of(subject_filter, "$JS.EVENT.>")
+                    if patterns_overlap(subject_filter.as_bytes(), namespace.as_bytes())
+                        && !is_subset_match(subject_filter.as_bytes(), b"$JS.EVENT.>")
                     {
                         return Err(invalid(
                             "subjects that overlap with jetstream api require no-ack to be true",
                         ));
                     }
                 }
-                if subjects_collide(subject_filter, "$SYS.>")
-                    && !is_subset_of(subject_filter, "$SYS.ACCOUNT.>")
+                if patterns_overlap(subject_filter.as_bytes(), b"$SYS.>")
+                    && !is_subset_match(subject_filter.as_bytes(), b"$SYS.ACCOUNT.>")
                 {
                     return Err(invalid(
                         "subjects that overlap with system api require no-ack to be true",
@@ -645,7 +645,7 @@ fn check_subjects(cfg: &mut StreamConfig) -> Result<(), ApiError> {
                 }
             }
             for other in &cfg.subjects[index + 1..] {
-                if subjects_collide(other, subject_filter) {
+                if patterns_overlap(other.as_bytes(), subject_filter.as_bytes()) {
                     return Err(invalid(format!(
                         "subject {subject_filter:?} overlaps with {other:?}"
                     )));
@@ -699,7 +699,7 @@ fn check_republish(cfg: &mut StreamConfig, pedantic: bool) -> Result<(), ApiErro
     if cfg
         .subjects
         .iter()
-        .any(|s| subjects_collide(&republish.dest, s))
+        .any(|s| patterns_overlap(republish.dest.as_bytes(), s.as_bytes()))
     {
         return Err(invalid(
             "stream configuration for republish destination forms a cycle",

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::{check_stream_config, invalid, ConfigLimits, StreamDirectory};
 use crate::api::{DiscardPolicy, PersistMode, RetentionPolicy, StreamConfig, StreamConfigRequest};
 use crate::errors::{ApiError, ErrorId};
-use crate::subject::subjects_collide;
+use crate::subject::patterns_overlap;
 
 /// Metadata key of the API level a stream needs (Go's `JSRequiredLevelMetadataKey`), stored.
 pub const REQUIRED_LEVEL_KEY: &str = "_nats.req.level";
@@ -72,10 +72,11 @@ pub fn subjects_overlap<'a>(
         .into_iter()
         .filter(|other| other.name != own_name)
         .any(|other| {
-            other
-                .subjects
-                .iter()
-                .any(|theirs| subjects.iter().any(|ours| subjects_collide(ours, theirs)))
+            other.subjects.iter().any(|theirs| {
+                subjects
+                    .iter()
+                    .any(|ours| patterns_overlap(ours.as_bytes(), theirs.as_bytes()))
+            })
         })
 }
 

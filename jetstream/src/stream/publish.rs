@@ -11,7 +11,7 @@ use natrix_storage::{NewMessage, PurgeRequest, StreamStore};
 use super::{push_reply, Action, InFlight, Publish, StreamMachine};
 use crate::errors::{ApiError, ErrorId};
 use crate::headers::{self, names};
-use crate::subject::is_valid_publish_subject;
+use crate::subject::is_valid_literal_subject;
 
 /// Whether a publish's outcome depends on the sequences of earlier publishes.
 pub(super) fn depends_on_sequences(raw: &[u8]) -> bool {
@@ -253,7 +253,7 @@ impl StreamMachine {
                 ApiError::new(ErrorId::StreamHeaderExceedsMaximum),
             );
         }
-        if !is_valid_publish_subject(&publish.subject) {
+        if !is_valid_literal_subject(publish.subject.as_bytes()) {
             return fail(
                 self,
                 actions,
@@ -354,7 +354,8 @@ impl StreamMachine {
     /// 0 if a rollup of everything is in flight after any match, else the store's.
     fn last_seq_for(&self, store: &impl StreamStore, filter: &str) -> u64 {
         for entry in self.in_flight.iter().rev() {
-            if natrix_storage::subject::matches(filter, &entry.subject) {
+            if natrix_storage::subject::filter_matches(filter.as_bytes(), entry.subject.as_bytes())
+            {
                 return entry.predicted_seq;
             }
             if entry.rollup_all {
