@@ -365,3 +365,52 @@ async fn a_queue_group_with_an_internal_member_delivers_each_message_once() {
     shards.validate();
     shards.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_only_service_answers_on_the_shard_where_the_request_was_published() {
+    let shards = Shards::start(SHARDS);
+    let (sender, received) = mpsc::channel();
+    for shard in 0..SHARDS as ShardId {
+        let sender = sender.clone();
+        shards.run(shard, move |shard, done| {
+            shard.subscribe_internal_local(
+                GLOBAL_ACCOUNT,
+                Bytes::from_static(b"svc.>"),
+                Rc::new(Tagged(shard.id, sender)),
+            );
+            let _ = done.send(());
+        });
+    }
+    let clients = one_client_per_shard(shards.address, SHARDS).await;
+    for (shard, client) in clients.iter().enumerate() {
+        client
+            .publish(format!("svc.{shard}"), Bytes::new())
+            .await
+            .expect("publish");
+        client.flush().await.expect("flush");
+    }
+    let mut seen = Vec::new();
+    while let Ok((shard, subject)) = received.recv_timeout(Duration::from_millis(300)) {
+        seen.push((shard, subject));
+    }
+    seen.sort();
+    let expected: Vec<(ShardId, Bytes)> = (0..SHARDS)
+        .map(|shard| (shard as ShardId, Bytes::from(format!("svc.{shard}"))))
+        .collect();
+    assert_eq!(
+        seen, expected,
+        "each request handled once, where it was published"
+    );
+    shards.validate();
+    shards.stop();
+}
+
+/// Forwards the subject of what it receives, with the shard it ran on.
+struct Tagged(ShardId, mpsc::Sender<(ShardId, Bytes)>);
+
+impl InternalSubscriber for Tagged {
+    fn deliver(&self, shard: &Shard, message: &Message) {
+        assert_eq!(shard.id, self.0);
+        let _ = self.1.send((shard.id, message.subject.clone()));
+    }
+}

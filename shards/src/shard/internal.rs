@@ -38,6 +38,30 @@ impl Shard {
         queue: Option<Bytes>,
         handler: Rc<dyn InternalSubscriber>,
     ) -> SubId {
+        self.insert_internal(account, subject, queue, handler, false)
+    }
+
+    /// Subscribes `handler` to `subject` for publishes made on this shard only: the
+    /// subscription stays out of the interest summary. For services every shard runs (the
+    /// JetStream API): a request is answered on the shard where it was published, with no
+    /// hop, and a publish with no such service anywhere still gets no-responders.
+    pub fn subscribe_internal_local(
+        &self,
+        account: AccountId,
+        subject: Bytes,
+        handler: Rc<dyn InternalSubscriber>,
+    ) -> SubId {
+        self.insert_internal(account, subject, None, handler, true)
+    }
+
+    fn insert_internal(
+        &self,
+        account: AccountId,
+        subject: Bytes,
+        queue: Option<Bytes>,
+        handler: Rc<dyn InternalSubscriber>,
+        local_only: bool,
+    ) -> SubId {
         let id = self.subscriptions.borrow().vacant_key();
         self.insert_subscription(Subscription {
             subscriber: Subscriber::Internal(handler),
@@ -47,6 +71,7 @@ impl Shard {
             sid: Bytes::from(format!("$internal.{id}")),
             max_msgs: 0,
             delivered: 0,
+            local_only,
         })
     }
 

@@ -243,7 +243,7 @@ impl Shard {
                 &subscription.subject,
                 subscription.queue.as_ref(),
             );
-            if self.shard_count > 1 && counted == 0 {
+            if self.shard_count > 1 && !subscription.local_only && counted == 0 {
                 return Err(InvariantViolation::NotCounted {
                     subject: String::from_utf8_lossy(&subscription.subject).into_owned(),
                 });

@@ -59,6 +59,10 @@ pub struct Subscription {
     /// Auto-unsubscribe after this many deliveries; 0 for no limit.
     pub max_msgs: u64,
     pub delivered: u64,
+    /// Seen only by publishes on this shard: kept out of the interest summary, so other
+    /// shards never hand messages to it (a service every shard runs, such as the JetStream
+    /// API, answers where the request arrives).
+    pub local_only: bool,
 }
 
 /// What the local index yields for a subject.
@@ -114,6 +118,7 @@ impl Shard {
             sid: sid.clone(),
             max_msgs: 0,
             delivered: 0,
+            local_only: false,
         });
         client.subscriptions.borrow_mut().insert(sid, id);
     }
@@ -127,6 +132,7 @@ impl Shard {
             subscription.queue.clone(),
         );
         let client = subscription.subscriber.client().cloned();
+        let advertised = !subscription.local_only;
         let id = self.subscriptions.borrow_mut().insert(subscription);
         let inserts = &self.monitor.subscription_inserts;
         inserts.set(inserts.get() + 1);
@@ -136,7 +142,7 @@ impl Shard {
         };
         self.local.borrow_mut()[usize::from(account)]
             .modify(&subject, |entries| entries.push(entry));
-        if self.change_interest(account, &subject, queue.as_ref(), 1) {
+        if advertised && self.change_interest(account, &subject, queue.as_ref(), 1) {
             if let Some(client) = client {
                 client.set_interest_pending(true);
             }
@@ -176,12 +182,13 @@ impl Shard {
                 entries.retain(|entry| entry.id != id);
             },
         );
-        let changed = self.change_interest(
-            subscription.account,
-            &subscription.subject,
-            subscription.queue.as_ref(),
-            -1,
-        );
+        let changed = !subscription.local_only
+            && self.change_interest(
+                subscription.account,
+                &subscription.subject,
+                subscription.queue.as_ref(),
+                -1,
+            );
         if let (true, Subscriber::Client(client)) = (changed, &subscription.subscriber) {
             client.set_interest_pending(true);
         }
