@@ -299,8 +299,10 @@ impl Shard {
                 }
             }
         }
-        for subscriber in internal {
-            handoffs.internal(subscriber, publication);
+        if !internal.is_empty() {
+            for subscriber in internal {
+                handoffs.internal(subscriber, publication);
+            }
         }
         delivered
     }
