@@ -497,23 +497,60 @@ async fn allow_non_tls_serves_plaintext_and_tls_clients() {
     assert_eq!(message.payload, Bytes::from_static(b"over tls"));
 }
 
+/// With `allow_non_tls`, a client that sends nothing within the TLS timeout is taken as a
+/// plaintext client (as the Go server does), and later closed as stale by the pinger: the
+/// same bytes from both servers.
 #[test]
-fn silent_client_on_a_mixed_port_is_closed_once_it_would_be_stale() {
+fn silent_client_on_a_mixed_port_becomes_plaintext_and_then_stale_as_on_go() {
     let certs = Certificates::generate("mixed-silent");
-    let mut args = certs.server_args();
-    args.extend(
-        [
-            "--tls_allow_non_tls",
-            "--ping_interval",
-            "200ms",
-            "--ping_max",
-            "1",
-        ]
-        .map(String::from),
+    let config = certs.go_config(
+        "timeout: 0.5",
+        "allow_non_tls: true\nping_interval: \"300ms\"\nping_max: 1",
     );
-    let server = natrix(1, &args);
-    let mut silent = RawClient::connect(server.port);
-    assert!(silent.wait_closed(Duration::from_secs(3)));
+    let natrix_server = natrix(1, &["-c".into(), config.clone()]);
+    let go_server = go(&["-c".into(), config]);
+    let (from_natrix, natrix_closed) = plaintext_exchange(natrix_server.port, b"");
+    let (from_go, go_closed) = plaintext_exchange(go_server.port, b"");
+    assert!(natrix_closed && go_closed, "both close the silent client");
+    assert_eq!(from_natrix, from_go);
+    assert_eq!(from_natrix, "PING\r\n-ERR 'Stale Connection'\r\n");
+}
+
+/// `handshake_first` with a fallback delay: a client that sends nothing within the delay
+/// gets INFO in plaintext (with the port's `tls_required`) and goes on with the usual TLS
+/// flow, while a TLS-first client still connects; the INFO matches the Go server's.
+#[tokio::test]
+async fn handshake_first_with_a_fallback_serves_tls_first_and_regular_tls_clients() {
+    let certs = Certificates::generate("first-auto");
+    let config = certs.go_config("handshake_first: \"300ms\"", "");
+    let server = natrix(1, &["-c".into(), config.clone()]);
+    let go_server = go(&["-c".into(), config]);
+    for client_options in [certs.client_options().tls_first(), certs.client_options()] {
+        let client = client_options
+            .connect(tls_url(&server))
+            .await
+            .expect("connect, TLS first or after INFO");
+        let mut subscription = client.subscribe("auto").await.expect("sub");
+        client
+            .publish("auto", Bytes::from_static(b"hi"))
+            .await
+            .expect("pub");
+        let message = tokio::time::timeout(Duration::from_secs(5), subscription.next())
+            .await
+            .expect("in time")
+            .expect("message");
+        assert_eq!(message.payload, Bytes::from_static(b"hi"));
+    }
+    let started = Instant::now();
+    let natrix_info = RawClient::connect(server.port).info;
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(250),
+        "INFO only after the delay: {waited:?}"
+    );
+    let go_info = RawClient::connect(go_server.port).info;
+    assert_eq!(tls_fields(&natrix_info), tls_fields(&go_info));
+    assert_eq!(tls_fields(&natrix_info), [Some(true), None, None]);
 }
 
 #[test]
