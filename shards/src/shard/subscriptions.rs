@@ -20,8 +20,7 @@ use crate::interest::InterestChange;
 use crate::local_sync::LocalNotify;
 use crate::sublist::MatchResult;
 
-/// Identifies a subscription within its shard.
-pub type SubId = usize;
+pub use crate::client::SubId;
 
 /// Who receives the messages of a subscription.
 #[derive(Clone)]
