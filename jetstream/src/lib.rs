@@ -51,6 +51,7 @@
 
 pub mod api;
 pub mod config;
+pub mod consumer;
 pub mod errors;
 pub mod headers;
 pub mod json;

@@ -1,0 +1,3 @@
+//! Consumers as pure logic.
+
+pub mod config;
