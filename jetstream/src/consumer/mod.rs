@@ -254,3 +254,6 @@ async fn load_next<S: StreamStore>(
     }
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests;
