@@ -321,7 +321,7 @@ pub(super) fn header(message: &Outgoing, key: &str) -> Option<String> {
 pub(super) fn payloads(messages: &[Outgoing]) -> Vec<String> {
     messages
         .iter()
-        .filter(|message| message.reply.is_some())
+        .filter(|message| message.reply.is_some() && status_of(message).is_empty())
         .map(|message| String::from_utf8_lossy(&message.payload).into_owned())
         .collect()
 }
