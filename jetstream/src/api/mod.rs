@@ -111,6 +111,6 @@ fn is_zero_i32(value: &i32) -> bool {
 #[cfg(test)]
 mod consumer_tests;
 #[cfg(test)]
-mod schema_check;
+pub(crate) mod schema_check;
 #[cfg(test)]
 mod tests;
