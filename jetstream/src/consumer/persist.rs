@@ -171,7 +171,8 @@ impl Consumer {
             return;
         }
         let urgent = !persistence.replies_waiting.is_empty();
-        if !urgent && !(persistence.dirty && now >= persistence.next_save_at) {
+        let due = persistence.dirty && now >= persistence.next_save_at;
+        if !urgent && !due {
             return;
         }
         let token = env.token();

@@ -58,7 +58,7 @@ pub fn parse_pull_request(body: &[u8], now_ns: i64) -> Result<PullRequest, Strin
     }
     match std::str::from_utf8(body)
         .ok()
-        .and_then(|text| go_atoi(text))
+        .and_then(go_atoi)
     {
         Some(batch) => Ok(PullRequest { batch, ..one }),
         None => Ok(one),

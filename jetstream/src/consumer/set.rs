@@ -772,7 +772,7 @@ impl ConsumerSet {
                         actions.push(Action::RemoveMessage { seq: message.seq });
                     }
                 }
-                if full && last < stop && cx.store.state().last_seq >= last + 1 {
+                if full && last < stop && cx.store.state().last_seq > last {
                     self.issue_cleanup_load(last + 1, stop, actions);
                 }
             }
