@@ -186,7 +186,7 @@ impl Consumer {
     pub(crate) fn move_ack_floor(&mut self, dseq: u64, seq: u64) {
         if self.pending.is_empty() {
             self.adflr = self.dseq - 1;
-            self.asflr = self.sseq - 1;
+            self.asflr = self.delivered_stream_seq();
         } else if dseq == self.adflr + 1 {
             self.adflr = dseq;
             self.asflr = seq;
@@ -414,7 +414,7 @@ impl Consumer {
             self.rdq.clear();
             self.rdqi.clear();
             self.adflr = self.dseq - 1;
-            self.asflr = self.sseq - 1;
+            self.asflr = self.delivered_stream_seq();
         } else {
             self.ptmr_at = Some(now + next);
         }
@@ -488,7 +488,7 @@ impl Consumer {
         if self.pending.is_empty() {
             self.rdc.clear();
             self.adflr = self.dseq - 1;
-            self.asflr = self.sseq - 1;
+            self.asflr = self.delivered_stream_seq();
         }
         let sseq = self.sseq;
         let queued: Vec<u64> = self.rdq.drain(..).filter(|seq| *seq >= sseq).collect();
@@ -548,7 +548,7 @@ impl Consumer {
                     self.adflr = pending.consumer_seq - 1;
                 }
                 None => {
-                    self.asflr = (self.sseq - 1).max(first_seq - 1);
+                    self.asflr = self.delivered_stream_seq().max(first_seq - 1);
                     self.adflr = self.dseq - 1;
                 }
             }

@@ -145,7 +145,7 @@ impl ConsumerSet {
         reply: &str,
         actions: &mut Vec<Action>,
     ) {
-        let Some(info) = self.info_of(cx, name) else {
+        let Some(info) = self.info_of(cx, name, actions) else {
             return;
         };
         let payload = Bytes::from(json::to_vec(&ConsumerInfoResponse::ok(
@@ -196,7 +196,7 @@ impl ConsumerSet {
         if let Some(floor) = cleanup_from {
             self.cleanup_after_filter_change(cx, floor, actions);
         }
-        let Some(info) = self.info_of(cx, name) else {
+        let Some(info) = self.info_of(cx, name, actions) else {
             return;
         };
         let payload = Bytes::from(json::to_vec(&ConsumerInfoResponse::ok(
@@ -223,7 +223,7 @@ impl ConsumerSet {
                 ApiError::new(ErrorId::NotEmptyRequest),
             )
         } else {
-            match self.info_of(cx, consumer) {
+            match self.info_of(cx, consumer, actions) {
                 Some(info) => ConsumerInfoResponse::ok(CONSUMER_INFO_RESPONSE_TYPE, info),
                 None => ConsumerInfoResponse::error(
                     CONSUMER_INFO_RESPONSE_TYPE,
@@ -235,19 +235,24 @@ impl ConsumerSet {
     }
 
     /// A consumer's information as replies show it (with `_nats.ver` and `_nats.level`).
+    /// As in Go, a pull consumer's expired requests are settled first (their `408`s go out)
+    /// so that `num_waiting` counts live ones.
     pub fn info_of<S: StreamStore>(
         &mut self,
         cx: &Context<'_, S>,
         name: &str,
+        actions: &mut Vec<Action>,
     ) -> Option<ConsumerInfo> {
         let version = self.shared.options.server_version.clone();
-        let consumer = self.consumers.get_mut(name)?;
-        let shown = with_dynamic_metadata(&consumer.config, &version, API_LEVEL);
-        let mut info = consumer.info(cx.store, shown, cx.now_ns);
-        if let Some(waiting) = consumer.waiting.as_ref() {
-            info.num_waiting = waiting.len() as u64;
-        }
-        Some(info)
+        let mut info = None;
+        self.with_consumer(cx, name, actions, |consumer, env| {
+            if consumer.is_pull() {
+                consumer.process_waiting(env, false);
+            }
+            let shown = with_dynamic_metadata(&consumer.config, &version, API_LEVEL);
+            info = Some(consumer.info(cx.store, shown, cx.now_ns));
+        });
+        info
     }
 
     /// `CONSUMER.NAMES.<stream>`.
@@ -307,7 +312,7 @@ impl ConsumerSet {
             .iter()
             .skip(offset)
             .take(CONSUMER_LIST_LIMIT)
-            .filter_map(|name| self.info_of(cx, name))
+            .filter_map(|name| self.info_of(cx, name, actions))
             .collect();
         let paged = ApiPaged {
             total: total as u64,
@@ -476,7 +481,7 @@ impl ConsumerSet {
                     let floor = self.consumers.get(consumer).map_or(0, |found| found.asflr);
                     self.cleanup_after_filter_change(cx, floor, actions);
                 }
-                let Some(info) = self.info_of(cx, consumer) else {
+                let Some(info) = self.info_of(cx, consumer, actions) else {
                     return true;
                 };
                 let payload = Bytes::from(json::to_vec(&ConsumerResetResponse::ok(info, seq)));

@@ -372,8 +372,9 @@ impl Consumer {
             ldt: None,
             lat: None,
             sfreq,
+            // Go keeps the state of direct and `mem_storage` consumers in memory only.
             persistence: Persistence {
-                disabled: config.direct,
+                disabled: config.direct || config.memory_storage,
                 ..Persistence::default()
             },
             closed: false,

@@ -56,10 +56,7 @@ pub fn parse_pull_request(body: &[u8], now_ns: i64) -> Result<PullRequest, Strin
             group: Some(request),
         });
     }
-    match std::str::from_utf8(body)
-        .ok()
-        .and_then(go_atoi)
-    {
+    match std::str::from_utf8(body).ok().and_then(go_atoi) {
         Some(batch) => Ok(PullRequest { batch, ..one }),
         None => Ok(one),
     }

@@ -14,7 +14,9 @@ use super::machine::{Consumer, Env, LoadKind, RetentionAck, Shared, SECOND_NS};
 use super::persist::{RecordMetadata, RecoverError};
 use super::wire::{self, AckFormat};
 use super::{Action, Context, LoadRequest, Token};
-use crate::api::{ConsumerPauseAdvisory, RetentionPolicy, StreamConfig, CONSUMER_PAUSE_PREFIX};
+use crate::api::{
+    AckPolicy, ConsumerPauseAdvisory, RetentionPolicy, StreamConfig, CONSUMER_PAUSE_PREFIX,
+};
 use crate::time::Timestamp;
 
 /// How often an interest stream compacts below every consumer's ack floor (Go checks its
@@ -326,8 +328,17 @@ impl ConsumerSet {
         let Some(parsed) = wire::parse_ack_subject(subject) else {
             return false;
         };
-        if parsed.stream != self.shared.stream.name || !self.consumers.contains_key(parsed.consumer)
-        {
+        if parsed.stream != self.shared.stream.name {
+            return false;
+        }
+        // Go subscribes to the ack subjects only of consumers that take acks.
+        let takes_acks = self.consumers.get(parsed.consumer).is_some_and(|consumer| {
+            !matches!(
+                consumer.config.ack_policy,
+                AckPolicy::None | AckPolicy::FlowControl
+            )
+        });
+        if !takes_acks {
             return false;
         }
         let name = parsed.consumer.to_owned();

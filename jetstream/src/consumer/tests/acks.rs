@@ -264,3 +264,22 @@ fn unreadable_acks_are_ignored_not_panics() {
     }
     assert_eq!(h.info("C")["num_ack_pending"], 1);
 }
+
+#[test]
+fn acks_to_a_consumer_that_takes_none_are_not_handled() {
+    let mut h = Harness::new();
+    h.publish("s.a", "m1");
+    h.create(
+        "$JS.API.CONSUMER.DURABLE.CREATE.S.C",
+        r#"{"stream_name":"S","config":{"durable_name":"C","ack_policy":"none"}}"#,
+    );
+    let inbox = h.pull("C", "");
+    let delivered = h.take(&inbox);
+    let subject = delivered[0].reply.clone().expect("ack subject");
+    let mut handled = true;
+    h.event(|set, cx, actions| {
+        handled = set.ack(cx, &subject, Some("_INBOX.r"), b"+ACK", actions);
+    });
+    assert!(!handled, "Go has no ack subscription for ack none");
+    assert!(h.take("_INBOX.r").is_empty());
+}

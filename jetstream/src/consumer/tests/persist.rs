@@ -200,7 +200,7 @@ fn a_consumer_record_survives_a_file_store_reopen() {
         restarted
             .recover(&cx, "C", &record, &mut actions)
             .expect("recovers");
-        let info = restarted.info_of(&cx, "C").expect("info");
+        let info = restarted.info_of(&cx, "C", &mut actions).expect("info");
         assert_eq!(info.config.expect("config").description, "kept");
     });
 }
@@ -278,4 +278,26 @@ async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = 
     for task in tasks {
         let _ = task.await;
     }
+}
+
+#[test]
+fn a_memory_consumer_keeps_no_record_and_answers_at_once() {
+    let mut h = Harness::new();
+    h.hold_saves = true;
+    let reply = h.create(
+        "$JS.API.CONSUMER.DURABLE.CREATE.S.M",
+        r#"{"stream_name":"S","config":{"durable_name":"M","ack_policy":"explicit","mem_storage":true}}"#,
+    );
+    assert_eq!(reply["config"]["mem_storage"], true);
+    assert!(h.held_saves.is_empty());
+    h.publish("s.a", "m1");
+    let inbox = h.pull("M", "");
+    let delivered = h.take(&inbox);
+    h.ack(
+        delivered[0].reply.as_deref().expect("ack"),
+        "+ACK",
+        Some("_INBOX.a"),
+    );
+    assert_eq!(h.take("_INBOX.a").len(), 1);
+    assert!(h.held_saves.is_empty() && h.store.consumer_state("M").is_none());
 }

@@ -428,3 +428,14 @@ fn filters_select_subjects_and_pending_counts_only_them() {
     let inbox = h.pull("C", r#"{"batch":10,"no_wait":true}"#);
     assert_eq!(payloads(&h.take(&inbox)), vec!["a1", "c1", "a2"]);
 }
+
+#[test]
+fn info_settles_expired_requests_before_counting_them() {
+    let mut h = Harness::new();
+    h.pull_consumer("");
+    let inbox = h.pull("C", r#"{"batch":2,"expires":1000000000}"#);
+    // No timer fires: the clock jumps past the expiry and info is asked first.
+    h.now += 2 * SECOND;
+    assert_eq!(h.info("C")["num_waiting"], 0);
+    assert_eq!(status_of(&h.take(&inbox)[0]), "408 Request Timeout");
+}
