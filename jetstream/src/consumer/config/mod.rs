@@ -671,4 +671,6 @@ pub fn stamp_inactive_threshold(config: &mut ConsumerConfig) {
 }
 
 #[cfg(test)]
+mod create_tests;
+#[cfg(test)]
 mod tests;
