@@ -90,10 +90,13 @@ impl Consumer {
             }
         }
         if due(self.gate_until) || due(self.load_retry_at) {
-            if due(self.load_retry_at) {
-                self.load_retry_at = None;
-            }
+            self.load_retry_at = None;
             self.pump(env);
+            // A gate that delivery could not reach (an inactive push consumer) must not
+            // keep asking for ticks; delivery sets it again when it resumes.
+            if due(self.gate_until) {
+                self.gate_until = None;
+            }
         }
         if due(self.dtmr_at) {
             self.dtmr_at = None;

@@ -429,6 +429,8 @@ impl ConsumerSet {
     /// Time passed: runs every timer that is due.
     pub fn tick<S: StreamStore>(&mut self, cx: &Context<'_, S>, actions: &mut Vec<Action>) {
         let now = cx.now_ns;
+        // The runtime's timer fired: the next wake-up is always asked for again.
+        self.requested_wake = None;
         let due: Vec<String> = self
             .deadlines
             .iter()
@@ -569,7 +571,8 @@ impl ConsumerSet {
             .into_iter()
             .chain(self.interest_check_at)
             .min();
-        if let Some(at) = earliest {
+        // A deadline already passed means "as soon as possible".
+        if let Some(at) = earliest.map(|at| at.max(now + 1)) {
             if self.requested_wake != Some(at) {
                 self.requested_wake = Some(at);
                 actions.push(Action::WakeAt { at_ns: at });

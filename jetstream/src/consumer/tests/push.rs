@@ -283,3 +283,21 @@ fn reset_below_a_start_sequence_is_refused() {
         "invalid reset: below start seq"
     );
 }
+
+#[test]
+fn a_paced_push_consumer_that_loses_interest_stops_asking_for_ticks() {
+    let mut h = Harness::new();
+    h.publish("s.a", "m1");
+    h.now += 2 * SECOND;
+    h.publish("s.a", "m2");
+    push_consumer(&mut h, r#","replay_policy":"original""#);
+    assert_eq!(payloads(&h.take("dlv")), vec!["m1"]);
+    h.interest.gone.insert("dlv".to_owned());
+    h.event(|set, cx, actions| set.deliver_interest(cx, "P", false, actions));
+    h.advance(5 * SECOND);
+    assert!(h.wake.is_none_or(|at| at > h.now), "no deadline left in the past");
+    h.interest.gone.clear();
+    h.event(|set, cx, actions| set.deliver_interest(cx, "P", true, actions));
+    h.advance(3 * SECOND);
+    assert_eq!(payloads(&h.take("dlv")), vec!["m2"]);
+}
