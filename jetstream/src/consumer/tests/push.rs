@@ -295,7 +295,10 @@ fn a_paced_push_consumer_that_loses_interest_stops_asking_for_ticks() {
     h.interest.gone.insert("dlv".to_owned());
     h.event(|set, cx, actions| set.deliver_interest(cx, "P", false, actions));
     h.advance(5 * SECOND);
-    assert!(h.wake.is_none_or(|at| at > h.now), "no deadline left in the past");
+    assert!(
+        h.wake.is_none_or(|at| at > h.now),
+        "no deadline left in the past"
+    );
     h.interest.gone.clear();
     h.event(|set, cx, actions| set.deliver_interest(cx, "P", true, actions));
     h.advance(3 * SECOND);
