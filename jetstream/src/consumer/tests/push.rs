@@ -304,3 +304,61 @@ fn a_paced_push_consumer_that_loses_interest_stops_asking_for_ticks() {
     h.advance(3 * SECOND);
     assert_eq!(payloads(&h.take("dlv")), vec!["m2"]);
 }
+
+/// An ordered consumer as the clients create it: ephemeral, push, no acks, one delivery,
+/// flow control and heartbeats, in memory; a gap makes the client recreate it from the next
+/// stream sequence it expects, which the heartbeats tell it.
+#[test]
+fn an_ordered_consumer_works_as_clients_build_it() {
+    let mut h = Harness::new();
+    for index in 1..=3 {
+        h.publish("s.a", &format!("m{index}"));
+    }
+    let ordered = r#"{"stream_name":"S","config":{"name":"O1","deliver_subject":"_INBOX.o",
+        "deliver_policy":"all","ack_policy":"none","max_deliver":1,"flow_control":true,
+        "idle_heartbeat":5000000000,"mem_storage":true,"inactive_threshold":300000000000,
+        "num_replicas":1}}"#;
+    let created = h.create("$JS.API.CONSUMER.CREATE.S.O1", ordered);
+    assert!(created.get("error").is_none(), "{created}");
+    let delivered = h.take("_INBOX.o");
+    assert_eq!(payloads(&delivered), vec!["m1", "m2", "m3"]);
+    h.advance(5 * SECOND + MILLI);
+    let beat = h.take("_INBOX.o");
+    assert_eq!(header(&beat[0], "Nats-Last-Stream").as_deref(), Some("3"));
+    assert_eq!(header(&beat[0], "Nats-Last-Consumer").as_deref(), Some("3"));
+    // The client saw a gap after m2: it deletes nothing (the old one times out) and asks
+    // again from stream sequence 3.
+    let again = r#"{"stream_name":"S","config":{"name":"O2","deliver_subject":"_INBOX.o2",
+        "deliver_policy":"by_start_sequence","opt_start_seq":3,"ack_policy":"none",
+        "max_deliver":1,"flow_control":true,"idle_heartbeat":5000000000,"mem_storage":true}}"#;
+    let recreated = h.create("$JS.API.CONSUMER.CREATE.S.O2", again);
+    assert!(recreated.get("error").is_none(), "{recreated}");
+    assert_eq!(payloads(&h.take("_INBOX.o2")), vec!["m3"]);
+}
+
+#[test]
+fn the_v2_ack_form_is_delivered_and_understood() {
+    let format = crate::consumer::wire::AckFormat::V2 {
+        domain: "hub".to_owned(),
+        account_hash: crate::consumer::wire::account_hash("A"),
+    };
+    let options = ConsumerSetOptions {
+        ack_format: format.clone(),
+        ..ConsumerSetOptions::default()
+    };
+    let mut h = Harness::with(stream(RetentionPolicy::Limits), options);
+    let subscriptions = h.set.subscriptions();
+    assert!(subscriptions.contains(&format!(
+        "$JS.ACK.hub.{}.S.*.*.*.*.*.>",
+        crate::consumer::wire::account_hash("A")
+    )));
+    h.publish("s.a", "m1");
+    h.pull_consumer("");
+    let inbox = h.pull("C", "");
+    let delivered = h.take(&inbox);
+    let ack = delivered[0].reply.clone().expect("ack");
+    assert!(ack.starts_with("$JS.ACK.hub."), "{ack}");
+    assert_eq!(ack.split('.').count(), 11);
+    h.ack(&ack, "+ACK", None);
+    assert_eq!(h.info("C")["num_ack_pending"], 0);
+}
