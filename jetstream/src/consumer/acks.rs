@@ -270,7 +270,7 @@ impl Consumer {
             let ack_wait = self.config.ack_wait;
             if let Some(pending) = self.pending.get_mut(&seq) {
                 // "now - ack wait" is due now, so the delay counts from there.
-                pending.timestamp_ns = now - ack_wait + delay;
+                pending.timestamp_ns = now.saturating_sub(ack_wait).saturating_add(delay);
                 self.mark_dirty();
                 if self.ptmr_at.is_some() {
                     self.ptmr_at = Some(now + 10 * MILLISECOND_NS);
@@ -362,7 +362,7 @@ impl Consumer {
                 gone.push((*seq, pending.consumer_seq));
                 continue;
             }
-            let elapsed = now - pending.timestamp_ns;
+            let elapsed = now.saturating_sub(pending.timestamp_ns);
             let mut deadline = self.config.ack_wait;
             if !backoff.is_empty() {
                 let count =
@@ -377,8 +377,8 @@ impl Consumer {
             }
             if elapsed >= deadline {
                 expired.push(*seq);
-            } else if deadline - elapsed < next {
-                next = deadline - elapsed;
+            } else if deadline.saturating_sub(elapsed) < next {
+                next = deadline.saturating_sub(elapsed);
             }
         }
         for (seq, dseq) in gone {
@@ -401,11 +401,11 @@ impl Consumer {
             let offset = self
                 .pending
                 .get(first)
-                .map_or(0, |pending| now - pending.timestamp_ns);
+                .map_or(0, |pending| now.saturating_sub(pending.timestamp_ns));
             for seq in &queued {
                 self.add_to_redeliver_queue(*seq);
                 if let Some(pending) = self.pending.get_mut(seq) {
-                    pending.timestamp_ns += offset;
+                    pending.timestamp_ns = pending.timestamp_ns.saturating_add(offset);
                 }
             }
         }
@@ -416,7 +416,7 @@ impl Consumer {
             self.adflr = self.dseq - 1;
             self.asflr = self.delivered_stream_seq();
         } else {
-            self.ptmr_at = Some(now + next);
+            self.ptmr_at = Some(now.saturating_add(next));
         }
         self.pump(env);
     }
@@ -435,14 +435,14 @@ impl Consumer {
             let offset = self
                 .pending
                 .get(first)
-                .map_or(0, |pending| now - pending.timestamp_ns);
+                .map_or(0, |pending| now.saturating_sub(pending.timestamp_ns));
             for seq in &expired {
                 self.add_to_redeliver_queue(*seq);
                 if let Some(pending) = self.pending.get_mut(seq) {
-                    pending.timestamp_ns += offset;
+                    pending.timestamp_ns = pending.timestamp_ns.saturating_add(offset);
                 }
             }
-            self.ptmr_at = Some(now + self.ack_wait(0));
+            self.ptmr_at = Some(now.saturating_add(self.ack_wait(0)));
         }
     }
 

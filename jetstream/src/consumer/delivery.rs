@@ -361,11 +361,11 @@ impl Consumer {
         };
         let timestamp = front.message.timestamp_ns;
         if self.replay && self.lts > 0 {
-            let delay = timestamp - self.lts;
+            let delay = timestamp.saturating_sub(self.lts);
             if delay > MILLISECOND_NS {
                 match self.gate_until {
                     None => {
-                        self.gate_until = Some(now + delay);
+                        self.gate_until = Some(now.saturating_add(delay));
                         return false;
                     }
                     Some(until) if now < until => return false,
@@ -428,7 +428,7 @@ impl Consumer {
             env.status(&target.subject, batch_done);
         }
         if self.is_push() && self.config.heartbeat > 0 {
-            self.hb_at = Some(now + self.config.heartbeat);
+            self.hb_at = Some(now.saturating_add(self.config.heartbeat));
         }
         true
     }
@@ -453,7 +453,7 @@ impl Consumer {
             return true;
         }
         let wait_seconds = (size.min(rate.burst) - rate.tokens) / rate.bytes_per_second.max(1.0);
-        self.gate_until = Some(now + (wait_seconds * SECOND_NS as f64).ceil() as i64);
+        self.gate_until = Some(now.saturating_add((wait_seconds * SECOND_NS as f64).ceil() as i64));
         false
     }
 
@@ -525,7 +525,7 @@ impl Consumer {
                 );
             }
         }
-        let deadline = now + self.redelivery_wait(seq);
+        let deadline = now.saturating_add(self.redelivery_wait(seq));
         if self.ptmr_at.is_none_or(|at| at > deadline) {
             self.ptmr_at = Some(deadline);
         }
@@ -625,7 +625,7 @@ impl Consumer {
     /// A push consumer's idle heartbeat is due.
     pub(crate) fn push_heartbeat<S: StreamStore>(&mut self, env: &mut Env<'_, '_, S>) {
         let now = env.now();
-        self.hb_at = Some(now + self.config.heartbeat);
+        self.hb_at = Some(now.saturating_add(self.config.heartbeat));
         if !self.active || self.closed {
             return;
         }

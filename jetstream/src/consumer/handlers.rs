@@ -548,7 +548,7 @@ impl Consumer {
         self.config = config;
         if threshold_changed {
             self.update_inactive_threshold(&mut env.shared.ids);
-            self.dtmr_at = (self.dthresh > 0).then(|| now + self.dthresh);
+            self.dtmr_at = (self.dthresh > 0).then(|| now.saturating_add(self.dthresh));
         }
         if rate_changed {
             let stream = env.shared.stream.clone();

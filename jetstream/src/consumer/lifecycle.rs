@@ -33,12 +33,12 @@ impl Consumer {
         }
         if self.is_push() {
             if self.dtmr_at.is_some() {
-                self.dtmr_at = Some(now + self.dthresh);
+                self.dtmr_at = Some(now.saturating_add(self.dthresh));
             }
         } else if let Some(queue) = self.waiting.as_mut() {
             queue.last_active_ns = now;
             if self.dtmr_at.is_some() {
-                self.dtmr_at = Some(now + self.dthresh);
+                self.dtmr_at = Some(now.saturating_add(self.dthresh));
             }
         }
     }
@@ -57,7 +57,7 @@ impl Consumer {
         if !(self.dtmr_at.is_some() && self.dthresh > 0 && !interest) {
             self.dtmr_at = None;
             if !interest && self.dthresh > 0 {
-                self.dtmr_at = Some(now + self.dthresh);
+                self.dtmr_at = Some(now.saturating_add(self.dthresh));
             }
         }
         self.pump(env);
@@ -119,14 +119,14 @@ impl Consumer {
                 .waiting
                 .as_ref()
                 .map_or(0, |queue| queue.last_active_ns);
-            let elapsed = now - last;
+            let elapsed = now.saturating_sub(last);
             if elapsed < self.dthresh {
-                self.dtmr_at = Some(now + self.dthresh - elapsed);
+                self.dtmr_at = Some(now.saturating_add(self.dthresh - elapsed));
                 return;
             }
             self.process_waiting(env, true);
             if self.waiting.as_ref().is_some_and(|queue| !queue.is_empty()) {
-                self.dtmr_at = Some(now + self.dthresh);
+                self.dtmr_at = Some(now.saturating_add(self.dthresh));
                 return;
             }
             // Deliveries may still be worked on: wait for the last ack wait to pass, then
@@ -134,13 +134,16 @@ impl Consumer {
             let mut delay = 0;
             for (seq, pending) in &self.pending {
                 let wait = self.redelivery_wait(*seq);
-                let at = pending.timestamp_ns + wait + self.dthresh;
+                let at = pending
+                    .timestamp_ns
+                    .saturating_add(wait)
+                    .saturating_add(self.dthresh);
                 if at > now {
                     delay = delay.max(at - now);
                 }
             }
             if delay > 0 {
-                self.dtmr_at = Some(now + delay);
+                self.dtmr_at = Some(now.saturating_add(delay));
                 return;
             }
         }
@@ -207,14 +210,14 @@ impl Consumer {
                 subject: self.dsubj.clone(),
             });
             if self.config.heartbeat > 0 {
-                self.hb_at = Some(now + self.config.heartbeat);
+                self.hb_at = Some(now.saturating_add(self.config.heartbeat));
             }
         }
         if let Some(queue) = self.waiting.as_mut() {
             queue.last_active_ns = now;
         }
         if self.dthresh > 0 && (self.is_pull() || !self.active) {
-            self.dtmr_at = Some(now + self.dthresh);
+            self.dtmr_at = Some(now.saturating_add(self.dthresh));
         }
         self.update_pause_state(now);
         if self.config.replay_policy != crate::api::ReplayPolicy::Instant {

@@ -412,7 +412,7 @@ impl Consumer {
             self.config.inactive_threshold = DEFAULT_EPHEMERAL_INACTIVE_THRESHOLD_NS;
         } else if self.config.inactive_threshold > 0 {
             self.dthresh = if self.is_pull() {
-                self.config.inactive_threshold + jitter(ids)
+                self.config.inactive_threshold.saturating_add(jitter(ids))
             } else {
                 self.config.inactive_threshold
             };
@@ -717,7 +717,7 @@ impl Consumer {
         if let Some(until) = self.config.pause_until.and_then(Timestamp::unix_nanos) {
             if now_ns < until {
                 info.paused = true;
-                info.pause_remaining = until - now_ns;
+                info.pause_remaining = until.saturating_sub(now_ns);
             }
         }
         if let Some(group) = self.config.priority_groups.first() {
@@ -743,9 +743,9 @@ impl Consumer {
     /// Go's `ackWait`: the wait before a redelivery check, with the burst delay.
     pub fn ack_wait(&self, next_ns: i64) -> i64 {
         if next_ns > 0 {
-            next_ns + ACK_WAIT_DELAY_NS
+            next_ns.saturating_add(ACK_WAIT_DELAY_NS)
         } else {
-            self.config.ack_wait + ACK_WAIT_DELAY_NS
+            self.config.ack_wait.saturating_add(ACK_WAIT_DELAY_NS)
         }
     }
 

@@ -180,7 +180,7 @@ impl Consumer {
         let persistence = &mut self.persistence;
         persistence.replies_in_flight = std::mem::take(&mut persistence.replies_waiting);
         persistence.dirty = false;
-        persistence.next_save_at = now + env.shared.options.state_flush_interval_ns;
+        persistence.next_save_at = now.saturating_add(env.shared.options.state_flush_interval_ns);
         persistence.in_flight = Some(token);
         env.actions.push(Action::SaveState {
             token,

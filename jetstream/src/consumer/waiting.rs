@@ -59,7 +59,9 @@ impl Consumer {
             return;
         }
         if let Some(expires_at) = request.expires_at {
-            if config.max_request_expires > 0 && expires_at > now + config.max_request_expires {
+            if config.max_request_expires > 0
+                && expires_at > now.saturating_add(config.max_request_expires)
+            {
                 let refusal = status::exceeded_max_request_expires(config.max_request_expires);
                 env.status(reply, refusal);
                 return;
@@ -110,7 +112,7 @@ impl Consumer {
             }
         }
         let full = self.waiting.as_ref().is_some_and(|queue| queue.is_full());
-        if full && now - self.lwqic > SECOND_NS {
+        if full && now.saturating_sub(self.lwqic) > SECOND_NS {
             self.process_waiting(env, false);
         }
         if request.no_wait {
@@ -138,7 +140,8 @@ impl Consumer {
             expires_at: request.expires_at,
             received_ns: now,
             heartbeat_ns: request.heartbeat_ns,
-            next_heartbeat_at: (request.heartbeat_ns > 0).then(|| now + request.heartbeat_ns),
+            next_heartbeat_at: (request.heartbeat_ns > 0)
+                .then(|| now.saturating_add(request.heartbeat_ns)),
             no_wait: request.no_wait,
             group: request.group,
         };
@@ -218,7 +221,7 @@ impl Consumer {
                     let mut due = due;
                     if now > due {
                         statuses.push((request.reply.clone(), heartbeat.clone()));
-                        due = now + request.heartbeat_ns;
+                        due = now.saturating_add(request.heartbeat_ns);
                         request.next_heartbeat_at = Some(due);
                     }
                     next_check = Some(next_check.map_or(due, |at: i64| at.min(due)));
@@ -234,7 +237,7 @@ impl Consumer {
             env.status(&subject, headers);
         }
         // Go's timer fires at the deadline and checks `now.After(deadline)`: one past it.
-        self.waiting_at = next_check.map(|at| at.max(now) + 1);
+        self.waiting_at = next_check.map(|at| at.max(now).saturating_add(1));
         WaitingSummary { batch_pending }
     }
 
@@ -333,7 +336,7 @@ impl Consumer {
                 let queue = self.waiting.as_mut()?;
                 let popped = queue.pop_one(prioritized)?;
                 if popped.remaining > 0 && popped.heartbeat_ns > 0 {
-                    let due = now + popped.heartbeat_ns;
+                    let due = now.saturating_add(popped.heartbeat_ns);
                     if let Some(kept) = queue.find_mut(&popped.reply, popped.received_ns) {
                         kept.next_heartbeat_at = Some(due);
                     }
@@ -411,7 +414,7 @@ impl Consumer {
 
     /// Go's `setPinnedTimer`: the pin lasts `priority_timeout` from the last pull with it.
     pub(crate) fn set_pinned_timer(&mut self, now: i64) {
-        self.pin.expires_at = Some(now + self.config.pinned_ttl);
+        self.pin.expires_at = Some(now.saturating_add(self.config.pinned_ttl));
     }
 
     /// Go's `unassignPinId`.

@@ -246,3 +246,30 @@ fn run(ops: Vec<Op>) {
         check(&mut h, &model);
     }
 }
+
+#[test]
+fn extreme_durations_from_clients_do_not_overflow() {
+    let mut h = Harness::new();
+    let max = i64::MAX;
+    h.pull_consumer(&format!(
+        r#","ack_wait":{max},"max_expires":{max},"inactive_threshold":{max},"backoff":[{max}],"max_deliver":2"#
+    ));
+    h.publish("s.a", "m1");
+    let inbox = h.pull(
+        "C",
+        &format!(
+            r#"{{"batch":1,"expires":{max},"idle_heartbeat":{half}}}"#,
+            half = max / 2
+        ),
+    );
+    let delivered = h.take(&inbox);
+    let ack = delivered[0].reply.clone().expect("ack");
+    h.ack(&ack, &format!(r#"-NAK {{"delay":{max}}}"#), None);
+    h.ack(&ack, &format!(r#"-NAK {{"delay":{}}}"#, i64::MIN), None);
+    h.advance(SECOND);
+    let until = crate::time::Timestamp::from_unix_nanos(max);
+    let reply = h.inbox();
+    let body = format!(r#"{{"pause_until":"{until}"}}"#);
+    h.event(|set, cx, actions| set.pause(cx, "C", &reply, body.as_bytes(), actions));
+    assert_eq!(h.info("C")["paused"], true);
+}
