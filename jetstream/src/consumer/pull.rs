@@ -217,7 +217,7 @@ impl WaitQueue {
     pub fn pop_one(&mut self, prioritized: bool) -> Option<WaitingRequest> {
         let mut request = self.requests.pop_front()?;
         request.delivered += 1;
-        request.remaining -= 1;
+        request.remaining = request.remaining.saturating_sub(1);
         let copy = request.clone();
         if request.remaining > 0 {
             if prioritized {
@@ -271,7 +271,7 @@ impl WaitQueue {
             .iter_mut()
             .find(|request| request.reply == reply)
         {
-            request.remaining += 1;
+            request.remaining = request.remaining.saturating_add(1);
             request.delivered -= 1;
         }
     }

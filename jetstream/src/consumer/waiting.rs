@@ -216,7 +216,7 @@ impl Consumer {
                 if !interest.has_interest(&request.interest) {
                     return false;
                 }
-                batch_pending += request.remaining;
+                batch_pending = batch_pending.saturating_add(request.remaining);
                 if let Some(due) = request.next_heartbeat_at {
                     let mut due = due;
                     if now > due {
@@ -300,7 +300,8 @@ impl Consumer {
             if policy == PriorityPolicy::Overflow {
                 if let Some(group) = &request.group {
                     let has_thresholds = group.min_pending > 0 || group.min_ack_pending > 0;
-                    let reached = (group.min_pending > 0 && group.min_pending <= npc + 1)
+                    let reached = (group.min_pending > 0
+                        && group.min_pending <= npc.saturating_add(1))
                         || (group.min_ack_pending > 0 && group.min_ack_pending <= ack_pending);
                     if has_thresholds && !reached {
                         let queue = self.waiting.as_mut()?;

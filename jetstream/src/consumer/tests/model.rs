@@ -168,6 +168,31 @@ proptest! {
     }
 
     #[test]
+    fn pull_requests_with_any_numbers_never_panic(
+        numbers in proptest::collection::vec(any::<i64>(), 7),
+        no_wait in any::<bool>(),
+        advance in 0i64..(100 * SECOND),
+    ) {
+        let mut h = Harness::new();
+        h.pull_consumer(r#","max_bytes":0,"ack_wait":1000000000"#);
+        h.publish("s.a", "m");
+        let body = format!(
+            r#"{{"batch":{},"expires":{},"max_bytes":{},"idle_heartbeat":{},"no_wait":{no_wait}}}"#,
+            numbers[0], numbers[1], numbers[2], numbers[3]
+        );
+        let inbox = h.pull("C", &body);
+        h.advance(advance);
+        for message in h.take(&inbox) {
+            if let Some(ack) = message.reply.clone().filter(|_| status_of(&message).is_empty()) {
+                h.ack(&ack, &format!(r#"-NAK {{"delay":{}}}"#, numbers[4]), None);
+                h.ack(&ack, &format!("+NXT {}", numbers[5]), Some("_INBOX.n"));
+            }
+        }
+        h.advance(numbers[6].rem_euclid(100 * SECOND));
+        h.info("C");
+    }
+
+    #[test]
     fn arbitrary_acks_and_pull_requests_never_panic(
         subject in "\\$JS\\.ACK(\\.[A-Za-z0-9*>-]{0,4}){0,12}",
         body in proptest::collection::vec(any::<u8>(), 0..48),
