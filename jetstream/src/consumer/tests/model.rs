@@ -193,6 +193,37 @@ proptest! {
     }
 
     #[test]
+    fn consumer_configs_with_any_numbers_never_panic(
+        numbers in proptest::collection::vec(
+            prop_oneof![any::<i64>(), 0i64..10_000_000_000, Just(i64::MAX), Just(-1i64)],
+            9,
+        ),
+        push in any::<bool>(),
+    ) {
+        let mut h = Harness::new();
+        h.publish("s.a", "m");
+        let deliver = if push { r#","deliver_subject":"dlv""# } else { "" };
+        let body = format!(
+            r#"{{"stream_name":"S","config":{{"durable_name":"C","ack_policy":"explicit",
+            "ack_wait":{},"max_deliver":{},"max_ack_pending":{},"max_waiting":{},
+            "max_batch":{},"max_expires":{},"max_bytes":{},"inactive_threshold":{},
+            "backoff":[{}]{deliver}}}}}"#,
+            numbers[0], numbers[1], numbers[2], numbers[3], numbers[4], numbers[5],
+            numbers[6], numbers[7], numbers[8]
+        );
+        h.create("$JS.API.CONSUMER.DURABLE.CREATE.S.C", &body);
+        if h.set.names().contains(&"C".to_owned()) {
+            if !push {
+                let inbox = h.pull("C", r#"{"batch":3,"expires":1000000000}"#);
+                h.advance(2 * SECOND);
+                h.take(&inbox);
+            }
+            h.advance(100 * SECOND);
+            h.info("C");
+        }
+    }
+
+    #[test]
     fn arbitrary_acks_and_pull_requests_never_panic(
         subject in "\\$JS\\.ACK(\\.[A-Za-z0-9*>-]{0,4}){0,12}",
         body in proptest::collection::vec(any::<u8>(), 0..48),
