@@ -46,7 +46,28 @@ pub fn from_request<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, Jso
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|error| JsonError(go_error_text(&error)))
+    let mut value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|error| JsonError(go_error_text(&error)))?;
+    if value.is_null() {
+        // Go decodes `null` into a struct as "change nothing" (async-nats sends it).
+        return Ok(T::default());
+    }
+    strip_nulls(&mut value);
+    serde_json::from_value(value).map_err(|error| JsonError(go_error_text(&error)))
+}
+
+/// Go's decoder leaves a field at its zero value when the JSON has `null` for it, whatever
+/// its type (clients send `"consumer_limits": null`, `"placement": null`); serde would refuse
+/// most of them. Object members that are `null` are removed, at every depth.
+pub fn strip_nulls(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.retain(|_, member| !member.is_null());
+            map.values_mut().for_each(strip_nulls);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
 }
 
 /// Go's wording for the most common decode errors; other errors keep serde's description.
@@ -138,6 +159,12 @@ mod tests {
     fn unknown_field_is_refused_with_gos_text() {
         let error = from_request::<Probe>(br#"{"sequence":1}"#).expect_err("unknown");
         assert_eq!(error.to_string(), r#"json: unknown field "sequence""#);
+    }
+
+    #[test]
+    fn null_members_leave_the_zero_value_as_in_go() {
+        let probe: Probe = from_request(br#"{"seq":null}"#).expect("null");
+        assert_eq!(probe.seq, 0);
     }
 
     #[test]
