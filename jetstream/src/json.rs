@@ -81,10 +81,11 @@ fn go_error_text(error: &serde_json::Error) -> String {
     }
     match error.classify() {
         serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-            // Go: "invalid character 'x' looking for beginning of value at offset N" and
-            // "unexpected end of JSON input"; serde reports line and column instead.
+            // Go: "invalid character 'x' looking for beginning of value at offset N" and,
+            // from the strict decoder (`json.Decoder`) the server uses, "unexpected EOF";
+            // serde reports line and column instead.
             if error.is_eof() {
-                "unexpected end of JSON input".to_owned()
+                "unexpected EOF".to_owned()
             } else {
                 strip_position(&text)
             }
@@ -168,8 +169,8 @@ mod tests {
     }
 
     #[test]
-    fn truncated_request_is_gos_unexpected_end() {
+    fn truncated_request_is_gos_unexpected_eof() {
         let error = from_request::<Probe>(br#"{"seq":"#).expect_err("eof");
-        assert_eq!(error.to_string(), "unexpected end of JSON input");
+        assert_eq!(error.to_string(), "unexpected EOF");
     }
 }

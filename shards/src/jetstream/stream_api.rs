@@ -177,6 +177,11 @@ impl JetStream {
             Ok(get) => get,
             Err(error) => return self.reply_error(shard, &request, error),
         };
+        let no_headers =
+            natrix_jetstream::json::from_request::<natrix_jetstream::api::MsgGetRequest>(
+                &request.body,
+            )
+            .is_ok_and(|parsed| parsed.no_hdr);
         let js = Rc::clone(self);
         let target = Rc::clone(stream);
         stream.spawn_task(shard, async move |shard| {
@@ -194,8 +199,18 @@ impl JetStream {
             };
             match loaded {
                 Ok(Some(message)) => {
-                    let reply = MsgGetResponse::ok(StoredMsg::from_store(&message, false));
-                    js.reply_json(&shard, &request, &reply, false);
+                    let reply = MsgGetResponse::ok(StoredMsg::from_store(&message, no_headers));
+                    // As the Go server: a found message is sent outside the API statistics.
+                    if let Some(reply_subject) = request.reply.clone() {
+                        let payload = natrix_jetstream::json::to_vec(&reply);
+                        let message = crate::message::Message::new(
+                            request.account,
+                            reply_subject,
+                            None,
+                            payload,
+                        );
+                        shard.publish_internal(std::iter::once(message));
+                    }
                 }
                 Ok(None) => {
                     js.reply_error(&shard, &request, ApiError::new(ErrorId::NoMessageFound))
@@ -215,17 +230,13 @@ impl JetStream {
         stream.spawn_task(shard, async move |shard| {
             // Natrix's stores never overwrite a removed message's bytes in place (they are
             // dropped with their block), so `no_erase` changes nothing.
-            match target.store.remove_msg(delete.seq).await {
-                Ok(true) => js.reply_json(&shard, &request, &MsgDeleteResponse::ok(), false),
-                Ok(false) => {
-                    let error = ApiError::sequence_not_found(delete.seq);
-                    js.reply_error(&shard, &request, error);
-                }
-                Err(error) => {
-                    let error = ApiError::stream_msg_delete_failed(error);
-                    js.reply_error(&shard, &request, error);
-                }
-            }
+            // The Go server counts every outcome here as an answered request, not an error.
+            let reply = match target.store.remove_msg(delete.seq).await {
+                Ok(true) => MsgDeleteResponse::ok(),
+                Ok(false) => MsgDeleteResponse::error(ApiError::sequence_not_found(delete.seq)),
+                Err(error) => MsgDeleteResponse::error(ApiError::stream_msg_delete_failed(error)),
+            };
+            js.reply_json(&shard, &request, &reply, false);
         });
     }
 
@@ -257,7 +268,8 @@ impl JetStream {
                     match js.stream(request.account, &name) {
                         Some(stream) => {
                             let (info, _) = stream.info(&js, InfoView::Change, None);
-                            let reply = StreamCreateResponse::ok(info, false);
+                            // The Go server says `did_create` for an identical create too.
+                            let reply = StreamCreateResponse::ok(info, true);
                             js.reply_json(&shard, &request, &reply, false);
                         }
                         None => {
