@@ -318,8 +318,8 @@ fn mask(json: &str) -> String {
         while let Some(found) = out[search..].find(&pattern) {
             let start = search + found + pattern.len();
             let rest = &out[start..];
-            let end = if rest.starts_with('"') {
-                match rest[1..].find('"') {
+            let end = if let Some(quoted) = rest.strip_prefix('"') {
+                match quoted.find('"') {
                     Some(close) => start + close + 2,
                     None => break,
                 }
