@@ -372,3 +372,104 @@ async fn api_replies_match_the_go_server_byte_for_byte_once_masked() {
         differences.join("\n")
     );
 }
+
+/// Every key of `value`, with its path, recursively (array elements share their path).
+fn key_paths(value: &serde_json::Value, path: &str, out: &mut std::collections::BTreeSet<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, member) in map {
+                let child = format!("{path}.{key}");
+                out.insert(child.clone());
+                key_paths(member, &child, out);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                key_paths(item, &format!("{path}[]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+async fn jsz_after_traffic(server: &TestServer) -> serde_json::Value {
+    let client = async_nats::connect(server.url()).await.expect("connect");
+    let js = async_nats::jetstream::new(client);
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: "JSZ".into(),
+        subjects: vec!["jsz.>".into()],
+        max_bytes: 1 << 20,
+        ..Default::default()
+    })
+    .await
+    .expect("create");
+    for _ in 0..3 {
+        js.publish("jsz.a", Bytes::from_static(b"x"))
+            .await
+            .expect("publish")
+            .await
+            .expect("ack");
+    }
+    let port = server.monitor_port.expect("monitor port");
+    let (status, body) = common::http_get(port, "/jsz?accounts=true&streams=true&config=true");
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).expect("/jsz is JSON")
+}
+
+#[tokio::test]
+async fn jsz_reports_the_go_servers_fields_and_the_streams() {
+    let dir = std::env::temp_dir().join(format!("natrix-jsz-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let go_dir = dir.join("go");
+    let natrix_dir = dir.join("natrix");
+    let go_port = common::free_port().to_string();
+    let natrix_port = common::free_port().to_string();
+    let go = TestServer::go(&[
+        "-js",
+        "-sd",
+        go_dir.to_str().expect("utf-8"),
+        "-m",
+        &go_port,
+    ]);
+    let natrix = TestServer::natrix(
+        2,
+        &[
+            "-js",
+            "-sd",
+            natrix_dir.to_str().expect("utf-8"),
+            "-m",
+            &natrix_port,
+        ],
+    );
+    let go_jsz = jsz_after_traffic(&go).await;
+    let natrix_jsz = jsz_after_traffic(&natrix).await;
+    drop(go);
+    drop(natrix);
+    let _ = std::fs::remove_dir_all(&dir);
+    let (mut go_keys, mut natrix_keys) = Default::default();
+    key_paths(&go_jsz, "", &mut go_keys);
+    key_paths(&natrix_jsz, "", &mut natrix_keys);
+    // Go-only: its consumer limit default, which Natrix (without consumers yet) has not.
+    go_keys.remove(".limits.default_max_consumers");
+    let missing: Vec<&String> = go_keys.difference(&natrix_keys).collect();
+    let extra: Vec<&String> = natrix_keys.difference(&go_keys).collect();
+    assert!(
+        missing.is_empty(),
+        "keys Go has and Natrix lacks: {missing:?}\n{natrix_jsz:#}"
+    );
+    // Natrix's sync policy is `always` by default, which Go reports with `sync_always`.
+    assert_eq!(
+        extra,
+        [".config.sync_always"],
+        "keys Natrix has and Go lacks"
+    );
+    for document in [&go_jsz, &natrix_jsz] {
+        assert_eq!(document["streams"], 1);
+        assert_eq!(document["messages"], 3);
+        assert_eq!(document["reserved_storage"], 1 << 20);
+        let stream = &document["account_details"][0]["stream_detail"][0];
+        assert_eq!(stream["name"], "JSZ");
+        assert_eq!(stream["state"]["messages"], 3);
+        assert_eq!(stream["config"]["max_bytes"], 1 << 20);
+    }
+}

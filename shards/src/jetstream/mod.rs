@@ -19,6 +19,7 @@
 //! - `stream_api`, `direct`: the stream-scoped requests answered by the owner (info, purge,
 //!   message get and delete, direct get).
 //! - `startup`: recovery of every stream at start, and shutdown.
+//! - `snapshot`: what `/jsz` reads of a shard.
 //! - `files`: the directory layout and the stream metafile. `placement`: who owns what.
 //!   `store`: a file or memory store behind one type.
 
@@ -27,6 +28,7 @@ mod direct;
 mod files;
 mod meta;
 pub mod placement;
+mod snapshot;
 mod startup;
 mod store;
 mod stream;
@@ -48,6 +50,7 @@ use crate::mesh::ShardId;
 use crate::message::Message;
 use crate::shard::{JetStreamHandler, JetStreamMsg, Shard};
 
+pub use snapshot::{snapshot, AccountSnapshot, JetStreamSnapshot, StreamSnapshot};
 pub use startup::{shutdown, start};
 use stream::Stream;
 
