@@ -473,3 +473,89 @@ async fn jsz_reports_the_go_servers_fields_and_the_streams() {
         assert_eq!(stream["config"]["max_bytes"], 1 << 20);
     }
 }
+
+/// The advisories a create, an update and a delete of a stream publish, in order.
+async fn advisories(server: &TestServer) -> Vec<(String, serde_json::Value)> {
+    let client = async_nats::connect(server.url()).await.expect("connect");
+    let mut events = client
+        .subscribe("$JS.EVENT.ADVISORY.>")
+        .await
+        .expect("subscribe");
+    client.flush().await.expect("flush");
+    for (subject, body) in [
+        (
+            "$JS.API.STREAM.CREATE.ADV",
+            r#"{"name":"ADV","subjects":["adv"]}"#,
+        ),
+        (
+            "$JS.API.STREAM.UPDATE.ADV",
+            r#"{"name":"ADV","subjects":["adv","adv2"]}"#,
+        ),
+        ("$JS.API.STREAM.DELETE.ADV", ""),
+    ] {
+        client
+            .request(subject, Bytes::from_static(body.as_bytes()))
+            .await
+            .expect("reply");
+    }
+    let mut seen = Vec::new();
+    while seen.len() < 6 {
+        let message = tokio::time::timeout(
+            Duration::from_secs(5),
+            futures_util::StreamExt::next(&mut events),
+        )
+        .await
+        .expect("advisory in time")
+        .expect("subscription open");
+        let value: serde_json::Value =
+            serde_json::from_slice(&message.payload).expect("advisory JSON");
+        seen.push((message.subject.to_string(), value));
+    }
+    let key = |(subject, value): &(String, serde_json::Value)| {
+        (
+            subject.clone(),
+            value["subject"].to_string(),
+            value["type"].to_string(),
+        )
+    };
+    seen.sort_by_key(key);
+    seen
+}
+
+#[tokio::test]
+async fn stream_and_api_audit_advisories_match_the_go_server() {
+    let dir = std::env::temp_dir().join(format!("natrix-jsadv-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let go = TestServer::go(&["-js", "-sd", dir.join("go").to_str().expect("utf-8")]);
+    let natrix = TestServer::natrix(
+        2,
+        &["-js", "-sd", dir.join("natrix").to_str().expect("utf-8")],
+    );
+    let expected = advisories(&go).await;
+    let actual = advisories(&natrix).await;
+    drop(go);
+    drop(natrix);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(expected.len(), actual.len());
+    for ((go_subject, go_value), (natrix_subject, natrix_value)) in expected.iter().zip(&actual) {
+        assert_eq!(go_subject, natrix_subject);
+        let go_keys: Vec<&String> = go_value.as_object().expect("object").keys().collect();
+        let natrix_keys: Vec<&String> = natrix_value.as_object().expect("object").keys().collect();
+        assert_eq!(go_keys, natrix_keys, "{go_subject}");
+        for key in ["type", "stream", "action", "subject", "request"] {
+            assert_eq!(go_value[key], natrix_value[key], "{go_subject} {key}");
+        }
+        if go_subject == "$JS.EVENT.ADVISORY.API" {
+            // The response is the API reply itself, compared by the script test; here its
+            // type is enough.
+            let reply_type = |value: &serde_json::Value| {
+                let response: serde_json::Value =
+                    serde_json::from_str(value["response"].as_str().expect("string"))
+                        .expect("response JSON");
+                response["type"].clone()
+            };
+            assert_eq!(reply_type(go_value), reply_type(natrix_value));
+            assert_eq!(natrix_value["client"]["acc"], "$G");
+        }
+    }
+}

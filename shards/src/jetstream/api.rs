@@ -264,26 +264,14 @@ impl JetStream {
                     "{{\"type\":\"{kind}\",\"total\":0,\"offset\":0,\"limit\":{},\"consumers\":[]}}",
                     natrix_jetstream::api::NAMES_LIMIT
                 );
-                self.send_api_reply(
-                    shard,
-                    request.account,
-                    request.reply.as_ref(),
-                    reply.into_bytes(),
-                    false,
-                );
+                self.send_api_reply(shard, &request, reply.into_bytes(), false);
             }
             "LIST" => {
                 let reply = format!(
                     "{{\"type\":\"{kind}\",\"total\":0,\"offset\":0,\"limit\":{},\"consumers\":[]}}",
                     natrix_jetstream::api::LIST_LIMIT
                 );
-                self.send_api_reply(
-                    shard,
-                    request.account,
-                    request.reply.as_ref(),
-                    reply.into_bytes(),
-                    false,
-                );
+                self.send_api_reply(shard, &request, reply.into_bytes(), false);
             }
             "INFO" | "DELETE" => {
                 self.reply_error(shard, &request, ApiError::new(ErrorId::ConsumerNotFound))

@@ -54,6 +54,9 @@ pub use snapshot::{snapshot, AccountSnapshot, JetStreamSnapshot, StreamSnapshot}
 pub use startup::{shutdown, start};
 use stream::Stream;
 
+/// Where the API audit advisory goes (Go's `JSAuditAdvisory`).
+const AUDIT_SUBJECT: &str = "$JS.EVENT.ADVISORY.API";
+
 /// Why JetStream could not start or persist something.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -133,15 +136,17 @@ impl JetStream {
         placement::owner(account_name, name, self.shard_count)
     }
 
-    /// Sends an API reply now, counting it in the account's API statistics.
+    /// Sends an API reply now, counts it in the account's API statistics, and publishes the
+    /// API audit advisory (`$JS.EVENT.ADVISORY.API`), as the Go server does for every answered
+    /// request.
     fn send_api_reply(
         &self,
         shard: &Shard,
-        account: AccountId,
-        reply: Option<&Bytes>,
+        request: &crate::shard::ApiRequest,
         payload: Vec<u8>,
         is_error: bool,
     ) {
+        let account = request.account;
         {
             let mut counters = self.api_counters.borrow_mut();
             let entry = counters.entry(account).or_default();
@@ -150,14 +155,65 @@ impl JetStream {
                 entry.1 += 1;
             }
         }
-        if let Some(reply) = reply.filter(|reply| !reply.is_empty()) {
-            shard.publish_internal(std::iter::once(Message::new(
-                account,
-                reply.clone(),
-                None,
-                payload,
-            )));
+        let audit = shard
+            .has_interest(account, AUDIT_SUBJECT.as_bytes())
+            .then(|| self.audit_advisory(shard, request, &payload));
+        let mut messages = Vec::with_capacity(2);
+        if let Some(reply) = request.reply.clone().filter(|reply| !reply.is_empty()) {
+            messages.push(Message::new(account, reply, None, payload));
         }
+        messages.extend(audit);
+        shard.publish_internal(messages);
+    }
+
+    /// Go's `JSAPIAudit` for an answered request, its fields in Go's order.
+    fn audit_advisory(
+        &self,
+        shard: &Shard,
+        request: &crate::shard::ApiRequest,
+        response: &[u8],
+    ) -> Message {
+        #[derive(serde::Serialize)]
+        struct Client<'a> {
+            acc: &'a str,
+            server: &'a str,
+        }
+        #[derive(serde::Serialize)]
+        struct Audit<'a> {
+            #[serde(rename = "type")]
+            kind: &'static str,
+            id: String,
+            timestamp: natrix_jetstream::time::Timestamp,
+            server: &'a str,
+            client: Client<'a>,
+            subject: std::borrow::Cow<'a, str>,
+            #[serde(skip_serializing_if = "str::is_empty")]
+            request: std::borrow::Cow<'a, str>,
+            response: std::borrow::Cow<'a, str>,
+            #[serde(skip_serializing_if = "str::is_empty")]
+            domain: &'a str,
+        }
+        let config = shard.config();
+        let audit = Audit {
+            kind: "io.nats.jetstream.advisory.v1.api_audit",
+            id: stream_api::advisory_id(),
+            timestamp: natrix_jetstream::time::Timestamp::from_unix_nanos(now_ns()),
+            server: &self.settings.server_name,
+            client: Client {
+                acc: &config.accounts.get(request.account).name,
+                server: &self.settings.server_name,
+            },
+            subject: String::from_utf8_lossy(&request.subject),
+            request: String::from_utf8_lossy(&request.body),
+            response: String::from_utf8_lossy(response),
+            domain: &self.settings.domain,
+        };
+        Message::new(
+            request.account,
+            Bytes::from_static(AUDIT_SUBJECT.as_bytes()),
+            None,
+            natrix_jetstream::json::to_vec(&audit),
+        )
     }
 
     /// Publishes a raw message (with headers) to `subject`, now.

@@ -99,25 +99,13 @@ impl JetStream {
         is_error: bool,
     ) {
         let payload = natrix_jetstream::json::to_vec(reply);
-        self.send_api_reply(
-            shard,
-            request.account,
-            request.reply.as_ref(),
-            payload,
-            is_error,
-        );
+        self.send_api_reply(shard, request, payload, is_error);
     }
 
     /// Answers `request` with `error`, in the reply type of its call.
     pub(super) fn reply_error(&self, shard: &Shard, request: &ApiRequest, error: ApiError) {
         let payload = error_payload(&request.call, error);
-        self.send_api_reply(
-            shard,
-            request.account,
-            request.reply.as_ref(),
-            payload,
-            true,
-        );
+        self.send_api_reply(shard, request, payload, true);
     }
 
     /// A stream-scoped request on the owner.
