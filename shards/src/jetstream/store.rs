@@ -133,4 +133,15 @@ impl StreamStore for Store {
     async fn restore(&self, snapshot: &[u8]) -> Result<(), StoreError> {
         both!(self, store => store.restore(snapshot).await)
     }
+
+    async fn append_restored(
+        &self,
+        messages: Vec<natrix_storage::StoredMessage>,
+    ) -> Result<(), StoreError> {
+        both!(self, store => store.append_restored(messages).await)
+    }
+
+    async fn skip_to(&self, last_seq: u64, last_timestamp_ns: i64) -> Result<(), StoreError> {
+        both!(self, store => store.skip_to(last_seq, last_timestamp_ns).await)
+    }
 }

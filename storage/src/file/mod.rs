@@ -1118,4 +1118,41 @@ impl StreamStore for FileStore {
         // The snapshot may come from a stream with looser limits.
         self.update_config(self.config()).await
     }
+
+    async fn append_restored(&self, messages: Vec<StoredMessage>) -> Result<()> {
+        self.check_writable()?;
+        {
+            let state = self.shared.borrow();
+            crate::store::check_restored(&messages, state.catalog.last_seq())?;
+        }
+        for message in &messages {
+            let body_len = message.subject.len() + message.headers.len() + message.payload.len();
+            if body_len + codec::MESSAGE_RECORD_OVERHEAD > codec::MAX_RECORD_LEN {
+                return Err(StoreError::MessageTooLarge {
+                    size: body_len as u64,
+                    max: (codec::MAX_RECORD_LEN - codec::MESSAGE_RECORD_OVERHEAD) as u64,
+                });
+            }
+        }
+        let ticket = {
+            let mut state = self.shared.borrow_mut();
+            for message in &messages {
+                state.insert_message(&MessageRecord::of(message));
+            }
+            state.appended
+        };
+        self.wait_for_ticket(ticket).await
+    }
+
+    async fn skip_to(&self, last_seq: u64, last_timestamp_ns: i64) -> Result<()> {
+        if last_seq <= self.shared.borrow().catalog.last_seq() {
+            return Ok(());
+        }
+        self.remove_logged(vec![Removal::Truncate {
+            last_seq,
+            last_timestamp_ns,
+        }])
+        .await
+        .map(drop)
+    }
 }
