@@ -16,6 +16,7 @@ mod bootstrap;
 mod config;
 mod errno;
 mod flags;
+mod jetstream;
 mod listen;
 mod logging;
 mod monitor;
@@ -273,8 +274,6 @@ fn run(
         bootstrap::GO_COMPATIBLE_VERSION
     );
     let mut server = bootstrap::start(settings.options.clone())?;
-    tracing::info!("  Name:     {}", server.server_name);
-    tracing::info!("  ID:       {}", server.server_id);
     let pinning: Vec<String> = server
         .pinning
         .iter()
@@ -398,7 +397,14 @@ fn run(
         }
     }
     tracing::info!("Initiating Shutdown...");
+    let jetstream = server.jetstream_enabled();
+    if jetstream {
+        tracing::info!("Initiating JetStream Shutdown...");
+    }
     server.shutdown();
+    if jetstream {
+        tracing::info!("JetStream Shutdown");
+    }
     if let Some(path) = &ports_file {
         if let Err(error) = std::fs::remove_file(path) {
             tracing::error!("Error cleaning up ports file {}: {error}", path.display());

@@ -182,6 +182,11 @@ impl RemoteInterest {
             .as_deref()
             .map_or(&[], |found| found.queues.as_slice())
     }
+
+    /// Whether nobody elsewhere listens: no plain destination and no queue group.
+    pub fn is_empty(&self) -> bool {
+        self.plain.is_empty() && self.queues().is_empty()
+    }
 }
 
 /// A broken invariant of the summary; only a bug produces one.
