@@ -41,8 +41,7 @@ pub fn parse_pull_request(body: &[u8], now_ns: i64) -> Result<PullRequest, Strin
         return Ok(one);
     }
     if body[0] == b'{' {
-        let request: NextRequest =
-            serde_json::from_slice(body).map_err(|error| go_json_error(&error))?;
+        let request = decode_next_request(body)?;
         if request.heartbeat > 0 && request.heartbeat.saturating_mul(2) > request.expires {
             return Err("heartbeat value too large".to_owned());
         }
@@ -59,6 +58,22 @@ pub fn parse_pull_request(body: &[u8], now_ns: i64) -> Result<PullRequest, Strin
     match std::str::from_utf8(body).ok().and_then(go_atoi) {
         Some(batch) => Ok(PullRequest { batch, ..one }),
         None => Ok(one),
+    }
+}
+
+/// Decodes a JSON pull request as Go's `json.Unmarshal`: a `null` member leaves its field at
+/// zero (async-nats sends `"min_pending":null`). The common body has no `null` and is
+/// decoded directly.
+fn decode_next_request(body: &[u8]) -> Result<NextRequest, String> {
+    match serde_json::from_slice::<NextRequest>(body) {
+        Ok(request) => Ok(request),
+        Err(error) => {
+            let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(body) else {
+                return Err(go_json_error(&error));
+            };
+            crate::json::strip_nulls(&mut value);
+            serde_json::from_value(value).map_err(|error| go_json_error(&error))
+        }
     }
 }
 

@@ -18,12 +18,17 @@
 //!   run as tasks started in the order the machine asked for them.
 //! - `stream_api`, `direct`: the stream-scoped requests answered by the owner (info, purge,
 //!   message get and delete, direct get).
+//! - `consumers`: a stream's consumers on its owner, the runtime of
+//!   [`natrix_jetstream::consumer::ConsumerSet`] (loads, saves, timers, acks, deliveries);
+//!   `consumer_api`: the consumer API calls and pull requests it answers.
 //! - `startup`: recovery of every stream at start, and shutdown.
 //! - `snapshot`: what `/jsz` reads of a shard.
 //! - `files`: the directory layout and the stream metafile. `placement`: who owns what.
 //!   `store`: a file or memory store behind one type.
 
 mod api;
+mod consumer_api;
+mod consumers;
 mod direct;
 mod files;
 mod meta;

@@ -56,6 +56,8 @@ pub(super) struct Stream {
     last_timestamp_ns: Cell<i64>,
     write_failure_logged: Cell<bool>,
     js: Weak<JetStream>,
+    /// The stream's consumers (`consumers.rs`), started with the stream.
+    pub consumers: super::consumers::Consumers,
 }
 
 /// The internal subscriber on a stream's subjects.
@@ -117,6 +119,7 @@ impl Stream {
             last_timestamp_ns: Cell::new(last_timestamp_ns),
             write_failure_logged: Cell::new(false),
             js: Rc::downgrade(js),
+            consumers: Default::default(),
         });
         stream.recover_dedupe().await;
         Ok(stream)
@@ -126,6 +129,9 @@ impl Stream {
     /// publishes.
     pub fn start(self: &Rc<Self>, shard: &Rc<Shard>) {
         self.subscribe(shard);
+        if let Some(js) = self.js.upgrade() {
+            self.consumers.start(self, shard, &js);
+        }
         let stream = Rc::clone(self);
         compio::runtime::spawn(async move { stream.run_timer().await }).detach();
     }
@@ -206,9 +212,14 @@ impl Stream {
             match action {
                 Action::Store { token, message } => {
                     let stream = Rc::clone(self);
+                    let subject = message.subject.clone();
                     self.spawn_task(shard, async move |shard| {
                         let outcome = stream.store.store_msg(message).await;
+                        let stored = outcome.as_ref().ok().copied();
                         stream.stored(&shard, token, outcome);
+                        if let Some(seq) = stored {
+                            stream.consumers.stored(&stream, &shard, seq, &subject);
+                        }
                     });
                 }
                 Action::Purge { request } => {
@@ -325,6 +336,7 @@ impl Stream {
             super::files::write_meta(dir, &entry).await?;
         }
         let subjects_changed = self.config().subjects != config.subjects;
+        self.consumers.set_stream_config(config.clone());
         self.machine.borrow_mut().set_config(config);
         if subjects_changed && !self.closed.get() {
             self.unsubscribe(shard);
@@ -337,6 +349,7 @@ impl Stream {
     /// Stops capturing, waits for every task on the store, and hands the store back (it is
     /// dropped when other references remain).
     pub async fn close(self: Rc<Self>, shard: &Shard) -> Option<Store> {
+        self.consumers.close(&self, shard);
         self.closed.set(true);
         self.unsubscribe(shard);
         if self.pausing.replace(false) {

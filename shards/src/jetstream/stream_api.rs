@@ -150,6 +150,7 @@ impl JetStream {
             match target.store.purge(&purge).await {
                 Ok(purged) => {
                     target.resync();
+                    target.consumers.purged(&target, &shard, &purge);
                     js.reply_json(&shard, &request, &StreamPurgeResponse::ok(purged), false);
                 }
                 Err(error) => {
@@ -219,8 +220,21 @@ impl JetStream {
             // Natrix's stores never overwrite a removed message's bytes in place (they are
             // dropped with their block), so `no_erase` changes nothing.
             // The Go server counts every outcome here as an answered request, not an error.
+            // Consumers need the subject of what left.
+            let subject = match target.consumers.any() {
+                true => target.store.load_msg(delete.seq).await.ok().flatten(),
+                false => None,
+            }
+            .map(|message| message.subject);
             let reply = match target.store.remove_msg(delete.seq).await {
-                Ok(true) => MsgDeleteResponse::ok(),
+                Ok(true) => {
+                    if let Some(subject) = subject {
+                        target
+                            .consumers
+                            .removed(&target, &shard, delete.seq, &subject);
+                    }
+                    MsgDeleteResponse::ok()
+                }
                 Ok(false) => MsgDeleteResponse::error(ApiError::sequence_not_found(delete.seq)),
                 Err(error) => MsgDeleteResponse::error(ApiError::stream_msg_delete_failed(error)),
             };
@@ -358,6 +372,7 @@ impl JetStream {
         };
         let dir = stream.dir.clone();
         let account_name = stream.account_name.clone();
+        stream.consumers.stream_deleted(&stream, shard);
         drop(stream.close(shard).await);
         if let Some(dir) = dir {
             if let Err(error) = files::remove_stream_dir(&dir).await {

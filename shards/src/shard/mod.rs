@@ -140,6 +140,9 @@ pub struct Shard {
     /// publishers are pushed back instead of a queue growing.
     input_paused: Cell<usize>,
     input_resumed: LocalNotify,
+    /// Rung whenever a subscription comes or goes here, or another shard's interest changes:
+    /// JetStream's push consumers watch their deliver subjects with it (one waiter).
+    pub interest_changed: LocalNotify,
 }
 
 impl Shard {
@@ -187,6 +190,7 @@ impl Shard {
             jetstream: RefCell::new(None),
             input_paused: Cell::new(0),
             input_resumed: LocalNotify::default(),
+            interest_changed: LocalNotify::default(),
         });
         *shard.me.borrow_mut() = Rc::downgrade(&shard);
         shard

@@ -173,6 +173,7 @@ impl Shard {
                 client.set_interest_pending(true);
             }
         }
+        self.interest_changed.notify();
         id
     }
 
@@ -226,6 +227,7 @@ impl Shard {
         if let (true, Subscriber::Client(client)) = (changed, &subscription.subscriber) {
             client.set_interest_pending(true);
         }
+        self.interest_changed.notify();
     }
 
     /// (sid, subject, queue) of every subscription of `client`.
@@ -289,7 +291,10 @@ impl Shard {
     /// Handles the interest plane's messages from another shard.
     pub(crate) fn handle_interest_msg(&self, msg: InterestMsg) {
         match msg {
-            InterestMsg::Change(change) => self.interest.borrow_mut().apply(&change),
+            InterestMsg::Change(change) => {
+                self.interest.borrow_mut().apply(&change);
+                self.interest_changed.notify();
+            }
             InterestMsg::Barrier { origin, token } => {
                 self.outboxes.borrow_mut()[usize::from(origin)]
                     .push_back(ShardMsg::Interest(InterestMsg::BarrierAck { token }));

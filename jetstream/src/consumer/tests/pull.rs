@@ -25,6 +25,18 @@ fn pull_batch_delivers_in_order_with_gos_ack_subjects() {
 }
 
 #[test]
+fn pull_request_members_that_are_null_count_as_zero_as_in_go() {
+    // async-nats' request body.
+    let body = br#"{"batch":2,"expires":1000000000,"max_bytes":0,"min_pending":null,"min_ack_pending":null,"group":null}"#;
+    let request = crate::consumer::pull::parse_pull_request(body, START_NS).expect("accepted");
+    assert_eq!(request.batch, 2);
+    assert_eq!(request.expires_at, Some(START_NS + SECOND));
+    let error = crate::consumer::pull::parse_pull_request(br#"{"batch":"x"}"#, START_NS)
+        .expect_err("a string batch");
+    assert!(error.starts_with("json: "), "{error}");
+}
+
+#[test]
 fn no_wait_pull_on_an_empty_stream_gets_404_no_messages() {
     let mut h = Harness::new();
     h.pull_consumer("");
