@@ -148,3 +148,419 @@ async fn pull_consumers_fetch_acknowledge_and_report_their_state() {
         .expect_err("deleted");
     assert!(error.to_string().contains("consumer not found"), "{error}");
 }
+
+#[tokio::test]
+async fn pull_consume_streams_every_message_and_what_arrives_later() {
+    let store = StoreDir::new("consume");
+    let server = start(3, &store);
+    let (_client, js) = connect(&server).await;
+    let stream = js
+        .create_stream(config("EVENTS", &["events.>"]))
+        .await
+        .expect("stream");
+    publish_n(&js, "events.a", 300).await;
+    let consumer: consumer::PullConsumer = stream
+        .create_consumer(pull::Config {
+            durable_name: Some("reader".into()),
+            ..pull::Config::default()
+        })
+        .await
+        .expect("consumer");
+    let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(50)
+        .heartbeat(Duration::from_secs(1))
+        .expires(Duration::from_secs(5))
+        .messages()
+        .await
+        .expect("consume");
+    let publisher = js.clone();
+    let later = tokio::spawn(async move { publish_n(&publisher, "events.b", 200).await });
+    for expected in 1..=500u64 {
+        let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
+            .await
+            .expect("in time")
+            .expect("open")
+            .expect("message");
+        let info = message.info().expect("ack subject");
+        assert_eq!(info.stream_sequence, expected);
+        assert_eq!(info.consumer_sequence, expected);
+        message.ack().await.expect("ack");
+    }
+    later.await.expect("publisher");
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            let mut consumer = consumer.clone();
+            async move {
+                let info = consumer.info().await.expect("info");
+                info.ack_floor.stream_sequence == 500 && info.num_ack_pending == 0
+            }
+        })
+        .await
+    );
+}
+
+#[tokio::test]
+async fn unacknowledged_and_nacked_messages_come_back_and_terminated_ones_do_not() {
+    let store = StoreDir::new("redeliver");
+    let server = start(2, &store);
+    let (_client, js) = connect(&server).await;
+    let stream = js
+        .create_stream(config("JOBS", &["jobs.>"]))
+        .await
+        .expect("stream");
+    publish_n(&js, "jobs.x", 4).await;
+    let consumer: consumer::PullConsumer = stream
+        .create_consumer(pull::Config {
+            durable_name: Some("w".into()),
+            ack_wait: Duration::from_millis(800),
+            max_deliver: 3,
+            ..pull::Config::default()
+        })
+        .await
+        .expect("consumer");
+    let fetch = |count: usize| {
+        let consumer = consumer.clone();
+        async move {
+            let batch = consumer
+                .fetch()
+                .max_messages(count)
+                .expires(Duration::from_millis(1500))
+                .messages()
+                .await
+                .expect("fetch");
+            batch.try_collect::<Vec<_>>().await.expect("messages")
+        }
+    };
+    let first = fetch(4).await;
+    assert_eq!(first.len(), 4);
+    // m0 acked, m1 nacked (back at once), m2 terminated, m3 left to time out.
+    first[0].ack().await.expect("ack");
+    first[1].ack_with(AckKind::Nak(None)).await.expect("nak");
+    first[2].ack_with(AckKind::Term).await.expect("term");
+    let again = fetch(1).await;
+    assert_eq!(again.len(), 1);
+    let info = again[0].info().expect("info");
+    assert_eq!((info.stream_sequence, info.delivered), (2, 2));
+    again[0].ack().await.expect("ack");
+    // m3 comes back after its ack wait, with its delivery count.
+    let started = Instant::now();
+    let late = fetch(1).await;
+    assert_eq!(late.len(), 1);
+    let info = late[0].info().expect("info");
+    assert_eq!((info.stream_sequence, info.delivered), (4, 2));
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "not before its ack wait"
+    );
+    // Work in progress pushes the redelivery back.
+    late[0].ack_with(AckKind::Progress).await.expect("progress");
+    late[0].ack().await.expect("ack");
+    let mut consumer = consumer.clone();
+    let info = consumer.info().await.expect("info").clone();
+    assert_eq!(info.num_ack_pending, 0, "{info:?}");
+    assert_eq!(info.num_redelivered, 0, "{info:?}");
+    assert_eq!(info.ack_floor.stream_sequence, 4, "{info:?}");
+}
+
+/// Sends a raw pull request and collects what comes back within `wait`.
+async fn raw_pull(
+    client: &async_nats::Client,
+    stream: &str,
+    consumer: &str,
+    body: &str,
+    wait: Duration,
+) -> Vec<async_nats::Message> {
+    let inbox = client.new_inbox();
+    let mut replies = client.subscribe(inbox.clone()).await.expect("subscribe");
+    client.flush().await.expect("flush");
+    client
+        .publish_with_reply(
+            format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"),
+            inbox,
+            body.to_owned().into(),
+        )
+        .await
+        .expect("request");
+    let mut collected = Vec::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    while let Ok(Some(message)) = tokio::time::timeout_at(deadline, replies.next()).await {
+        let done = message.status.is_some_and(|status| status.as_u16() != 100);
+        collected.push(message);
+        if done {
+            break;
+        }
+    }
+    collected
+}
+
+fn status_line(message: &async_nats::Message) -> String {
+    format!(
+        "{} {}",
+        message.status.map(|status| status.as_u16()).unwrap_or(0),
+        message.description.clone().unwrap_or_default()
+    )
+}
+
+#[tokio::test]
+async fn pull_requests_end_with_the_go_servers_statuses() {
+    let store = StoreDir::new("statuses");
+    let server = start(3, &store);
+    let (client, js) = connect(&server).await;
+    let stream = js
+        .create_stream(config("ST", &["st.>"]))
+        .await
+        .expect("stream");
+    stream
+        .create_consumer(pull::Config {
+            durable_name: Some("C".into()),
+            max_batch: 10,
+            max_expires: Duration::from_secs(5),
+            ..pull::Config::default()
+        })
+        .await
+        .expect("consumer");
+    let wait = Duration::from_secs(3);
+    let replies = raw_pull(&client, "ST", "C", r#"{"batch":1,"no_wait":true}"#, wait).await;
+    assert_eq!(replies.len(), 1);
+    assert_eq!(status_line(&replies[0]), "404 No Messages");
+    let replies = raw_pull(
+        &client,
+        "ST",
+        "C",
+        r#"{"batch":1,"expires":300000000}"#,
+        wait,
+    )
+    .await;
+    assert_eq!(status_line(&replies[0]), "408 Request Timeout");
+    let headers = replies[0].headers.clone().expect("headers");
+    assert_eq!(
+        headers.get("Nats-Pending-Messages").map(|v| v.as_str()),
+        Some("1")
+    );
+    let replies = raw_pull(
+        &client,
+        "ST",
+        "C",
+        r#"{"batch":11,"expires":1000000}"#,
+        wait,
+    )
+    .await;
+    assert_eq!(
+        status_line(&replies[0]),
+        "409 Exceeded MaxRequestBatch of 10"
+    );
+    let replies = raw_pull(
+        &client,
+        "ST",
+        "C",
+        r#"{"batch":1,"expires":6000000000}"#,
+        wait,
+    )
+    .await;
+    assert_eq!(
+        status_line(&replies[0]),
+        "409 Exceeded MaxRequestExpires of 5s"
+    );
+    js.publish("st.1", "x".into())
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
+    let replies = raw_pull(&client, "ST", "C", r#"{"batch":2,"no_wait":true}"#, wait).await;
+    assert_eq!(replies.len(), 2, "the message, then the end");
+    assert_eq!(&replies[0].payload[..], b"x");
+    assert!(
+        replies[0]
+            .reply
+            .as_ref()
+            .is_some_and(|reply| reply.starts_with("$JS.ACK.ST.C.1.1.1.")),
+        "{:?}",
+        replies[0].reply
+    );
+    assert_eq!(status_line(&replies[1]), "404 No Messages");
+    // A consumer that does not exist has no responder, as on the Go server.
+    let replies = raw_pull(&client, "ST", "NOPE", r#"{"batch":1}"#, wait).await;
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].status.map(|status| status.as_u16()), Some(503));
+    // Deleting the consumer ends a waiting request with 409 Consumer Deleted.
+    let waiting = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            raw_pull(
+                &client,
+                "ST",
+                "C",
+                r#"{"batch":5,"expires":4000000000}"#,
+                wait,
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stream.delete_consumer("C").await.expect("delete");
+    let replies = waiting.await.expect("waiter");
+    assert_eq!(status_line(&replies[0]), "409 Consumer Deleted");
+}
+
+#[tokio::test]
+async fn push_consumers_deliver_with_flow_control_and_heartbeats() {
+    let store = StoreDir::new("push");
+    let server = start(3, &store);
+    let (client, js) = connect(&server).await;
+    let stream = js
+        .create_stream(config("PUSH", &["push.>"]))
+        .await
+        .expect("stream");
+    // Large enough that flow control must answer before delivery goes on.
+    let payload = bytes::Bytes::from(vec![b'p'; 16 * 1024]);
+    for _ in 0..400 {
+        js.publish("push.a", payload.clone())
+            .await
+            .expect("publish")
+            .await
+            .expect("ack");
+    }
+    let deliver = client.new_inbox();
+    let consumer: consumer::PushConsumer = stream
+        .create_consumer(push::Config {
+            durable_name: Some("pusher".into()),
+            deliver_subject: deliver.clone(),
+            ack_policy: AckPolicy::Explicit,
+            flow_control: true,
+            idle_heartbeat: Duration::from_secs(1),
+            ..push::Config::default()
+        })
+        .await
+        .expect("consumer");
+    let mut messages = consumer.messages().await.expect("messages");
+    for expected in 1..=400u64 {
+        let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
+            .await
+            .expect("in time")
+            .expect("open")
+            .expect("message");
+        assert_eq!(message.info().expect("info").stream_sequence, expected);
+        assert_eq!(message.payload.len(), 16 * 1024);
+        message.ack().await.expect("ack");
+    }
+    // Idle heartbeats flow while nothing is delivered.
+    let mut raw = client.subscribe(deliver).await.expect("raw subscribe");
+    let heartbeat = tokio::time::timeout(Duration::from_secs(5), raw.next())
+        .await
+        .expect("a heartbeat in time")
+        .expect("message");
+    assert_eq!(status_line(&heartbeat), "100 Idle Heartbeat");
+    let headers = heartbeat.headers.expect("headers");
+    assert_eq!(
+        headers.get("Nats-Last-Consumer").map(|v| v.as_str()),
+        Some("400")
+    );
+    assert_eq!(
+        headers.get("Nats-Last-Stream").map(|v| v.as_str()),
+        Some("400")
+    );
+}
+
+#[tokio::test]
+async fn ordered_consumers_replay_the_stream_in_order() {
+    let store = StoreDir::new("ordered");
+    let server = start(3, &store);
+    let (_client, js) = connect(&server).await;
+    let stream = js
+        .create_stream(config("REPLAY", &["replay.>"]))
+        .await
+        .expect("stream");
+    publish_n(&js, "replay.x", 1000).await;
+    let push_ordered = stream
+        .create_consumer(push::OrderedConfig {
+            deliver_subject: js_inbox(&js),
+            ..push::OrderedConfig::default()
+        })
+        .await
+        .expect("ordered push");
+    let mut messages = push_ordered.messages().await.expect("messages");
+    for expected in 1..=1000u64 {
+        let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
+            .await
+            .expect("in time")
+            .expect("open")
+            .expect("message");
+        assert_eq!(message.info().expect("info").stream_sequence, expected);
+    }
+    let pull_ordered = stream
+        .create_consumer(pull::OrderedConfig::default())
+        .await
+        .expect("ordered pull");
+    let mut messages = pull_ordered.messages().await.expect("messages");
+    for expected in 1..=1000u64 {
+        let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
+            .await
+            .expect("in time")
+            .expect("open")
+            .expect("message");
+        assert_eq!(message.info().expect("info").stream_sequence, expected);
+    }
+}
+
+fn js_inbox(js: &jetstream::Context) -> String {
+    js.client().new_inbox()
+}
+
+#[tokio::test]
+async fn consumers_start_where_their_deliver_policy_says() {
+    let store = StoreDir::new("policies");
+    let server = start(2, &store);
+    let (_client, js) = connect(&server).await;
+    let stream = js
+        .create_stream(config("POL", &["pol.>"]))
+        .await
+        .expect("stream");
+    for index in 0..6 {
+        js.publish(format!("pol.{}", index % 2), format!("{index}").into())
+            .await
+            .expect("publish")
+            .await
+            .expect("ack");
+    }
+    let first_of = |policy: DeliverPolicy, filter: &str| {
+        let stream = stream.clone();
+        let filter = filter.to_owned();
+        async move {
+            let consumer: consumer::PullConsumer = stream
+                .create_consumer(pull::Config {
+                    deliver_policy: policy,
+                    filter_subject: filter,
+                    ..pull::Config::default()
+                })
+                .await
+                .expect("consumer");
+            let batch = consumer
+                .fetch()
+                .max_messages(10)
+                .messages()
+                .await
+                .expect("fetch");
+            let messages: Vec<_> = batch.try_collect().await.expect("messages");
+            messages
+                .iter()
+                .map(|message| String::from_utf8_lossy(&message.payload).into_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        first_of(DeliverPolicy::All, "").await,
+        ["0", "1", "2", "3", "4", "5"]
+    );
+    assert_eq!(first_of(DeliverPolicy::Last, "").await, ["5"]);
+    assert_eq!(first_of(DeliverPolicy::All, "pol.1").await, ["1", "3", "5"]);
+    assert_eq!(
+        first_of(DeliverPolicy::ByStartSequence { start_sequence: 4 }, "").await,
+        ["3", "4", "5"]
+    );
+    assert_eq!(
+        first_of(DeliverPolicy::LastPerSubject, "pol.>").await,
+        ["4", "5"]
+    );
+    assert!(first_of(DeliverPolicy::New, "").await.is_empty());
+}
