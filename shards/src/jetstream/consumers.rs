@@ -175,8 +175,12 @@ impl Consumers {
         if names.is_empty() {
             return;
         }
-        let started = std::time::Instant::now();
-        let mut recovered = 0usize;
+        tracing::info!(
+            "  Recovering {} consumers for stream - '{} > {}'",
+            names.len(),
+            stream.account_name,
+            stream.name
+        );
         for name in names {
             let Some(record) = stream.store.consumer_state(&name) else {
                 continue;
@@ -184,22 +188,14 @@ impl Consumers {
             let outcome = self.event(stream, shard, |set, cx, actions| {
                 set.recover(cx, &name, &record, actions)
             });
-            match outcome {
-                Some(Ok(())) => recovered += 1,
-                Some(Err(error)) => tracing::warn!(
-                    "  Error adding consumer {name:?} of stream '{} > {}': {error}",
+            if let Some(Err(error)) = outcome {
+                tracing::warn!(
+                    "    Error adding consumer '{} > {} > {name}': {error}",
                     stream.account_name,
                     stream.name
-                ),
-                None => {}
+                );
             }
         }
-        tracing::debug!(
-            "  Recovered {recovered} consumers of stream '{} > {}' in {:?}",
-            stream.account_name,
-            stream.name,
-            started.elapsed()
-        );
     }
 
     /// Whether the set runs (the stream started and has not closed).
