@@ -564,3 +564,240 @@ async fn consumers_start_where_their_deliver_policy_says() {
     );
     assert!(first_of(DeliverPolicy::New, "").await.is_empty());
 }
+
+async fn stream_messages(stream: &mut stream::Stream) -> u64 {
+    stream.info().await.expect("info").state.messages
+}
+
+#[tokio::test]
+async fn work_queue_streams_remove_what_their_consumer_acknowledged() {
+    let store = StoreDir::new("workqueue");
+    let server = start(3, &store);
+    let (_client, js) = connect(&server).await;
+    let mut stream = js
+        .create_stream(stream::Config {
+            retention: stream::RetentionPolicy::WorkQueue,
+            ..config("WQ", &["wq.>"])
+        })
+        .await
+        .expect("stream");
+    publish_n(&js, "wq.a", 10).await;
+    let consumer: consumer::PullConsumer = stream
+        .create_consumer(pull::Config {
+            durable_name: Some("workers".into()),
+            ..pull::Config::default()
+        })
+        .await
+        .expect("consumer");
+    // A second unfiltered consumer on a work queue is refused, as on the Go server.
+    let error = stream
+        .create_consumer(pull::Config {
+            durable_name: Some("other".into()),
+            ..pull::Config::default()
+        })
+        .await
+        .expect_err("overlapping work queue consumer");
+    assert!(
+        error
+            .to_string()
+            .contains("multiple non-filtered consumers not allowed on workqueue stream"),
+        "{error}"
+    );
+    let batch = consumer
+        .fetch()
+        .max_messages(6)
+        .messages()
+        .await
+        .expect("fetch");
+    let messages: Vec<_> = batch.try_collect().await.expect("messages");
+    for message in &messages {
+        message.double_ack().await.expect("ack");
+    }
+    let mut probe = stream.clone();
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            let mut stream = probe.clone();
+            async move { stream_messages(&mut stream).await == 4 }
+        })
+        .await,
+        "acknowledged work is removed"
+    );
+    let info = probe.info().await.expect("info");
+    assert_eq!(info.state.first_sequence, 7);
+    assert_eq!(stream_messages(&mut stream).await, 4);
+}
+
+#[tokio::test]
+async fn interest_streams_keep_messages_until_every_consumer_acknowledged() {
+    let store = StoreDir::new("interest");
+    let server = start(3, &store);
+    let (_client, js) = connect(&server).await;
+    let mut stream = js
+        .create_stream(stream::Config {
+            retention: stream::RetentionPolicy::Interest,
+            ..config("INT", &["int.>"])
+        })
+        .await
+        .expect("stream");
+    // Nobody is interested yet: the message is not kept.
+    publish_n(&js, "int.a", 1).await;
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            let mut stream = stream.clone();
+            async move { stream_messages(&mut stream).await == 0 }
+        })
+        .await
+    );
+    let first: consumer::PullConsumer = stream
+        .create_consumer(pull::Config {
+            durable_name: Some("a".into()),
+            ..pull::Config::default()
+        })
+        .await
+        .expect("a");
+    let second: consumer::PullConsumer = stream
+        .create_consumer(pull::Config {
+            durable_name: Some("b".into()),
+            filter_subject: "int.b".into(),
+            ..pull::Config::default()
+        })
+        .await
+        .expect("b");
+    publish_n(&js, "int.a", 2).await;
+    publish_n(&js, "int.b", 2).await;
+    assert_eq!(stream_messages(&mut stream).await, 4);
+    let ack_all = |consumer: consumer::PullConsumer| async move {
+        let batch = consumer
+            .fetch()
+            .max_messages(10)
+            .messages()
+            .await
+            .expect("fetch");
+        let messages: Vec<_> = batch.try_collect().await.expect("messages");
+        for message in &messages {
+            message.double_ack().await.expect("ack");
+        }
+        messages.len()
+    };
+    assert_eq!(ack_all(first).await, 4);
+    // "a" acknowledged everything: int.a goes, int.b waits for "b".
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            let mut stream = stream.clone();
+            async move { stream_messages(&mut stream).await == 2 }
+        })
+        .await
+    );
+    assert_eq!(ack_all(second).await, 2);
+    assert!(
+        eventually(Duration::from_secs(5), || {
+            let mut stream = stream.clone();
+            async move { stream_messages(&mut stream).await == 0 }
+        })
+        .await
+    );
+}
+
+/// Runs a `nats-py` script (from the repository's virtual environment) that prints `ok`.
+fn run_python(script: &str) {
+    let venv = std::env::var("NATRIX_VENV")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv").to_owned());
+    let python = Path::new(&venv).join("bin/python");
+    let output = std::process::Command::new(python)
+        .args(["-c", script])
+        .output()
+        .expect("python runs");
+    assert!(
+        output.status.success(),
+        "nats-py failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "ok");
+}
+
+/// `nats-py`'s consumers against Natrix: pull subscriptions with fetch, push subscriptions
+/// (durable, queue, ordered), acks and consumer management.
+#[test]
+fn the_python_client_pulls_pushes_and_manages_consumers() {
+    let store = StoreDir::new("python");
+    let server = start(3, &store);
+    let script = format!(
+        r#"
+import asyncio, nats
+from nats.js.api import StreamConfig, ConsumerConfig, AckPolicy
+from nats.js.errors import NotFoundError
+
+async def main():
+    nc = await nats.connect("{url}")
+    js = nc.jetstream()
+    await js.add_stream(StreamConfig(name="PY", subjects=["py.>"]))
+    for i in range(30):
+        await js.publish("py.%d" % (i % 3), b"value %d" % i)
+
+    psub = await js.pull_subscribe("py.>", durable="puller")
+    got = []
+    while len(got) < 30:
+        msgs = await psub.fetch(10, timeout=2)
+        for m in msgs:
+            got.append(m.data)
+            await m.ack()
+    assert got == [b"value %d" % i for i in range(30)], got
+    try:
+        await psub.fetch(1, timeout=0.5)
+        raise AssertionError("nothing left to fetch")
+    except nats.errors.TimeoutError:
+        pass
+    info = await js.consumer_info("PY", "puller")
+    assert info.num_pending == 0 and info.num_ack_pending == 0, info
+    assert info.delivered.stream_seq == 30, info
+
+    # A redelivered message after a nak, with its metadata.
+    nsub = await js.pull_subscribe("py.1", durable="naker")
+    first = (await nsub.fetch(1))[0]
+    assert first.metadata.sequence.stream == 2, first.metadata
+    await first.nak()
+    again = (await nsub.fetch(1))[0]
+    assert again.metadata.sequence.stream == 2 and again.metadata.num_delivered == 2, again.metadata
+    await again.ack_sync()
+
+    # Push: a durable subscription and an ordered one.
+    seen = []
+    done = asyncio.Event()
+    async def handler(msg):
+        seen.append(msg.data)
+        await msg.ack()
+        if len(seen) == 30:
+            done.set()
+    sub = await js.subscribe("py.>", durable="pusher", cb=handler)
+    await asyncio.wait_for(done.wait(), 10)
+    assert seen == [b"value %d" % i for i in range(30)], seen
+    await sub.unsubscribe()
+
+    osub = await js.subscribe("py.2", ordered_consumer=True)
+    ordered = []
+    for _ in range(10):
+        m = await osub.next_msg(timeout=5)
+        ordered.append(m.data)
+    assert ordered == [b"value %d" % i for i in range(2, 30, 3)], ordered
+    await osub.unsubscribe()
+
+    names = sorted(await js.consumers_info("PY"), key=lambda c: c.name)
+    assert "puller" in [c.name for c in names], names
+    assert await js.delete_consumer("PY", "puller")
+    try:
+        await js.consumer_info("PY", "puller")
+        raise AssertionError("deleted")
+    except NotFoundError:
+        pass
+    created = await js.add_consumer("PY", ConsumerConfig(durable_name="made", ack_policy=AckPolicy.EXPLICIT, filter_subject="py.0"))
+    assert created.name == "made" and created.num_pending == 10, created
+    await nc.close()
+    print("ok")
+
+asyncio.run(main())
+"#,
+        url = server.url()
+    );
+    run_python(&script);
+}
