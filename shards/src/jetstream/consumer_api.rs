@@ -105,7 +105,7 @@ impl JetStream {
                 });
                 if answered != Some(true) {
                     if let Some(reply) = request.reply.clone().filter(|reply| !reply.is_empty()) {
-                        no_responders(shard, request.account, reply);
+                        no_responders(shard, request.account, reply, &request.subject);
                     }
                 }
                 return;
@@ -125,7 +125,7 @@ impl JetStream {
                 });
                 if answered != Some(true) {
                     if let Some(reply) = request.reply.clone().filter(|reply| !reply.is_empty()) {
-                        no_responders(shard, request.account, reply);
+                        no_responders(shard, request.account, reply, &request.subject);
                     }
                 }
                 return;

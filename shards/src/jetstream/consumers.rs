@@ -122,15 +122,18 @@ impl InternalSubscriber for ConsumerIntake {
         // reaches nobody, and a requester waiting for its confirmation hears so.
         if found == Some(false) {
             if let Some(reply) = message.reply.clone().filter(|reply| !reply.is_empty()) {
-                no_responders(shard, message.account, reply);
+                no_responders(shard, message.account, reply, &message.subject);
             }
         }
     }
 }
 
-/// Answers `reply` as the routing core answers a request nobody subscribes to.
-pub(super) fn no_responders(shard: &Shard, account: AccountId, reply: Bytes) {
-    let message = Message::with_headers(account, reply, None, b"NATS/1.0 503\r\n\r\n", b"");
+/// Answers `reply` as the routing core answers a request on `subject` nobody subscribes to.
+pub(super) fn no_responders(shard: &Shard, account: AccountId, reply: Bytes, subject: &[u8]) {
+    let mut headers = b"NATS/1.0 503\r\nNats-Subject: ".to_vec();
+    headers.extend_from_slice(subject);
+    headers.extend_from_slice(b"\r\n\r\n");
+    let message = Message::with_headers(account, reply, None, &headers, b"");
     shard.publish_internal(std::iter::once(message));
 }
 

@@ -31,9 +31,45 @@ fn pull_request_members_that_are_null_count_as_zero_as_in_go() {
     let request = crate::consumer::pull::parse_pull_request(body, START_NS).expect("accepted");
     assert_eq!(request.batch, 2);
     assert_eq!(request.expires_at, Some(START_NS + SECOND));
-    let error = crate::consumer::pull::parse_pull_request(br#"{"batch":"x"}"#, START_NS)
-        .expect_err("a string batch");
-    assert!(error.starts_with("json: "), "{error}");
+    // Go's type errors, for the first member (in the body's order) that does not fit.
+    for (body, text) in [
+        (
+            &br#"{"batch":"x"}"#[..],
+            "string into Go struct field .batch of type int",
+        ),
+        (
+            br#"{"batch":1.5}"#,
+            "number 1.5 into Go struct field .batch of type int",
+        ),
+        (
+            br#"{"min_pending":"x"}"#,
+            "string into Go struct field .min_pending of type int64",
+        ),
+        (
+            br#"{"expires":"x"}"#,
+            "string into Go struct field .expires of type time.Duration",
+        ),
+        (
+            br#"{"no_wait":1}"#,
+            "number into Go struct field .no_wait of type bool",
+        ),
+        (
+            br#"{"priority":true}"#,
+            "bool into Go struct field .priority of type int",
+        ),
+        (
+            br#"{"batch":{}}"#,
+            "object into Go struct field .batch of type int",
+        ),
+        (
+            br#"{"id":2,"batch":"y"}"#,
+            "number into Go struct field .id of type string",
+        ),
+    ] {
+        let error = crate::consumer::pull::parse_pull_request(body, START_NS)
+            .expect_err("a member of the wrong type");
+        assert_eq!(error, format!("json: cannot unmarshal {text}"));
+    }
 }
 
 #[test]
