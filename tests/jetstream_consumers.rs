@@ -801,3 +801,224 @@ asyncio.run(main())
     );
     run_python(&script);
 }
+
+#[tokio::test]
+async fn paused_consumers_deliver_nothing_until_resumed_and_reset_rewinds() {
+    let store = StoreDir::new("pause");
+    let server = start(3, &store);
+    let (_client, js) = connect(&server).await;
+    let stream = js
+        .create_stream(config("PAUSE", &["pause.>"]))
+        .await
+        .expect("stream");
+    publish_n(&js, "pause.a", 3).await;
+    let consumer: consumer::PullConsumer = stream
+        .create_consumer(pull::Config {
+            durable_name: Some("p".into()),
+            ..pull::Config::default()
+        })
+        .await
+        .expect("consumer");
+    let until = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    let paused = stream.pause_consumer("p", until).await.expect("pause");
+    assert!(paused.paused);
+    let fetch = |expires_ms: u64| {
+        let consumer = consumer.clone();
+        async move {
+            let batch = consumer
+                .fetch()
+                .max_messages(10)
+                .expires(Duration::from_millis(expires_ms))
+                .messages()
+                .await
+                .expect("fetch");
+            batch.try_collect::<Vec<_>>().await.expect("messages")
+        }
+    };
+    assert!(
+        fetch(500).await.is_empty(),
+        "a paused consumer delivers nothing"
+    );
+    let resumed = stream.resume_consumer("p").await.expect("resume");
+    assert!(!resumed.paused);
+    let messages = fetch(1000).await;
+    assert_eq!(messages.len(), 3);
+    for message in &messages {
+        message.double_ack().await.expect("ack");
+    }
+    let reset = stream.reset_consumer("p", Some(2)).await.expect("reset");
+    assert_eq!(reset.reset_seq, 2);
+    let again = fetch(1000).await;
+    let sequences: Vec<u64> = again
+        .iter()
+        .map(|message| message.info().expect("info").stream_sequence)
+        .collect();
+    assert_eq!(
+        sequences,
+        [2, 3],
+        "delivery starts again at the reset sequence"
+    );
+}
+
+#[tokio::test]
+async fn pinned_priority_groups_serve_one_client_until_it_is_unpinned() {
+    let store = StoreDir::new("pinned");
+    let server = start(3, &store);
+    let (client, js) = connect(&server).await;
+    let stream = js
+        .create_stream(config("PIN", &["pin.>"]))
+        .await
+        .expect("stream");
+    publish_n(&js, "pin.a", 5).await;
+    stream
+        .create_consumer(pull::Config {
+            durable_name: Some("g".into()),
+            priority_policy: consumer::PriorityPolicy::PinnedClient,
+            priority_groups: vec!["jobs".into()],
+            priority_timeout: Duration::from_secs(30),
+            ..pull::Config::default()
+        })
+        .await
+        .expect("consumer");
+    let wait = Duration::from_secs(3);
+    let pull = |body: String| {
+        let client = client.clone();
+        async move { raw_pull(&client, "PIN", "g", &body, wait).await }
+    };
+    let first = pull(r#"{"batch":1,"expires":1000000000,"group":"jobs"}"#.into()).await;
+    let pin = first[0]
+        .headers
+        .as_ref()
+        .and_then(|headers| headers.get("Nats-Pin-Id"))
+        .map(|value| value.to_string())
+        .expect("the first client is pinned");
+    // Another client stands by: nothing for it while the pin holds.
+    let standby = pull(r#"{"batch":1,"expires":400000000,"group":"jobs"}"#.into()).await;
+    assert_eq!(status_line(&standby[0]), "408 Request Timeout");
+    let wrong = pull(r#"{"batch":1,"expires":400000000,"group":"jobs","id":"nope"}"#.into()).await;
+    assert_eq!(status_line(&wrong[0]), "423 Nats-Pin-Id mismatch");
+    let pinned = pull(format!(
+        r#"{{"batch":1,"expires":1000000000,"group":"jobs","id":"{pin}"}}"#
+    ))
+    .await;
+    assert_eq!(&pinned[0].payload[..], b"m1");
+    stream.unpin_consumer("g", "jobs").await.expect("unpin");
+    let next = pull(r#"{"batch":1,"expires":1000000000,"group":"jobs"}"#.into()).await;
+    let new_pin = next[0]
+        .headers
+        .as_ref()
+        .and_then(|headers| headers.get("Nats-Pin-Id"))
+        .map(|value| value.to_string())
+        .expect("a new pin");
+    assert_ne!(new_pin, pin);
+    assert_eq!(&next[0].payload[..], b"m2");
+}
+
+#[tokio::test]
+async fn consumer_advisories_report_creation_naks_terminations_and_deletion() {
+    let store = StoreDir::new("advisories");
+    let server = start(3, &store);
+    let (client, js) = connect(&server).await;
+    let mut events = client
+        .subscribe("$JS.EVENT.ADVISORY.CONSUMER.>")
+        .await
+        .expect("subscribe");
+    client.flush().await.expect("flush");
+    let stream = js
+        .create_stream(config("ADV", &["adv.>"]))
+        .await
+        .expect("stream");
+    publish_n(&js, "adv.a", 3).await;
+    let consumer: consumer::PullConsumer = stream
+        .create_consumer(pull::Config {
+            durable_name: Some("watched".into()),
+            max_deliver: 1,
+            ack_wait: Duration::from_millis(300),
+            ..pull::Config::default()
+        })
+        .await
+        .expect("consumer");
+    let batch = consumer
+        .fetch()
+        .max_messages(3)
+        .messages()
+        .await
+        .expect("fetch");
+    let messages: Vec<_> = batch.try_collect().await.expect("messages");
+    assert_eq!(messages.len(), 3);
+    messages[0].ack_with(AckKind::Nak(None)).await.expect("nak");
+    messages[1]
+        .ack_with(AckKind::Term)
+        .await
+        .expect("terminate");
+    // messages[2] is never acknowledged: with max_deliver 1 its ack wait ends its deliveries.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    stream.delete_consumer("watched").await.expect("delete");
+    let mut seen = Vec::new();
+    while let Ok(Some(message)) = tokio::time::timeout(Duration::from_secs(2), events.next()).await
+    {
+        let value: serde_json::Value =
+            serde_json::from_slice(&message.payload).expect("advisory JSON");
+        seen.push((message.subject.to_string(), value["type"].to_string()));
+        if message
+            .subject
+            .starts_with("$JS.EVENT.ADVISORY.CONSUMER.DELETED")
+        {
+            break;
+        }
+    }
+    let subjects: Vec<&str> = seen.iter().map(|(subject, _)| subject.as_str()).collect();
+    for expected in [
+        "$JS.EVENT.ADVISORY.CONSUMER.CREATED.ADV.watched",
+        "$JS.EVENT.ADVISORY.CONSUMER.MSG_NAKED.ADV.watched",
+        "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.ADV.watched",
+        "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.ADV.watched",
+        "$JS.EVENT.ADVISORY.CONSUMER.DELETED.ADV.watched",
+    ] {
+        assert!(subjects.contains(&expected), "{expected} in {seen:?}");
+    }
+}
+
+#[tokio::test]
+async fn push_consumers_with_a_deliver_group_split_the_messages() {
+    let store = StoreDir::new("pushgroup");
+    let server = start(3, &store);
+    let (_client, js) = connect(&server).await;
+    let stream = js
+        .create_stream(config("GRP", &["grp.>"]))
+        .await
+        .expect("stream");
+    // Two members on connections of their own (so on any shard).
+    let mut members = Vec::new();
+    for _ in 0..2 {
+        let member = async_nats::connect(server.url()).await.expect("connect");
+        let subscription = member
+            .queue_subscribe("deliver.grp", "workers".into())
+            .await
+            .expect("queue subscribe");
+        member.flush().await.expect("flush");
+        members.push((member, subscription));
+    }
+    stream
+        .create_consumer(push::Config {
+            durable_name: Some("q".into()),
+            deliver_subject: "deliver.grp".into(),
+            deliver_group: Some("workers".into()),
+            ack_policy: AckPolicy::None,
+            ..push::Config::default()
+        })
+        .await
+        .expect("consumer");
+    publish_n(&js, "grp.a", 200).await;
+    let mut payloads = Vec::new();
+    for (_, subscription) in &mut members {
+        while let Ok(Some(message)) =
+            tokio::time::timeout(Duration::from_millis(700), subscription.next()).await
+        {
+            payloads.push(String::from_utf8_lossy(&message.payload).into_owned());
+        }
+    }
+    payloads.sort_by_key(|payload| payload[1..].parse::<u32>().expect("m<n>"));
+    let expected: Vec<String> = (0..200).map(|index| format!("m{index}")).collect();
+    assert_eq!(payloads, expected, "every message once, across the group");
+}

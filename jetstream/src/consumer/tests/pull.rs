@@ -406,6 +406,25 @@ fn pinned_client_gets_a_pin_and_others_wait_until_it_times_out() {
 }
 
 #[test]
+fn a_standby_request_of_a_pinned_group_expires_with_408_while_messages_wait() {
+    let mut h = Harness::new();
+    h.pull_consumer(
+        r#","priority_policy":"pinned_client","priority_groups":["jobs"],"priority_timeout":30000000000"#,
+    );
+    for index in 0..3 {
+        h.publish("s.a", &format!("{index}"));
+    }
+    let first = h.pull("C", r#"{"batch":1,"expires":1000000000,"group":"jobs"}"#);
+    assert_eq!(payloads(&h.take(&first)), vec!["0"]);
+    let standby = h.pull("C", r#"{"batch":1,"expires":400000000,"group":"jobs"}"#);
+    assert!(h.take(&standby).is_empty(), "the pin holds");
+    h.advance(400 * MILLI + MILLI);
+    let ended = h.take(&standby);
+    assert_eq!(ended.len(), 1);
+    assert_eq!(status_of(&ended[0]), "408 Request Timeout");
+}
+
+#[test]
 fn prioritized_requests_with_lower_priority_numbers_are_served_first() {
     let mut h = Harness::new();
     h.pull_consumer(r#","priority_policy":"prioritized","priority_groups":["jobs"]"#);
