@@ -136,6 +136,9 @@ async fn pull_consumers_fetch_acknowledge_and_report_their_state() {
 
     let names: Vec<String> = stream.consumer_names().try_collect().await.expect("names");
     assert_eq!(names, ["worker"]);
+    let mut stream = stream;
+    assert_eq!(stream.info().await.expect("info").state.consumer_count, 1);
+    assert_eq!(js.query_account().await.expect("account").consumers, 1);
     let listed: Vec<consumer::Info> = stream.consumers().try_collect().await.expect("list");
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].name, "worker");

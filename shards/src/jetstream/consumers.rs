@@ -281,6 +281,11 @@ impl Consumers {
         });
     }
 
+    /// How many consumers the stream has (stream info's `consumer_count`).
+    pub fn count(&self) -> u64 {
+        self.set.borrow().as_ref().map_or(0, |set| set.len() as u64)
+    }
+
     /// Whether the stream has consumers.
     pub fn any(&self) -> bool {
         self.set

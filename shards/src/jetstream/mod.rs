@@ -263,6 +263,7 @@ impl JetStream {
             if stream.account != account {
                 continue;
             }
+            usage.consumers += stream.consumers.count();
             let bytes = stream.bytes();
             if stream.store.is_memory() {
                 usage.memory += bytes;

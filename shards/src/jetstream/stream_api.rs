@@ -51,6 +51,7 @@ impl Stream {
             }
         };
         let mut state = StreamState::from_store(&self.store.state());
+        state.consumer_count = self.consumers.count();
         let mut paged = ApiPaged::default();
         if let Some(request) = request.filter(|request| !request.subjects_filter.is_empty()) {
             let totals = self.store.subjects_totals(&request.subjects_filter);
