@@ -22,6 +22,8 @@
 //!   delete and info requests, with Go's errors and direct-get status replies.
 //! - `stream`: the stream state machine of the publish path (events in, actions out), with
 //!   its contract with the runtime.
+//! - `backup`: stream snapshots in the Go server's format (an S2 stream of a `NATSARC1`
+//!   archive), written and read in pieces.
 //!
 //! Where Natrix deliberately differs from the Go server (2.14 is the version matched; 2.15's
 //! configuration fields are accepted too):
@@ -50,6 +52,7 @@
 //!   mapping-function arguments less strictly than Go's `ValidateMapping`.
 
 pub mod api;
+pub mod backup;
 pub mod config;
 pub mod errors;
 pub mod headers;

@@ -49,6 +49,7 @@ use crate::api::StreamConfig;
 use crate::errors::{ApiError, ErrorId};
 
 pub use dedupe::{Dedupe, DedupeEntry};
+pub(crate) use publish::parse_ttl as message_ttl;
 
 /// Identifies one store or load action, so that its outcome can be reported back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -54,7 +54,7 @@ fn parse_sequence(value: &[u8]) -> u64 {
 
 /// Go's `parseMessageTTL`: `never`, a Go duration of at least a second, or whole seconds.
 /// `Ok(None)` when absent; `Ok(Some(-1))` for never.
-fn parse_ttl(raw: &[u8]) -> Result<Option<i64>, ()> {
+pub(crate) fn parse_ttl(raw: &[u8]) -> Result<Option<i64>, ()> {
     let Some(value) = headers::get_str(raw, names::TTL).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
