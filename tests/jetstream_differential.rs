@@ -14,6 +14,7 @@ use common::TestServer;
 /// Keys whose scalar value is replaced by `*` before comparing.
 const MASKED: &[&str] = &[
     "created",
+    "deliver_subject",
     "ts",
     "first_ts",
     "last_ts",
@@ -242,6 +243,31 @@ const SCRIPT: &[Step] = &[
     request("$JS.API.STREAM.INFO.ORDERS", ""),
     request("orders.z", "after purge"),
     request("$JS.API.INFO", ""),
+    request("$JS.API.STREAM.SNAPSHOT.ORDERS", ""),
+    request("$JS.API.STREAM.SNAPSHOT.NOPE", r#"{"deliver_subject":"x"}"#),
+    request(
+        "$JS.API.STREAM.SNAPSHOT.ORDERS",
+        r#"{"deliver_subject":"a.*"}"#,
+    ),
+    request("$JS.API.STREAM.SNAPSHOT.ORDERS", r#"{"deliver":"a"}"#),
+    request(
+        "$JS.API.STREAM.SNAPSHOT.ORDERS",
+        r#"{"deliver_subject":"nobody.listens","chunk_size":1024}"#,
+    ),
+    request("$JS.API.STREAM.RESTORE.ORDERS", ""),
+    request("$JS.API.STREAM.RESTORE.X", r#"{"config":{"name":"Y"}}"#),
+    request(
+        "$JS.API.STREAM.RESTORE.X",
+        r#"{"config":{"name":"X"},"bogus":1}"#,
+    ),
+    request(
+        "$JS.API.STREAM.RESTORE.ORDERS",
+        r#"{"config":{"name":"ORDERS","subjects":["orders.>"]}}"#,
+    ),
+    request(
+        "$JS.API.STREAM.RESTORE.X",
+        r#"{"config":{"name":"X","subjects":["x"],"max_msgs_per_subject":-5}}"#,
+    ),
     request("$JS.API.STREAM.DELETE.ORDERS", ""),
     request("$JS.API.STREAM.DELETE.ORDERS", ""),
     request("$JS.API.STREAM.NAMES", ""),

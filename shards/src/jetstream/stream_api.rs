@@ -135,6 +135,7 @@ impl JetStream {
             ApiCall::MsgGet(_) => self.msg_get(shard, &stream, request),
             ApiCall::MsgDelete(_) => self.msg_delete(shard, &stream, request),
             ApiCall::DirectGet { .. } => super::direct::direct_get(self, shard, &stream, request),
+            ApiCall::StreamSnapshot(_) => self.snapshot_stream(shard, &stream, request),
             _ => self.reply_error(shard, &request, ApiError::new(ErrorId::BadRequest)),
         }
     }
@@ -242,10 +243,12 @@ impl JetStream {
         compio::runtime::spawn(async move {
             match *change {
                 StreamChange::Create {
-                    config, created_ns, ..
+                    config,
+                    created_ns,
+                    restore,
                 } => {
                     let entry = DirectoryEntry { config, created_ns };
-                    js.create_stream(&shard, request, entry).await;
+                    js.create_stream(&shard, request, entry, restore).await;
                 }
                 StreamChange::Update { config, previous } => {
                     js.update_stream(&shard, request, config, previous).await;
@@ -270,11 +273,14 @@ impl JetStream {
         .detach();
     }
 
+    /// Creates a stream the meta shard approved; with `restore`, empty and not capturing
+    /// until the client has sent its backup.
     async fn create_stream(
         self: &Rc<Self>,
         shard: &Rc<Shard>,
         request: ApiRequest,
         entry: DirectoryEntry,
+        restore: bool,
     ) {
         let name = entry.config.name.clone();
         let account_name = shard.config().accounts.get(request.account).name.clone();
@@ -305,10 +311,19 @@ impl JetStream {
                     let _ = files::remove_stream_dir(dir).await;
                 }
                 self.revert(shard, request.account, &name, None);
-                self.reply_error(shard, &request, ApiError::stream_create(error));
+                let error = if restore {
+                    ApiError::stream_restore(error)
+                } else {
+                    ApiError::stream_create(error)
+                };
+                self.reply_error(shard, &request, error);
                 return;
             }
         };
+        if restore {
+            self.restore_stream(shard, request, stream).await;
+            return;
+        }
         self.streams
             .borrow_mut()
             .insert((request.account, name.clone()), Rc::clone(&stream));
@@ -374,7 +389,7 @@ impl JetStream {
     }
 
     /// Tells the meta shard that an approved change did not happen.
-    fn revert(
+    pub(super) fn revert(
         &self,
         shard: &Shard,
         account: crate::account::AccountId,
