@@ -780,3 +780,41 @@ asyncio.run(main())
     );
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "ok");
 }
+
+#[tokio::test]
+async fn the_domain_api_serves_clients_that_name_the_domain() {
+    let store = StoreDir::new("domain");
+    let config = store.0.join("server.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "jetstream {{\n  store_dir: {:?}\n  domain: hub\n}}\n",
+            store.0.join("data").to_str().expect("utf-8")
+        ),
+    )
+    .expect("config file");
+    let server = TestServer::natrix(2, &["-c", config.to_str().expect("utf-8")]);
+    let client = async_nats::connect(server.url()).await.expect("connect");
+    let js = jetstream::with_domain(client.clone(), "hub");
+    js.create_stream(config_for_domain()).await.expect("create");
+    let ack = js
+        .publish("hub.orders.1", Bytes::from_static(b"one"))
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
+    assert_eq!(ack.domain, "hub");
+    assert_eq!(ack.sequence, 1);
+    let account = js.query_account().await.expect("account info");
+    assert_eq!(account.domain.as_deref(), Some("hub"));
+    assert_eq!(account.streams, 1);
+    // The plain API answers too; a domain this server is not in gets no answer.
+    let plain = jetstream::new(client.clone());
+    assert!(plain.get_stream("HUB").await.is_ok());
+    let elsewhere = jetstream::with_domain(client, "other");
+    assert!(elsewhere.query_account().await.is_err());
+}
+
+fn config_for_domain() -> stream::Config {
+    config("HUB", &["hub.orders.>"])
+}

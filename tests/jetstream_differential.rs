@@ -275,14 +275,14 @@ const SCRIPT: &[Step] = &[
 ];
 
 /// The reply to every step, as `headers|body` text.
-async fn run_script(url: &str) -> Vec<String> {
+async fn run_script(url: &str, script: &[Step]) -> Vec<String> {
     let client = async_nats::ConnectOptions::new()
         .request_timeout(Some(Duration::from_secs(5)))
         .connect(url)
         .await
         .expect("connect");
     let mut replies = Vec::new();
-    for step in SCRIPT {
+    for step in script {
         let mut headers = async_nats::HeaderMap::new();
         for (name, value) in step.headers {
             headers.insert(*name, *value);
@@ -361,18 +361,83 @@ fn mask(json: &str) -> String {
 
 #[tokio::test]
 async fn api_replies_match_the_go_server_byte_for_byte_once_masked() {
-    let go_dir = std::env::temp_dir().join(format!("natrix-jsdiff-go-{}", std::process::id()));
-    let natrix_dir =
-        std::env::temp_dir().join(format!("natrix-jsdiff-natrix-{}", std::process::id()));
-    for dir in [&go_dir, &natrix_dir] {
+    compare_with_go("plain", SCRIPT, None).await;
+}
+
+/// Requests on the domain form of the API (`$JS.hub.API.>`) and publishes whose PubAcks name
+/// the domain, against both servers configured with `jetstream { domain: hub }`.
+const DOMAIN_SCRIPT: &[Step] = &[
+    request("$JS.hub.API.INFO", ""),
+    request(
+        "$JS.hub.API.STREAM.CREATE.D",
+        r#"{"name":"D","subjects":["d.>"]}"#,
+    ),
+    request("d.1", "one"),
+    with_headers("d.1", &[("Nats-Msg-Id", "a")], "two"),
+    with_headers("d.1", &[("Nats-Msg-Id", "a")], "two again"),
+    request("$JS.hub.API.STREAM.INFO.D", ""),
+    request("$JS.API.STREAM.INFO.D", ""),
+    request("$JS.hub.API.STREAM.NAMES", ""),
+    request("$JS.hub.API.STREAM.MSG.GET.D", r#"{"seq":1}"#),
+    request(
+        "$JS.hub.API.STREAM.CREATE.D",
+        r#"{"name":"D","subjects":["x"]}"#,
+    ),
+    request(
+        "$JS.hub.API.STREAM.UPDATE.D",
+        r#"{"name":"D","subjects":["d.>"],"max_msgs":5}"#,
+    ),
+    request("$JS.hub.API.STREAM.LIST", ""),
+    request("$JS.hub.API.INFO", ""),
+    request("$JS.other.API.INFO", ""),
+    request("$JS.hub.API.STREAM.DELETE.D", ""),
+];
+
+#[tokio::test]
+async fn domain_api_replies_match_the_go_server() {
+    compare_with_go("domain", DOMAIN_SCRIPT, Some("hub")).await;
+}
+
+/// Runs `script` against the Go server and against Natrix (two shards), each with a store
+/// directory of its own (and `domain` in a configuration file), and compares the replies.
+async fn compare_with_go(label: &str, script: &[Step], domain: Option<&str>) {
+    let dir_of = |server: &str| {
+        std::env::temp_dir().join(format!(
+            "natrix-jsdiff-{label}-{server}-{}",
+            std::process::id()
+        ))
+    };
+    let (go_dir, natrix_dir) = (dir_of("go"), dir_of("natrix"));
+    let args_for = |dir: &std::path::Path| -> Vec<String> {
         let _ = std::fs::remove_dir_all(dir);
-    }
-    let go = TestServer::go(&["-js", "-sd", go_dir.to_str().expect("utf-8")]);
-    let natrix = TestServer::natrix(2, &["-js", "-sd", natrix_dir.to_str().expect("utf-8")]);
-    let expected = run_script(&go.url()).await;
-    let actual = run_script(&natrix.url()).await;
+        std::fs::create_dir_all(dir).expect("store dir");
+        let store = dir.join("store");
+        match domain {
+            None => vec![
+                "-js".to_owned(),
+                "-sd".to_owned(),
+                store.to_str().expect("utf-8").to_owned(),
+            ],
+            Some(domain) => {
+                let config = dir.join("server.conf");
+                let text = format!(
+                    "jetstream {{\n  store_dir: {:?}\n  domain: {domain}\n}}\n",
+                    store.to_str().expect("utf-8")
+                );
+                std::fs::write(&config, text).expect("config file");
+                vec!["-c".to_owned(), config.to_str().expect("utf-8").to_owned()]
+            }
+        }
+    };
+    let go_args = args_for(&go_dir);
+    let natrix_args = args_for(&natrix_dir);
+    let go = TestServer::go(&go_args.iter().map(String::as_str).collect::<Vec<_>>());
+    let natrix_strs: Vec<&str> = natrix_args.iter().map(String::as_str).collect();
+    let natrix = TestServer::natrix(2, &natrix_strs);
+    let expected = run_script(&go.url(), script).await;
+    let actual = run_script(&natrix.url(), script).await;
     let mut differences = Vec::new();
-    for ((step, go_reply), natrix_reply) in SCRIPT
+    for ((step, go_reply), natrix_reply) in script
         .iter()
         .filter(|step| step.compare)
         .zip(&expected)

@@ -161,7 +161,7 @@ impl JetStream {
                     go_duration(started.elapsed())
                 );
                 if let Some(subject) = final_reply {
-                    let (info, _) = stream.info(self, InfoView::Change, None);
+                    let (info, _) = stream.info(self, InfoView::Create, None);
                     let payload =
                         natrix_jetstream::json::to_vec(&StreamCreateResponse::ok(info, false));
                     publish_to(shard, request.account, subject, payload);

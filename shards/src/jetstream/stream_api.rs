@@ -28,7 +28,9 @@ use crate::shard::{ApiCall, ApiRequest, DirectoryEntry, JetStreamMsg, Shard, Str
 pub(super) enum InfoView {
     /// `STREAM.INFO`: the server's `_nats.*` metadata and the cluster (leader) section.
     Info,
-    /// Create and update replies: the metadata, no cluster section.
+    /// Create (and restore) replies: the metadata, no cluster section, no domain.
+    Create,
+    /// Update replies: the metadata and the domain, no cluster section.
     Change,
     /// `STREAM.LIST` entries: the configuration as stored.
     List,
@@ -46,7 +48,7 @@ impl Stream {
         let config = self.config();
         let config = match view {
             InfoView::List => config,
-            InfoView::Info | InfoView::Change => {
+            InfoView::Info | InfoView::Create | InfoView::Change => {
                 with_dynamic_metadata(&config, &settings.version, API_LEVEL)
             }
         };
@@ -75,7 +77,12 @@ impl Stream {
             config,
             created: Timestamp::from_unix_nanos(self.created_ns.get()),
             state,
-            domain: settings.domain.clone(),
+            // As the Go server: a create reply leaves the domain out.
+            domain: if view == InfoView::Create {
+                String::new()
+            } else {
+                settings.domain.clone()
+            },
             cluster: (view == InfoView::Info).then(|| ClusterInfo {
                 leader: settings.server_name.clone(),
                 ..ClusterInfo::default()
@@ -258,7 +265,7 @@ impl JetStream {
                     let name = request.call.stream().unwrap_or_default().to_owned();
                     match js.stream(request.account, &name) {
                         Some(stream) => {
-                            let (info, _) = stream.info(&js, InfoView::Change, None);
+                            let (info, _) = stream.info(&js, InfoView::Create, None);
                             // The Go server says `did_create` for an identical create too.
                             let reply = StreamCreateResponse::ok(info, true);
                             js.reply_json(&shard, &request, &reply, false);
@@ -328,7 +335,7 @@ impl JetStream {
             .borrow_mut()
             .insert((request.account, name.clone()), Rc::clone(&stream));
         stream.start(shard);
-        let (info, _) = stream.info(self, InfoView::Change, None);
+        let (info, _) = stream.info(self, InfoView::Create, None);
         self.reply_json(
             shard,
             &request,
