@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, stream};
 use bytes::Bytes;
 use common::TestServer;
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 
 /// A store directory of its own for one test, removed when dropped.
 struct StoreDir(PathBuf);
@@ -817,4 +817,84 @@ async fn the_domain_api_serves_clients_that_name_the_domain() {
 
 fn config_for_domain() -> stream::Config {
     config("HUB", &["hub.orders.>"])
+}
+
+#[tokio::test]
+async fn subject_transforms_rewrite_what_is_stored_and_republish_follows_updates() {
+    let store = StoreDir::new("republish");
+    let server = start(2, &store);
+    let (client, js) = connect(&server).await;
+    let mut republished = client.subscribe("copy.>").await.expect("subscribe");
+    client.flush().await.expect("flush");
+    let mut settings = stream::Config {
+        subject_transform: Some(stream::SubjectTransform {
+            source: "raw.*".to_owned(),
+            destination: "clean.{{wildcard(1)}}".to_owned(),
+        }),
+        republish: Some(stream::Republish {
+            source: "clean.>".to_owned(),
+            destination: "copy.>".to_owned(),
+            headers_only: false,
+        }),
+        ..config("RP", &["raw.*"])
+    };
+    let mut created = js.create_stream(settings.clone()).await.expect("create");
+    js.publish("raw.one", Bytes::from_static(b"first"))
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
+    let stored = created.get_raw_message(1).await.expect("get");
+    assert_eq!(stored.subject.as_str(), "clean.one");
+    let copy = tokio::time::timeout(Duration::from_secs(5), republished.next())
+        .await
+        .expect("republished")
+        .expect("open");
+    assert_eq!(copy.subject.as_str(), "copy.one");
+    assert_eq!(&copy.payload[..], b"first");
+    let headers = copy.headers.expect("headers");
+    assert_eq!(headers.get("Nats-Stream").map(|v| v.as_str()), Some("RP"));
+    assert_eq!(
+        headers.get("Nats-Subject").map(|v| v.as_str()),
+        Some("clean.one")
+    );
+
+    // Headers only, after an update: the size instead of the payload.
+    settings.republish = Some(stream::Republish {
+        source: "clean.>".to_owned(),
+        destination: "copy.>".to_owned(),
+        headers_only: true,
+    });
+    js.update_stream(settings.clone()).await.expect("update");
+    js.publish("raw.one", Bytes::from_static(b"second"))
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
+    let copy = tokio::time::timeout(Duration::from_secs(5), republished.next())
+        .await
+        .expect("republished")
+        .expect("open");
+    assert!(copy.payload.is_empty());
+    let headers = copy.headers.expect("headers");
+    assert_eq!(headers.get("Nats-Msg-Size").map(|v| v.as_str()), Some("6"));
+    assert_eq!(
+        headers.get("Nats-Last-Sequence").map(|v| v.as_str()),
+        Some("1")
+    );
+    assert_eq!(created.info().await.expect("info").state.messages, 2);
+
+    // A mapping function Natrix's transform engine lacks is refused, not ignored.
+    settings.name = "SPLIT".to_owned();
+    settings.subjects = vec!["split.*".to_owned()];
+    settings.republish = None;
+    settings.subject_transform = Some(stream::SubjectTransform {
+        source: "split.*".to_owned(),
+        destination: "parts.{{splitFromLeft(1,2)}}".to_owned(),
+    });
+    let error = js.create_stream(settings).await.expect_err("refused");
+    assert!(
+        error.to_string().contains("not supported by Natrix yet"),
+        "{error}"
+    );
 }

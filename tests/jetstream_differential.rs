@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::TestServer;
+use futures_util::StreamExt;
 
 /// Keys whose scalar value is replaced by `*` before comparing.
 const MASKED: &[&str] = &[
@@ -649,4 +650,118 @@ async fn stream_and_api_audit_advisories_match_the_go_server() {
             assert_eq!(natrix_value["client"]["acc"], "$G");
         }
     }
+}
+
+/// What a client sees of a stream with a subject transform and a republish: the PubAcks,
+/// the republished messages (subject, headers with the time masked, payload) and the stored
+/// subjects.
+async fn transform_and_republish_view(url: &str) -> Vec<String> {
+    let client = async_nats::connect(url).await.expect("connect");
+    let mut republished = client.subscribe("out.>").await.expect("subscribe");
+    client.flush().await.expect("flush");
+    let mut seen = Vec::new();
+    let create = client
+        .request(
+            "$JS.API.STREAM.CREATE.T",
+            Bytes::from_static(
+                br#"{"name":"T","subjects":["in.>"],"subject_transform":{"src":"in.*.>","dest":"stored.$1.>"},"republish":{"src":"stored.>","dest":"out.>"}}"#,
+            ),
+        )
+        .await
+        .expect("create");
+    seen.push(mask(&String::from_utf8_lossy(&create.payload)));
+    for (subject, header) in [
+        ("in.a.b", Some("1")),
+        ("in.a.c", None),
+        ("in.a.b", None),
+        ("in.x", None),
+    ] {
+        let mut headers = async_nats::HeaderMap::new();
+        if let Some(value) = header {
+            headers.insert("X-Trace", value);
+        }
+        let ack = client
+            .request_with_headers(
+                subject,
+                headers,
+                Bytes::from(format!("payload of {subject}")),
+            )
+            .await
+            .expect("publish");
+        seen.push(String::from_utf8_lossy(&ack.payload).into_owned());
+    }
+    for _ in 0..3 {
+        let message = tokio::time::timeout(Duration::from_secs(5), republished.next())
+            .await
+            .expect("republished within 5 s")
+            .expect("subscription open");
+        let mut headers: Vec<String> = message
+            .headers
+            .iter()
+            .flat_map(|headers| headers.iter())
+            .map(|(name, values)| {
+                let value = if name.to_string() == "Nats-Time-Stamp" {
+                    "*".to_owned()
+                } else {
+                    values
+                        .iter()
+                        .map(|value| value.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                };
+                format!("{name}={value}")
+            })
+            .collect();
+        headers.sort();
+        seen.push(format!(
+            "{} {} {}",
+            message.subject,
+            headers.join(";"),
+            String::from_utf8_lossy(&message.payload)
+        ));
+    }
+    for seq in 1..=4 {
+        let reply = client
+            .request(
+                "$JS.API.STREAM.MSG.GET.T",
+                Bytes::from(format!(r#"{{"seq":{seq}}}"#)),
+            )
+            .await
+            .expect("get");
+        seen.push(mask(&String::from_utf8_lossy(&reply.payload)));
+    }
+    seen
+}
+
+#[tokio::test]
+async fn subject_transforms_and_republish_match_the_go_server() {
+    let dir_of = |server: &str| {
+        std::env::temp_dir().join(format!("natrix-jsdiff-rp-{server}-{}", std::process::id()))
+    };
+    let (go_dir, natrix_dir) = (dir_of("go"), dir_of("natrix"));
+    let go = TestServer::go(&["-js", "-sd", go_dir.to_str().expect("utf-8")]);
+    let natrix = TestServer::natrix(2, &["-js", "-sd", natrix_dir.to_str().expect("utf-8")]);
+    let expected = transform_and_republish_view(&go.url()).await;
+    let actual = transform_and_republish_view(&natrix.url()).await;
+    drop(go);
+    drop(natrix);
+    for dir in [&go_dir, &natrix_dir] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    for (go_line, natrix_line) in expected.iter().zip(&actual) {
+        assert_eq!(natrix_line, go_line);
+    }
+    assert_eq!(actual.len(), expected.len());
+    // What both servers did, so that the comparison cannot pass on two empty views.
+    assert!(
+        actual[5].starts_with("out.a.b Nats-Last-Sequence=0;Nats-Sequence=1;")
+            && actual[5].contains("X-Trace=1"),
+        "{actual:#?}"
+    );
+    assert!(actual[6].contains("Nats-Subject=stored.a.c"), "{actual:#?}");
+    assert!(
+        actual[7].starts_with("out.a.b Nats-Last-Sequence=1;Nats-Sequence=3;"),
+        "{actual:#?}"
+    );
+    assert!(actual[11].contains(r#""subject":"in.x""#), "{actual:#?}");
 }

@@ -28,11 +28,15 @@
 //! Where Natrix deliberately differs from the Go server (2.14 is the version matched; 2.15's
 //! configuration fields are accepted too):
 //! - Features not implemented yet are refused on create and update by
-//!   [`config::refuse_unsupported`] instead of being stored and ignored: mirrors, sources,
-//!   republish, subject transforms and schedules (`JSStreamInvalidConfigF`, "... not
+//!   [`config::refuse_unsupported`] instead of being stored and ignored: mirrors, sources
+//!   and schedules (`JSStreamInvalidConfigF`, "... not
 //!   supported by Natrix yet"), fast and atomic batch publish (Go's "batch publish is
 //!   disabled" / "atomic publish is disabled"). A publish carrying `Nats-Batch-Id` gets
 //!   "atomic publish is disabled". `compression: s2` is accepted and stored uncompressed.
+//!   Subject transforms and republish run (the runtime applies the transforms and passes
+//!   the republish destination in [`stream::Publish`]); the shard's transform engine knows
+//!   `wildcard` and `partition`, and the runtime refuses destinations with other mapping
+//!   functions.
 //! - Publishes are pipelined (see `stream`): a publish whose outcome depends on sequences
 //!   waits while a store that may fail is in flight. Removals that the store makes for its
 //!   limits while other stores are in flight are not seen by `-Last-Subject-Sequence` checks

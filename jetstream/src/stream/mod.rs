@@ -68,6 +68,9 @@ pub struct Publish {
     pub payload: Bytes,
     /// Arrival time, nanoseconds since the epoch: the message's timestamp.
     pub now_ns: i64,
+    /// Where the stored message is republished (the stream's `republish` transform applied
+    /// to `subject` by the runtime), `None` when it is not.
+    pub republish_to: Option<String>,
 }
 
 /// What the runtime must do.
@@ -91,6 +94,17 @@ pub enum Action {
         token: Token,
         /// The subject.
         subject: String,
+    },
+    /// Publish a stored message again (the stream's `republish`), before the PubAck that
+    /// follows it in the same actions.
+    Republish {
+        /// The destination subject.
+        subject: String,
+        /// Raw headers: the message's, with the `Nats-Stream`, `-Subject`, `-Sequence`,
+        /// `-Time-Stamp` and `-Last-Sequence` (and `-Msg-Size`) headers added.
+        headers: Bytes,
+        /// The payload, empty for `headers_only`.
+        payload: Bytes,
     },
     /// Publish `payload` to `subject` (a PubAck or an error reply).
     Reply {
@@ -137,6 +151,18 @@ struct InFlight {
     rollup_all: bool,
     may_fail: bool,
     duplicate_replies: Vec<String>,
+    republish: Option<Box<PendingRepublish>>,
+}
+
+/// What a republish needs once the store succeeded.
+#[derive(Debug, Clone)]
+struct PendingRepublish {
+    destination: String,
+    /// The subject's last sequence before this message (Go's `Nats-Last-Sequence`).
+    last_subject_seq: u64,
+    headers: Bytes,
+    payload: Bytes,
+    timestamp_ns: i64,
 }
 
 /// The publish-path state of one stream.
@@ -291,6 +317,9 @@ impl StreamMachine {
                 if let Some(id) = &entry.msg_id {
                     self.dedupe.settle(id, Some(seq));
                 }
+                if let Some(republish) = &entry.republish {
+                    actions.push(self.republish_action(&entry.subject, seq, republish));
+                }
                 if let Some(value) = entry.counter_value {
                     self.remember_counter(&entry.subject, seq, value);
                 }
@@ -441,6 +470,42 @@ impl StreamMachine {
             out.push('}');
         }
         Bytes::from(out)
+    }
+
+    /// Go's republished message: the stored headers (if any) with the stream's headers
+    /// added in Go's order, and the payload (only its size with `headers_only`).
+    fn republish_action(&self, subject: &str, seq: u64, republish: &PendingRepublish) -> Action {
+        let headers_only = self
+            .config
+            .republish
+            .as_ref()
+            .is_some_and(|republish| republish.headers_only);
+        let time = crate::time::Timestamp::from_unix_nanos(republish.timestamp_ns).to_rfc3339();
+        let mut added = format!(
+            "Nats-Stream: {}\r\nNats-Subject: {subject}\r\nNats-Sequence: {seq}\r\nNats-Time-Stamp: {time}\r\nNats-Last-Sequence: {}\r\n",
+            self.config.name, republish.last_subject_seq
+        );
+        if headers_only {
+            added.push_str(&format!("Nats-Msg-Size: {}\r\n", republish.payload.len()));
+        }
+        let mut headers = Vec::with_capacity(republish.headers.len() + added.len() + 12);
+        if republish.headers.len() >= 4 {
+            // The message's own block without its final CRLF, then ours.
+            headers.extend_from_slice(&republish.headers[..republish.headers.len() - 2]);
+        } else {
+            headers.extend_from_slice(b"NATS/1.0\r\n");
+        }
+        headers.extend_from_slice(added.as_bytes());
+        headers.extend_from_slice(b"\r\n");
+        Action::Republish {
+            subject: republish.destination.clone(),
+            headers: Bytes::from(headers),
+            payload: if headers_only {
+                Bytes::new()
+            } else {
+                republish.payload.clone()
+            },
+        }
     }
 
     fn reply_error(&self, actions: &mut Vec<Action>, reply: Option<&str>, error: ApiError) {

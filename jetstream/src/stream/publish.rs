@@ -273,6 +273,15 @@ impl StreamMachine {
             ttl_seconds = marker_ttl;
             publish.headers = headers::set(&publish.headers, names::TTL, &ttl_seconds.to_string());
         }
+        let republish = publish.republish_to.clone().map(|destination| {
+            Box::new(super::PendingRepublish {
+                destination,
+                last_subject_seq: self.last_seq_for(store, &publish.subject),
+                headers: publish.headers.clone(),
+                payload: publish.payload.clone(),
+                timestamp_ns: publish.now_ns,
+            })
+        });
         self.issue_store(
             publish,
             msg_id,
@@ -280,6 +289,7 @@ impl StreamMachine {
             ttl_seconds,
             rollup_sub,
             rollup_all,
+            republish,
             actions,
         );
     }
@@ -293,6 +303,7 @@ impl StreamMachine {
         ttl_seconds: i64,
         rollup_sub: bool,
         rollup_all: bool,
+        republish: Option<Box<super::PendingRepublish>>,
         actions: &mut Vec<Action>,
     ) {
         let token = self.next_token();
@@ -347,6 +358,7 @@ impl StreamMachine {
             rollup_all,
             may_fail,
             duplicate_replies: Vec::new(),
+            republish,
         });
     }
 

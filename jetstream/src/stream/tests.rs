@@ -30,6 +30,10 @@ struct Harness {
     replies: Vec<(String, String)>,
     unreported: Vec<(Token, Result<u64, natrix_storage::StoreError>)>,
     pipelined: bool,
+    /// Every publish is republished here when set (the runtime's transform, simplified).
+    republish_to: Option<String>,
+    /// Republished messages: subject, headers, payload.
+    republished: Vec<(String, String, Bytes)>,
 }
 
 fn config(adjust: impl FnOnce(&mut StreamConfig)) -> StreamConfig {
@@ -56,6 +60,8 @@ impl Harness {
             replies: Vec::new(),
             unreported: Vec::new(),
             pipelined: false,
+            republish_to: None,
+            republished: Vec::new(),
         }
     }
 
@@ -82,6 +88,7 @@ impl Harness {
                 headers: raw,
                 payload: Bytes::from(payload.to_owned()),
                 now_ns,
+                republish_to: self.republish_to.clone(),
             },
             &mut actions,
         );
@@ -112,6 +119,14 @@ impl Harness {
                 Action::Reply { subject, payload } => {
                     let text = String::from_utf8(payload.to_vec()).expect("utf8");
                     self.replies.push((subject, text));
+                }
+                Action::Republish {
+                    subject,
+                    headers,
+                    payload,
+                } => {
+                    let text = String::from_utf8(headers.to_vec()).expect("utf8");
+                    self.republished.push((subject, text, payload));
                 }
             }
         }
@@ -471,6 +486,7 @@ fn file_store_pipelined_publishes_get_the_predicted_sequences() {
                     headers: builder.finish(),
                     payload: Bytes::from_static(b"payload"),
                     now_ns: 1_000 + index,
+                    republish_to: None,
                 },
                 &mut actions,
             );
@@ -503,4 +519,59 @@ fn file_store_pipelined_publishes_get_the_predicted_sequences() {
         assert_eq!(store.state().last_seq, 20);
         store.close().await.expect("close");
     });
+}
+
+#[test]
+fn stored_messages_are_republished_with_the_go_servers_headers() {
+    let mut harness = Harness::new(config(|config| {
+        config.republish = Some(crate::api::RePublish {
+            src: "s.>".to_owned(),
+            dest: "r.>".to_owned(),
+            headers_only: false,
+        });
+    }));
+    harness.republish_to = Some("r.s.a".to_owned());
+    harness.publish_at("s.a", &[], "one", 1_700_000_000_000_000_000);
+    harness.publish_at("s.a", &[("X-Trace", "7")], "two", 1_700_000_000_500_000_000);
+    assert_eq!(harness.republished.len(), 2);
+    let (subject, headers, payload) = &harness.republished[0];
+    assert_eq!(subject, "r.s.a");
+    assert_eq!(
+        headers,
+        "NATS/1.0\r\nNats-Stream: S\r\nNats-Subject: s.a\r\nNats-Sequence: 1\r\n\
+         Nats-Time-Stamp: 2023-11-14T22:13:20Z\r\nNats-Last-Sequence: 0\r\n\r\n"
+    );
+    assert_eq!(&payload[..], b"one");
+    let (_, headers, _) = &harness.republished[1];
+    assert_eq!(
+        headers,
+        "NATS/1.0\r\nX-Trace: 7\r\nNats-Stream: S\r\nNats-Subject: s.a\r\n\
+         Nats-Sequence: 2\r\nNats-Time-Stamp: 2023-11-14T22:13:20.5Z\r\n\
+         Nats-Last-Sequence: 1\r\n\r\n"
+    );
+    // The PubAck follows the republish.
+    assert_eq!(harness.replies.len(), 2);
+}
+
+#[test]
+fn headers_only_republish_sends_the_size_instead_of_the_payload() {
+    let mut harness = Harness::new(config(|config| {
+        config.republish = Some(crate::api::RePublish {
+            src: ">".to_owned(),
+            dest: "r.>".to_owned(),
+            headers_only: true,
+        });
+    }));
+    harness.republish_to = Some("r.s.b".to_owned());
+    harness.publish("s.b", &[], "12345");
+    let (_, headers, payload) = &harness.republished[0];
+    assert!(
+        headers.ends_with("Nats-Last-Sequence: 0\r\nNats-Msg-Size: 5\r\n\r\n"),
+        "{headers}"
+    );
+    assert!(payload.is_empty());
+    // A publish that fails is not republished.
+    harness.republish_to = Some("r.bad".to_owned());
+    harness.publish("s.b", &[("Nats-Expected-Stream", "OTHER")], "x");
+    assert_eq!(harness.republished.len(), 1);
 }

@@ -168,6 +168,39 @@ impl Meta {
     }
 }
 
+/// Refuses a subject transform or republish that the configuration checks accept but
+/// Natrix's transform engine (`crate::mapping`) cannot run (a mapping function it lacks),
+/// instead of storing it and ignoring it.
+fn check_transforms(config: &StreamConfig) -> Result<(), ApiError> {
+    let pairs = config
+        .subject_transform
+        .iter()
+        .map(|transform| (&transform.src, &transform.dest))
+        .chain(
+            config
+                .republish
+                .iter()
+                .map(|republish| (&republish.src, &republish.dest)),
+        );
+    for (source, destination) in pairs {
+        let source = if source.is_empty() {
+            ">"
+        } else {
+            source.as_str()
+        };
+        if let Err(error) = crate::mapping::check_destination(source, destination) {
+            return Err(ApiError::with_args(
+                ErrorId::StreamInvalidConfig,
+                &[(
+                    "{err}",
+                    &format!("subject transform to '{destination}': {error}"),
+                )],
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// What a meta call decided: nothing more to do, a change for the owner, or an error reply.
 type Decision = Result<Option<StreamChange>, ApiError>;
 
@@ -208,7 +241,7 @@ impl Meta {
             Ok(config) => config,
             Err(error) => return fail(error),
         };
-        if let Err(error) = refuse_unsupported(&config) {
+        if let Err(error) = refuse_unsupported(&config).and_then(|()| check_transforms(&config)) {
             return fail(error);
         }
         let existing = account_streams.and_then(|streams| streams.get(name));
@@ -282,7 +315,7 @@ impl Meta {
             Ok(config) => config,
             Err(error) => return fail(error),
         };
-        if let Err(error) = refuse_unsupported(&config) {
+        if let Err(error) = refuse_unsupported(&config).and_then(|()| check_transforms(&config)) {
             return fail(error);
         }
         let account_limits = js
