@@ -898,3 +898,73 @@ async fn subject_transforms_rewrite_what_is_stored_and_republish_follows_updates
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn concurrent_atomic_batches_are_stored_whole_and_contiguous() {
+    let store = StoreDir::new("batches");
+    let server = start(3, &store);
+    let (client, js) = connect(&server).await;
+    js.create_stream(stream::Config {
+        allow_atomic_publish: true,
+        ..config("BATCH", &["batch.>"])
+    })
+    .await
+    .expect("create");
+    const CLIENTS: usize = 6;
+    const BATCHES: usize = 10;
+    const SIZE: usize = 8;
+    let mut tasks = Vec::new();
+    for client_index in 0..CLIENTS {
+        // Each client on its own connection, so the batches arrive through several shards.
+        let url = server.url();
+        tasks.push(tokio::spawn(async move {
+            let client = async_nats::connect(url).await.expect("connect");
+            for batch in 0..BATCHES {
+                let id = format!("c{client_index}-b{batch}");
+                for seq in 1..=SIZE {
+                    let mut headers = async_nats::HeaderMap::new();
+                    headers.insert("Nats-Batch-Id", id.as_str());
+                    headers.insert("Nats-Batch-Sequence", seq.to_string().as_str());
+                    if seq == SIZE {
+                        headers.insert("Nats-Batch-Commit", "1");
+                    }
+                    let subject = format!("batch.{client_index}");
+                    let reply = client
+                        .request_with_headers(subject, headers, Bytes::from(id.clone()))
+                        .await
+                        .expect("answered");
+                    if seq == SIZE {
+                        let ack: serde_json::Value =
+                            serde_json::from_slice(&reply.payload).expect("PubAck");
+                        assert_eq!(ack["batch"], id.as_str(), "{ack}");
+                        assert_eq!(ack["count"], SIZE, "{ack}");
+                    } else {
+                        assert!(reply.payload.is_empty(), "staged: {reply:?}");
+                    }
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("client task");
+    }
+    let mut stream = js.get_stream("BATCH").await.expect("stream");
+    let total = (CLIENTS * BATCHES * SIZE) as u64;
+    assert_eq!(stream.info().await.expect("info").state.messages, total);
+    // Every batch occupies consecutive sequences: no other message got between its own.
+    let mut seq = 1;
+    while seq <= total {
+        let first = stream.get_raw_message(seq).await.expect("get");
+        for offset in 1..SIZE as u64 {
+            let next = stream.get_raw_message(seq + offset).await.expect("get");
+            assert_eq!(
+                next.payload,
+                first.payload,
+                "batch interleaved at {}",
+                seq + offset
+            );
+        }
+        seq += SIZE as u64;
+    }
+    drop(client);
+}

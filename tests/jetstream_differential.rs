@@ -394,6 +394,186 @@ const DOMAIN_SCRIPT: &[Step] = &[
     request("$JS.hub.API.STREAM.DELETE.D", ""),
 ];
 
+/// Atomic batch publish: staging, commits (`1` and `eob`), and every refusal, against a
+/// stream with `allow_atomic` and one without.
+const BATCH_SCRIPT: &[Step] = &[
+    request(
+        "$JS.API.STREAM.CREATE.B",
+        r#"{"name":"B","subjects":["b.>"],"allow_atomic":true}"#,
+    ),
+    request(
+        "$JS.API.STREAM.CREATE.N",
+        r#"{"name":"N","subjects":["n.>"]}"#,
+    ),
+    with_headers(
+        "b.1",
+        &[("Nats-Batch-Id", "x"), ("Nats-Batch-Sequence", "1")],
+        "x1",
+    ),
+    with_headers(
+        "b.2",
+        &[("Nats-Batch-Id", "x"), ("Nats-Batch-Sequence", "2")],
+        "x2",
+    ),
+    with_headers(
+        "b.1",
+        &[
+            ("Nats-Batch-Id", "x"),
+            ("Nats-Batch-Sequence", "3"),
+            ("Nats-Batch-Commit", "1"),
+        ],
+        "x3",
+    ),
+    with_headers(
+        "b.1",
+        &[("Nats-Batch-Id", "y"), ("Nats-Batch-Sequence", "1")],
+        "y1",
+    ),
+    with_headers(
+        "b.3",
+        &[("Nats-Batch-Id", "y"), ("Nats-Batch-Sequence", "2")],
+        "y2",
+    ),
+    with_headers(
+        "b.3",
+        &[
+            ("Nats-Batch-Id", "y"),
+            ("Nats-Batch-Sequence", "3"),
+            ("Nats-Batch-Commit", "eob"),
+        ],
+        "",
+    ),
+    request("$JS.API.STREAM.MSG.GET.B", r#"{"seq":5}"#),
+    with_headers(
+        "b.1",
+        &[("Nats-Batch-Id", "z"), ("Nats-Batch-Sequence", "1")],
+        "z1",
+    ),
+    with_headers(
+        "b.1",
+        &[
+            ("Nats-Batch-Id", "z"),
+            ("Nats-Batch-Sequence", "3"),
+            ("Nats-Batch-Commit", "1"),
+        ],
+        "z3",
+    ),
+    with_headers(
+        "b.1",
+        &[("Nats-Batch-Id", "u"), ("Nats-Batch-Sequence", "2")],
+        "u2",
+    ),
+    with_headers("b.1", &[("Nats-Batch-Id", "v")], "no sequence"),
+    with_headers(
+        "b.1",
+        &[
+            ("Nats-Batch-Id", "v"),
+            ("Nats-Batch-Sequence", "1"),
+            ("Nats-Batch-Commit", "2"),
+        ],
+        "bad commit",
+    ),
+    with_headers(
+        "b.1",
+        &[
+            (
+                "Nats-Batch-Id",
+                "0123456789012345678901234567890123456789012345678901234567890123456789",
+            ),
+            ("Nats-Batch-Sequence", "1"),
+        ],
+        "long id",
+    ),
+    with_headers(
+        "b.1",
+        &[("Nats-Batch-Id", "w"), ("Nats-Batch-Sequence", "1")],
+        "w1",
+    ),
+    with_headers(
+        "b.1",
+        &[
+            ("Nats-Batch-Id", "w"),
+            ("Nats-Batch-Sequence", "2"),
+            ("Nats-Batch-Commit", "1"),
+            ("Nats-Expected-Stream", "OTHER"),
+        ],
+        "w2",
+    ),
+    with_headers(
+        "b.1",
+        &[
+            ("Nats-Batch-Id", "m"),
+            ("Nats-Batch-Sequence", "1"),
+            ("Nats-Msg-Id", "dup"),
+        ],
+        "m1",
+    ),
+    with_headers(
+        "b.1",
+        &[
+            ("Nats-Batch-Id", "m"),
+            ("Nats-Batch-Sequence", "2"),
+            ("Nats-Batch-Commit", "1"),
+            ("Nats-Msg-Id", "dup"),
+        ],
+        "m2",
+    ),
+    with_headers(
+        "b.1",
+        &[
+            ("Nats-Batch-Id", "l"),
+            ("Nats-Batch-Sequence", "1"),
+            ("Nats-Batch-Commit", "1"),
+            ("Nats-Expected-Last-Msg-Id", "a"),
+        ],
+        "l1",
+    ),
+    with_headers(
+        "b.1",
+        &[
+            ("Nats-Batch-Id", "s"),
+            ("Nats-Batch-Sequence", "1"),
+            ("Nats-Expected-Last-Sequence", "5"),
+        ],
+        "s1",
+    ),
+    with_headers(
+        "b.1",
+        &[
+            ("Nats-Batch-Id", "s"),
+            ("Nats-Batch-Sequence", "2"),
+            ("Nats-Batch-Commit", "1"),
+            ("Nats-Expected-Last-Sequence", "6"),
+        ],
+        "s2",
+    ),
+    with_headers(
+        "b.9",
+        &[
+            ("Nats-Batch-Id", "k"),
+            ("Nats-Batch-Sequence", "1"),
+            ("Nats-Batch-Commit", "1"),
+        ],
+        "single",
+    ),
+    with_headers(
+        "n.1",
+        &[
+            ("Nats-Batch-Id", "x"),
+            ("Nats-Batch-Sequence", "1"),
+            ("Nats-Batch-Commit", "1"),
+        ],
+        "disabled",
+    ),
+    request("$JS.API.STREAM.INFO.B", ""),
+    request("$JS.API.STREAM.INFO.N", ""),
+];
+
+#[tokio::test]
+async fn atomic_batch_replies_match_the_go_server() {
+    compare_with_go("batch", BATCH_SCRIPT, None).await;
+}
+
 #[tokio::test]
 async fn domain_api_replies_match_the_go_server() {
     compare_with_go("domain", DOMAIN_SCRIPT, Some("hub")).await;

@@ -30,9 +30,11 @@
 //! - Features not implemented yet are refused on create and update by
 //!   [`config::refuse_unsupported`] instead of being stored and ignored: mirrors, sources
 //!   and schedules (`JSStreamInvalidConfigF`, "... not
-//!   supported by Natrix yet"), fast and atomic batch publish (Go's "batch publish is
-//!   disabled" / "atomic publish is disabled"). A publish carrying `Nats-Batch-Id` gets
-//!   "atomic publish is disabled". `compression: s2` is accepted and stored uncompressed.
+//!   supported by Natrix yet"), and fast batch publish (Go's "batch publish is
+//!   disabled"). `compression: s2` is accepted and stored uncompressed.
+//! - Atomic batch publish runs as in Go (see `stream/batch.rs`) except that counters are
+//!   refused inside a batch ("atomic publish unsupported header used: Nats-Incr") and no
+//!   `batch_abandoned` advisory is published.
 //!   Subject transforms and republish run (the runtime applies the transforms and passes
 //!   the republish destination in [`stream::Publish`]); the shard's transform engine knows
 //!   `wildcard` and `partition`, and the runtime refuses destinations with other mapping

@@ -192,9 +192,6 @@ pub fn refuse_unsupported(config: &StreamConfig) -> Result<(), ApiError> {
     if config.allow_batched {
         return Err(ApiError::new(ErrorId::BatchPublishDisabled));
     }
-    if config.allow_atomic {
-        return Err(ApiError::new(ErrorId::AtomicPublishDisabled));
-    }
     Ok(())
 }
 

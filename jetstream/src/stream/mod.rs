@@ -37,6 +37,7 @@
 //! the runtime to stop reading from publishers first), and the dedupe window holds at most
 //! `dedupe_max_entries` ids.
 
+mod batch;
 mod dedupe;
 mod publish;
 
@@ -152,6 +153,8 @@ struct InFlight {
     may_fail: bool,
     duplicate_replies: Vec<String>,
     republish: Option<Box<PendingRepublish>>,
+    /// For the commit of an atomic batch: its id and size, for the PubAck.
+    batch: Option<(String, u64)>,
 }
 
 /// What a republish needs once the store succeeded.
@@ -181,6 +184,10 @@ pub struct StreamMachine {
     dedupe: Dedupe,
     last_msg_id: String,
     counter_cache: std::collections::HashMap<String, (u64, i128)>,
+    /// Atomic batches being staged.
+    batches: batch::Batches,
+    /// A batch commit is deciding its messages (their batch headers are let through).
+    committing_batch: bool,
 }
 
 impl StreamMachine {
@@ -205,6 +212,8 @@ impl StreamMachine {
             dedupe: Dedupe::new(limits.dedupe_max_entries),
             last_msg_id: String::new(),
             counter_cache: std::collections::HashMap::new(),
+            batches: batch::Batches::default(),
+            committing_batch: false,
         }
     }
 
@@ -271,6 +280,7 @@ impl StreamMachine {
     /// Prunes the dedupe window; call it from a timer.
     pub fn tick(&mut self, now_ns: i64) {
         self.dedupe.prune(now_ns, self.config.duplicate_window);
+        self.batches.expire(now_ns);
     }
 
     /// Handles a captured message.
@@ -324,7 +334,10 @@ impl StreamMachine {
                     self.remember_counter(&entry.subject, seq, value);
                 }
                 if let Some(reply) = &entry.reply {
-                    let ack = self.pub_ack(seq, entry.counter_value, false);
+                    let ack = match &entry.batch {
+                        Some((id, count)) => self.batch_ack(seq, id, *count),
+                        None => self.pub_ack(seq, entry.counter_value, false),
+                    };
                     push_reply(actions, reply, ack);
                 }
                 for reply in &entry.duplicate_replies {
@@ -413,6 +426,10 @@ impl StreamMachine {
     fn must_wait(&self, publish: &Publish) -> bool {
         if self.in_flight.len() >= self.limits.max_in_flight {
             return true;
+        }
+        if batch::is_commit(&publish.headers) {
+            // A commit checks its messages against the stream as stored.
+            return !self.in_flight.is_empty() || self.pending_load.is_some();
         }
         publish::depends_on_sequences(&publish.headers)
             && self.in_flight.iter().any(|entry| entry.may_fail)
@@ -508,10 +525,29 @@ impl StreamMachine {
         }
     }
 
+    /// The PubAck of a committed batch: the last sequence, the batch id and its size.
+    fn batch_ack(&self, seq: u64, id: &str, count: u64) -> Bytes {
+        let plain = self.pub_ack(seq, None, false);
+        let mut out = String::from_utf8_lossy(&plain[..plain.len() - 1]).into_owned();
+        out.push_str(",\"batch\":");
+        out.push_str(&crate::json::to_string(&id));
+        out.push_str(",\"count\":");
+        out.push_str(&count.to_string());
+        out.push('}');
+        Bytes::from(out)
+    }
+
+    /// A PubAck carrying `error`.
+    fn error_ack(&self, error: &ApiError) -> Bytes {
+        Bytes::from(crate::api::PubAckResponse::error(
+            &self.config.name,
+            error.clone(),
+        ))
+    }
+
     fn reply_error(&self, actions: &mut Vec<Action>, reply: Option<&str>, error: ApiError) {
         if let Some(reply) = reply.filter(|_| !self.config.no_ack) {
-            let payload = crate::api::PubAckResponse::error(&self.config.name, error);
-            push_reply(actions, reply, Bytes::from(payload));
+            push_reply(actions, reply, self.error_ack(&error));
         }
     }
 }

@@ -92,10 +92,11 @@ impl StreamMachine {
             machine.reply_error(actions, reply.as_deref(), error);
         };
         let raw = publish.headers.clone();
-        if !raw.is_empty() && !header_str(&raw, names::BATCH_ID).is_empty() {
-            // Natrix refuses atomic batches (`allow_atomic` is refused on create), so every
-            // batch message gets the Go server's answer for a stream without them.
-            return fail(self, actions, ApiError::new(ErrorId::AtomicPublishDisabled));
+        if !self.committing_batch
+            && !raw.is_empty()
+            && !header_str(&raw, names::BATCH_ID).is_empty()
+        {
+            return self.batch_publish(store, publish, actions);
         }
         if self.config.sealed {
             return fail(self, actions, ApiError::new(ErrorId::StreamSealed));
@@ -359,6 +360,7 @@ impl StreamMachine {
             may_fail,
             duplicate_replies: Vec::new(),
             republish,
+            batch: None,
         });
     }
 
