@@ -256,16 +256,15 @@ fn check_reloadable(old: &ServerOptions, new: &ServerOptions) -> anyhow::Result<
     Ok(())
 }
 
+/// The accounts with JetStream enabled and their limits; accounts without JetStream may come
+/// and go with a reload.
 fn jetstream_limits(
     options: &ServerOptions,
-) -> Vec<(
-    &str,
-    Option<&natrix_shards::options::AccountJetStreamLimits>,
-)> {
+) -> Vec<(&str, &natrix_shards::options::AccountJetStreamLimits)> {
     options
         .accounts
         .iter()
-        .map(|account| (account.name.as_str(), account.jetstream.as_ref()))
+        .filter_map(|account| Some((account.name.as_str(), account.jetstream.as_ref()?)))
         .collect()
 }
 

@@ -143,6 +143,20 @@ fn tls_url(server: &TestServer) -> String {
     format!("tls://127.0.0.1:{}", server.port)
 }
 
+/// Subscribes to `subject`, publishes `payload` to it and waits for it to come back.
+async fn round_trip(client: &async_nats::Client, subject: &'static str, payload: &'static [u8]) {
+    let mut subscription = client.subscribe(subject).await.expect("sub");
+    client
+        .publish(subject, Bytes::from_static(payload))
+        .await
+        .expect("pub");
+    let message = tokio::time::timeout(Duration::from_secs(5), subscription.next())
+        .await
+        .expect("in time")
+        .expect("message");
+    assert_eq!(message.payload, Bytes::from_static(payload));
+}
+
 /// The INFO line's TLS fields: (tls_required, tls_verify, tls_available), absent as None.
 fn tls_fields(info: &serde_json::Value) -> [Option<bool>; 3] {
     ["tls_required", "tls_verify", "tls_available"].map(|key| info.get(key)?.as_bool())
@@ -316,16 +330,7 @@ async fn verify_refuses_a_client_without_certificate_and_accepts_one_with() {
         .connect(tls_url(&server))
         .await
         .expect("client with certificate connects");
-    let mut subscription = accepted.subscribe("verified").await.expect("sub");
-    accepted
-        .publish("verified", Bytes::from_static(b"hi"))
-        .await
-        .expect("pub");
-    let message = tokio::time::timeout(Duration::from_secs(5), subscription.next())
-        .await
-        .expect("in time")
-        .expect("message");
-    assert_eq!(message.payload, Bytes::from_static(b"hi"));
+    round_trip(&accepted, "verified", b"hi").await;
 }
 
 #[tokio::test]
@@ -340,16 +345,7 @@ async fn handshake_first_client_connects_and_gets_info_after_the_handshake() {
         .connect(tls_url(&server))
         .await
         .expect("handshake-first connect");
-    let mut subscription = client.subscribe("first").await.expect("sub");
-    client
-        .publish("first", Bytes::from_static(b"hello"))
-        .await
-        .expect("pub");
-    let message = tokio::time::timeout(Duration::from_secs(5), subscription.next())
-        .await
-        .expect("in time")
-        .expect("message");
-    assert_eq!(message.payload, Bytes::from_static(b"hello"));
+    round_trip(&client, "first", b"hello").await;
 
     // The INFO that follows the handshake carries the same TLS fields as Go's.
     let go_server = go(&["-c".into(), certs.go_config("handshake_first: true", "")]);
@@ -485,35 +481,54 @@ async fn allow_non_tls_serves_plaintext_and_tls_clients() {
         .connect(tls_url(&server))
         .await
         .expect("TLS client on a mixed port");
-    let mut subscription = secure.subscribe("mixed").await.expect("sub");
-    secure
-        .publish("mixed", Bytes::from_static(b"over tls"))
-        .await
-        .expect("pub");
-    let message = tokio::time::timeout(Duration::from_secs(5), subscription.next())
-        .await
-        .expect("in time")
-        .expect("message");
-    assert_eq!(message.payload, Bytes::from_static(b"over tls"));
+    round_trip(&secure, "mixed", b"over tls").await;
 }
 
+/// With `allow_non_tls`, a client that sends nothing within the TLS timeout is taken as a
+/// plaintext client (as the Go server does), and later closed as stale by the pinger: the
+/// same bytes from both servers.
 #[test]
-fn silent_client_on_a_mixed_port_is_closed_once_it_would_be_stale() {
+fn silent_client_on_a_mixed_port_becomes_plaintext_and_then_stale_as_on_go() {
     let certs = Certificates::generate("mixed-silent");
-    let mut args = certs.server_args();
-    args.extend(
-        [
-            "--tls_allow_non_tls",
-            "--ping_interval",
-            "200ms",
-            "--ping_max",
-            "1",
-        ]
-        .map(String::from),
+    let config = certs.go_config(
+        "timeout: 0.5",
+        "allow_non_tls: true\nping_interval: \"300ms\"\nping_max: 1",
     );
-    let server = natrix(1, &args);
-    let mut silent = RawClient::connect(server.port);
-    assert!(silent.wait_closed(Duration::from_secs(3)));
+    let natrix_server = natrix(1, &["-c".into(), config.clone()]);
+    let go_server = go(&["-c".into(), config]);
+    let (from_natrix, natrix_closed) = plaintext_exchange(natrix_server.port, b"");
+    let (from_go, go_closed) = plaintext_exchange(go_server.port, b"");
+    assert!(natrix_closed && go_closed, "both close the silent client");
+    assert_eq!(from_natrix, from_go);
+    assert_eq!(from_natrix, "PING\r\n-ERR 'Stale Connection'\r\n");
+}
+
+/// `handshake_first` with a fallback delay: a client that sends nothing within the delay
+/// gets INFO in plaintext (with the port's `tls_required`) and goes on with the usual TLS
+/// flow, while a TLS-first client still connects; the INFO matches the Go server's.
+#[tokio::test]
+async fn handshake_first_with_a_fallback_serves_tls_first_and_regular_tls_clients() {
+    let certs = Certificates::generate("first-auto");
+    let config = certs.go_config("handshake_first: \"300ms\"", "");
+    let server = natrix(1, &["-c".into(), config.clone()]);
+    let go_server = go(&["-c".into(), config]);
+    for client_options in [certs.client_options().tls_first(), certs.client_options()] {
+        let client = client_options
+            .connect(tls_url(&server))
+            .await
+            .expect("connect, TLS first or after INFO");
+        round_trip(&client, "auto", b"hi").await;
+    }
+    let started = Instant::now();
+    let natrix_info = RawClient::connect(server.port).info;
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(250),
+        "INFO only after the delay: {waited:?}"
+    );
+    let go_info = RawClient::connect(go_server.port).info;
+    assert_eq!(tls_fields(&natrix_info), tls_fields(&go_info));
+    assert_eq!(tls_fields(&natrix_info), [Some(true), None, None]);
 }
 
 #[test]

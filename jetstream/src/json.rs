@@ -91,10 +91,17 @@ fn go_error_text(error: &serde_json::Error) -> String {
             }
         }
         // Errors from our enum decoders already carry Go's wording.
-        _ if text.starts_with("can not unmarshal") => strip_position(&text),
+        _ if GO_ENUM_ERRORS.iter().any(|prefix| text.starts_with(prefix)) => strip_position(&text),
         _ => format!("json: {}", strip_position(&text)),
     }
 }
+
+/// The start of the texts Go's enum decoders return themselves, which Go shows unwrapped.
+const GO_ENUM_ERRORS: [&str; 3] = [
+    "can not unmarshal",
+    "unknown priority policy",
+    "unknown consumer action",
+];
 
 fn strip_position(text: &str) -> String {
     match text.find(" at line ") {

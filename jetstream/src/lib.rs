@@ -1,6 +1,6 @@
-//! JetStream for Natrix as pure logic: the API's types and errors, stream configuration
-//! defaults and validation, the NATS header block, and the stream state machine that the
-//! shard owning a stream runs.
+//! JetStream for Natrix as pure logic: the API's types and errors, stream and consumer
+//! configuration defaults and validation, the NATS header block, and the stream and consumer
+//! state machines that the shard owning a stream runs.
 //!
 //! Owns: everything about JetStream that can be decided without I/O. The shard runtime feeds
 //! it events (a publish, a completed store, an API request, a timer tick) and performs the
@@ -24,6 +24,11 @@
 //!   its contract with the runtime.
 //! - `backup`: stream snapshots in the Go server's format (an S2 stream of a `NATSARC1`
 //!   archive), written and read in pieces.
+//! - `consumer`: a stream's consumers as one state machine ([`consumer::ConsumerSet`]):
+//!   delivery, acks, redelivery, pull requests, push flow control and heartbeats, priority
+//!   groups, retention decisions, batched state saves and the consumer API, with its
+//!   contract with the runtime; `consumer::config` holds the consumer configuration rules,
+//!   `consumer::wire` the ack subjects and bodies, `consumer::status` the status messages.
 //!
 //! Where Natrix deliberately differs from the Go server (2.14 is the version matched; 2.15's
 //! configuration fields are accepted too):
@@ -56,10 +61,39 @@
 //!   syntax errors keep serde's description (without position).
 //! - Subject transform destinations are checked for token validity and wildcard references;
 //!   mapping-function arguments less strictly than Go's `ValidateMapping`.
+//! - JSON requests with a key given twice are refused (serde); Go takes the last value.
+//!
+//! Consumers (see `consumer` for the contract):
+//! - Messages are loaded from the store by actions, up to `max_load_messages` at once (Go
+//!   loads one at a time in its delivery loop); loaded messages wait in a bounded queue. When
+//!   no pull request can take them they are put back; redeliveries go back to the front of
+//!   the redelivery queue (Go appends them to its end).
+//! - Replies that promise state is stored (an ack with a reply, the create, pause and reset
+//!   replies) leave once the consumer's record is saved. Go answers after updating its
+//!   consumer store in memory and writes it later; both lose at most one flush interval
+//!   (100 ms) of delivery state to a kill -9, and redeliver those messages.
+//! - `num_pending` in `CONSUMER.INFO` is recounted on the store; the count in ack subjects is
+//!   Go's running count, bounded by the stream's message count.
+//! - The stores do not report what their limits removed: pending deliveries below the
+//!   stream's first sequence are terminated ("Message deleted by stream limits") when the next
+//!   message is stored (Go: at once through a store callback, and every minute), others when
+//!   their redelivery finds them gone ("Unacknowledged message was deleted").
+//! - Interest streams compact below every consumer's ack floor every two minutes (Go walks a
+//!   check floor per consumer); after a consumer leaves, at most 100,000 sequences are scanned
+//!   for messages nobody needs any more (as Go).
+//! - `by_start_time` finds its first message with a binary search over store loads (the
+//!   stores have no time index); the create reply waits for it.
+//! - Acks are received on one subscription per stream: an ack to a consumer that does not
+//!   exist (or takes no acks) is dropped, where Go's requester would get "no responders".
+//! - A single server: no replicas (`num_replicas` above 1 is refused, as Go's single server
+//!   does), no `409 Leadership Change`, no gateway or leaf node interest.
+//! - Pins, flow control tokens, generated names and advisory ids come from a generator the
+//!   runtime seeds (NUID-shaped ids), so that runs can be replayed.
 
 pub mod api;
 pub mod backup;
 pub mod config;
+pub mod consumer;
 pub mod errors;
 pub mod headers;
 pub mod json;

@@ -19,8 +19,10 @@ use crate::monitor::{ClientDescription, ConnectionStats};
 use crate::outbound::Outbound;
 use crate::permissions::ClientPermissions;
 use crate::protocol::{ClientError, ConnectOptions};
-use crate::shard::SubId;
 use crate::tls::{TlsIdentities, TlsSession};
+
+/// Identifies a subscription within its shard (a key of the shard's subscription slab).
+pub type SubId = usize;
 
 /// Why a connection closed (the Go server's closed-connection reasons).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

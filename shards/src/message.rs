@@ -168,6 +168,7 @@ pub struct Publication<'a> {
 impl<'a> Publication<'a> {
     /// A publication of bytes a client published: `data` is the read buffer, the ranges index
     /// it.
+    #[inline]
     pub fn from_buffer(
         account: AccountId,
         data: &'a [u8],
@@ -240,6 +241,7 @@ impl<'a> Publication<'a> {
 
     /// The message as a subscriber's frame is built from it. The payload is shared only when
     /// it already is (large internal messages); a client's is copied from the read buffer.
+    #[inline]
     pub fn view(&self) -> MsgView<'_> {
         MsgView {
             subject: self.subject,

@@ -44,8 +44,7 @@ pub struct TlsSettings {
     /// `handshake_first: auto` or a duration (Go's `TLSHandshakeFirstFallback`): a client that
     /// sends nothing within this delay gets the plaintext INFO and the usual flow instead
     /// (`auto` is Go's 50 ms). `None` when `handshake_first` is `true`: every client must
-    /// start with the handshake. Parsed as Go parses it; the connection code does not act on
-    /// the delay yet, so today such a client is treated as with `handshake_first: true`.
+    /// start with the handshake.
     pub handshake_first_fallback: Option<Duration>,
     /// Accept plaintext clients too (`allow_non_tls`, a top-level option in the Go config,
     /// outside the `tls {}` block): INFO says `tls_available` and the first

@@ -339,13 +339,21 @@ pub(crate) fn decode_store_meta(data: &[u8]) -> Option<u32> {
 }
 
 const CONSUMER_MAGIC: [u8; 8] = *b"NXCONSMR";
+/// Version 2 of the consumer state encoding adds the owner's metadata; version 1 (without
+/// it) is still read.
+pub(crate) const CONSUMER_FORMAT_VERSION: u32 = 2;
+/// Longest metadata a consumer record carries (the JSON of a consumer configuration is far
+/// smaller; this bounds what a damaged length can make a reader allocate).
+pub(crate) const CONSUMER_METADATA_MAX: usize = 1 << 20;
 
-/// Encodes a consumer state file: magic, version, sequences, pending and redelivered maps and
-/// a trailing CRC-32C.
+/// Encodes a consumer state file: magic, version, sequences, pending and redelivered maps,
+/// the owner's metadata and a trailing CRC-32C.
 pub(crate) fn encode_consumer_state(state: &ConsumerState) -> Vec<u8> {
-    let mut out = Vec::with_capacity(72 + state.pending.len() * 24 + state.redelivered.len() * 16);
+    let mut out = Vec::with_capacity(
+        76 + state.pending.len() * 24 + state.redelivered.len() * 16 + state.metadata.len(),
+    );
     out.extend_from_slice(&CONSUMER_MAGIC);
-    out.extend_from_slice(&u32::from(FORMAT_VERSION).to_le_bytes());
+    out.extend_from_slice(&CONSUMER_FORMAT_VERSION.to_le_bytes());
     out.extend_from_slice(&[0; 4]);
     for value in [
         state.delivered.consumer_seq,
@@ -366,6 +374,8 @@ pub(crate) fn encode_consumer_state(state: &ConsumerState) -> Vec<u8> {
         out.extend_from_slice(&stream_seq.to_le_bytes());
         out.extend_from_slice(&count.to_le_bytes());
     }
+    out.extend_from_slice(&(state.metadata.len() as u32).to_le_bytes());
+    out.extend_from_slice(&state.metadata);
     let checksum = crc32c::crc32c(&out);
     out.extend_from_slice(&checksum.to_le_bytes());
     out
@@ -378,7 +388,11 @@ pub(crate) fn decode_consumer_state(data: &[u8]) -> Option<ConsumerState> {
         return None;
     }
     let mut reader = Reader::new(checked);
-    if reader.bytes(8)? != CONSUMER_MAGIC || reader.u32()? != u32::from(FORMAT_VERSION) {
+    if reader.bytes(8)? != CONSUMER_MAGIC {
+        return None;
+    }
+    let version = reader.u32()?;
+    if version != 1 && version != CONSUMER_FORMAT_VERSION {
         return None;
     }
     reader.u32()?;
@@ -406,6 +420,13 @@ pub(crate) fn decode_consumer_state(data: &[u8]) -> Option<ConsumerState> {
     for _ in 0..redelivered_count {
         let stream_seq = reader.u64()?;
         state.redelivered.insert(stream_seq, reader.u64()?);
+    }
+    if version >= 2 {
+        let metadata_len = reader.u32()? as usize;
+        if metadata_len > CONSUMER_METADATA_MAX {
+            return None;
+        }
+        state.metadata = bytes::Bytes::copy_from_slice(reader.bytes(metadata_len)?);
     }
     reader.is_empty().then_some(state)
 }
@@ -852,10 +873,35 @@ mod tests {
             },
         );
         state.redelivered.insert(30, 2);
+        state.metadata = bytes::Bytes::from_static(b"{\"config\":{}}");
         let bytes = encode_consumer_state(&state);
         assert_eq!(decode_consumer_state(&bytes), Some(state));
-        let mut damaged = bytes.clone();
-        damaged[40] ^= 1;
-        assert_eq!(decode_consumer_state(&damaged), None);
+        for bit in 0..bytes.len() * 8 {
+            let mut damaged = bytes.clone();
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            assert_eq!(decode_consumer_state(&damaged), None, "bit {bit}");
+        }
+        for cut in 0..bytes.len() {
+            assert_eq!(decode_consumer_state(&bytes[..cut]), None, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn consumer_state_of_version_1_reads_without_metadata() {
+        let mut state = ConsumerState {
+            delivered: SequencePair {
+                consumer_seq: 5,
+                stream_seq: 50,
+            },
+            ..ConsumerState::default()
+        };
+        state.redelivered.insert(30, 2);
+        // Version 1 is version 2 without the metadata length and bytes.
+        let mut bytes = encode_consumer_state(&state);
+        bytes.truncate(bytes.len() - CHECKSUM_LEN - 4);
+        bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
+        let checksum = crc32c::crc32c(&bytes);
+        bytes.extend_from_slice(&checksum.to_le_bytes());
+        assert_eq!(decode_consumer_state(&bytes), Some(state));
     }
 }

@@ -155,4 +155,9 @@ pub struct ConsumerState {
     pub pending: BTreeMap<u64, PendingDelivery>,
     /// Redelivery counts by stream sequence.
     pub redelivered: BTreeMap<u64, u64>,
+    /// The owner's description of the consumer, opaque to the store and saved with the state
+    /// in the same atomic write (JetStream keeps the consumer's configuration and creation
+    /// time here, so that one record brings a durable consumer back). Empty when none;
+    /// consumer files of format version 1 read back with none.
+    pub metadata: Bytes,
 }

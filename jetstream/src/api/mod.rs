@@ -7,12 +7,28 @@
 //! error reply is the same struct with its other fields at their zero values, as in Go.
 
 mod account;
+mod consumer_config;
+mod consumer_events;
+mod consumer_info;
+mod consumer_requests;
+mod consumer_responses;
+pub(crate) mod go_enum;
 mod requests;
 mod responses;
 mod stream_config;
 mod stream_info;
 
 pub use account::{AccountInfo, AccountLimits, AccountStats, ApiStats, Tier};
+pub use consumer_config::{
+    AckPolicy, ConsumerAction, ConsumerConfig, DeliverPolicy, PriorityPolicy, ReplayPolicy,
+};
+pub use consumer_events::*;
+pub use consumer_info::{ConsumerInfo, PriorityGroupState, SequenceInfo};
+pub use consumer_requests::{
+    ConsumerPauseRequest, ConsumerResetRequest, ConsumerUnpinRequest, ConsumersRequest,
+    CreateConsumerRequest, NakOptions, NextRequest,
+};
+pub use consumer_responses::*;
 pub use requests::{
     MsgDeleteRequest, MsgGetRequest, StreamConfigRequest, StreamInfoRequest, StreamListRequest,
     StreamNamesRequest, StreamPurgeRequest, StreamRestoreRequest, StreamSnapshotRequest,
@@ -67,6 +83,10 @@ pub const STREAM_ACTION_ADVISORY_TYPE: &str = "io.nats.jetstream.advisory.v1.str
 pub const API_LEVEL: u32 = 4;
 /// Maximum stream names in one `STREAM.NAMES` page (Go's `JSApiNamesLimit`).
 pub const NAMES_LIMIT: usize = 1024;
+/// Maximum consumer names in one `CONSUMER.NAMES` page (Go's `JSApiNamesLimit`).
+pub const CONSUMER_NAMES_LIMIT: usize = 1024;
+/// Maximum consumers in one `CONSUMER.LIST` page (Go's `JSApiListLimit`).
+pub const CONSUMER_LIST_LIMIT: usize = 256;
 /// Maximum streams in one `STREAM.LIST` page (Go's `JSApiListLimit`).
 pub const LIST_LIMIT: usize = 256;
 /// Maximum subjects in one `STREAM.INFO` reply (Go's `JSMaxSubjectDetails`).
@@ -89,6 +109,8 @@ fn is_zero_i32(value: &i32) -> bool {
 }
 
 #[cfg(test)]
-mod schema_check;
+mod consumer_tests;
+#[cfg(test)]
+pub(crate) mod schema_check;
 #[cfg(test)]
 mod tests;

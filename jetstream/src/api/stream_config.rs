@@ -7,8 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
+use super::go_enum::{go_enum, CAN_NOT_UNMARSHAL};
 use super::{is_false, is_zero_i32, is_zero_i64, is_zero_u64};
 use crate::time::{self, Timestamp};
 
@@ -224,51 +225,6 @@ pub struct RePublish {
     pub headers_only: bool,
 }
 
-macro_rules! go_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }
-     default $default:ident, case_insensitive $ci:literal, empty_is_default $empty:literal) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-        pub enum $name {
-            $($(#[$vmeta])* $variant,)+
-        }
-
-        impl $name {
-            /// The JSON spelling.
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text,)+ }
-            }
-
-            /// Parses the JSON spelling.
-            pub fn parse(text: &str) -> Option<Self> {
-                $(if text == $text || ($ci && text.eq_ignore_ascii_case($text)) {
-                    return Some($name::$variant);
-                })+
-                None
-            }
-        }
-
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.serialize_str(self.as_str())
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let text: Option<String> = Option::deserialize(deserializer)?;
-                match text {
-                    None => Ok($name::$default),
-                    Some(text) if $empty && text.is_empty() => Ok($name::$default),
-                    Some(text) => $name::parse(&text).ok_or_else(|| {
-                        serde::de::Error::custom(format!("can not unmarshal \"\\\"{}\\\"\"", text))
-                    }),
-                }
-            }
-        }
-    };
-}
-
 go_enum! {
     /// When messages leave the stream besides its limits.
     RetentionPolicy {
@@ -279,7 +235,7 @@ go_enum! {
         Interest = "interest",
         /// A message goes once one consumer acknowledged it.
         WorkQueue = "workqueue",
-    } default Limits, case_insensitive false, empty_is_default false
+    } default Limits, case_insensitive false, empty_is_default false, error CAN_NOT_UNMARSHAL
 }
 
 go_enum! {
@@ -290,7 +246,7 @@ go_enum! {
         Old = "old",
         /// Refuse the new message.
         New = "new",
-    } default Old, case_insensitive true, empty_is_default false
+    } default Old, case_insensitive true, empty_is_default false, error CAN_NOT_UNMARSHAL
 }
 
 go_enum! {
@@ -301,7 +257,7 @@ go_enum! {
         File = "file",
         /// In memory.
         Memory = "memory",
-    } default File, case_insensitive false, empty_is_default false
+    } default File, case_insensitive false, empty_is_default false, error CAN_NOT_UNMARSHAL
 }
 
 go_enum! {
@@ -312,7 +268,7 @@ go_enum! {
         None = "none",
         /// S2.
         S2 = "s2",
-    } default None, case_insensitive false, empty_is_default false
+    } default None, case_insensitive false, empty_is_default false, error CAN_NOT_UNMARSHAL
 }
 
 go_enum! {
@@ -323,7 +279,7 @@ go_enum! {
         Default = "default",
         /// Possibly before.
         Async = "async",
-    } default Default, case_insensitive false, empty_is_default true
+    } default Default, case_insensitive false, empty_is_default true, error CAN_NOT_UNMARSHAL
 }
 
 impl PersistMode {

@@ -11,7 +11,6 @@ pub mod writer;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use bytes::BytesMut;
 use compio::net::TcpStream;
@@ -44,19 +43,9 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
     let start = match (&shard.config().tls, &shard.config().options.tls) {
         (Some(config), Some(settings)) if !over_limit => {
             let log_prefix = || format!("{peer} - cid:{id}");
-            // A client on an `allow_non_tls` port that never speaks is closed when the
-            // pinger would have found it stale.
-            let idle_limit = shard
-                .config()
-                .options
-                .ping_interval
-                .saturating_mul(shard.config().options.max_pings_out.saturating_add(1))
-                .min(Duration::from_secs(24 * 60 * 60));
             // Boxed: the handshake's state would otherwise sit inside every connection's task,
             // TLS or not, for the connection's whole life.
-            let handshake = Box::pin(start_tls(
-                &stream, config, settings, &info, idle_limit, log_prefix,
-            ));
+            let handshake = Box::pin(start_tls(&stream, config, settings, &info, log_prefix));
             match handshake.await {
                 Some(start) => start,
                 None => {

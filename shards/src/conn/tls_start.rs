@@ -35,7 +35,6 @@ pub(crate) async fn start_tls(
     config: &std::sync::Arc<rustls::ServerConfig>,
     settings: &crate::tls::TlsSettings,
     info: &crate::protocol::handshake::ServerInfo,
-    idle_limit: Duration,
     log_prefix: impl Fn() -> String,
 ) -> Option<TlsStart> {
     let mut start = TlsStart {
@@ -45,22 +44,28 @@ pub(crate) async fn start_tls(
         plaintext: BytesMut::new(),
     };
     let mut received = BytesMut::new();
-    if !settings.handshake_first {
+    // `handshake_first` with a fallback delay (`auto` or a duration): a client that has sent
+    // nothing after the delay is not a TLS-first client; it gets INFO (with the port's own
+    // `tls_required`) and the usual flow, as the Go server does.
+    let handshake_first = settings.handshake_first
+        && match settings.handshake_first_fallback {
+            Some(delay) => readable_within(stream, delay).await,
+            None => true,
+        };
+    if !handshake_first {
+        let mut info = info.clone();
+        info.tls_required = !settings.allow_non_tls;
         let BufResult(result, _) = (&*stream).write_all(info.line()).await;
         result.ok()?;
         start.info_sent = true;
         if settings.allow_non_tls {
-            // The first bytes decide. The Go server waits the TLS timeout, then assumes
-            // plaintext; a read cut short by a timer can lose bytes with io_uring, so this
-            // one waits as long as an idle connection may live, and then closes.
+            // The first bytes decide, as in the Go server: a TLS handshake record means TLS;
+            // anything else, or nothing within the TLS timeout, means plaintext.
+            if !readable_within(stream, settings.timeout).await {
+                return Some(start);
+            }
             received.reserve(READ_BUFFER_MIN);
-            let mut reader = stream;
-            let read = reader.append(received);
-            let Ok(BufResult(result, returned)) = compio::time::timeout(idle_limit, read).await
-            else {
-                tracing::debug!("{} - no data from the client; closing", log_prefix());
-                return None;
-            };
+            let BufResult(result, returned) = (&*stream).append(received).await;
             received = returned;
             if result.ok()? == 0 {
                 return None;
@@ -113,6 +118,20 @@ pub(crate) async fn start_tls(
     }
     start.session = Some(Box::new(session));
     Some(start)
+}
+
+/// Whether the client has sent something within `limit`. It waits for readability (an
+/// io_uring poll), not for a read: a poll given up on loses no bytes, where a read cut short
+/// by a timer could.
+async fn readable_within(stream: &TcpStream, limit: Duration) -> bool {
+    let Ok(poll) = stream.to_poll_fd() else {
+        // Without a poll handle, let the read that follows find out.
+        return true;
+    };
+    matches!(
+        compio::time::timeout(limit, poll.read_ready()).await,
+        Ok(Ok(()))
+    )
 }
 
 enum HandshakeError {

@@ -261,6 +261,7 @@ impl Shard {
 /// Whether `subscription` may receive a message on `subject` published by `publisher`: not
 /// the publisher's own subscription unless it asked for echo, not one its subscribe deny
 /// list forbids.
+#[inline]
 fn may_deliver(
     subscription: &Subscription,
     subject: &[u8],

@@ -105,11 +105,11 @@ impl Shard {
             return true;
         }
         self.shard_count > 1
-            && self
+            && !self
                 .interest
                 .borrow_mut()
                 .matches(account, subject)
-                .is_some_and(|remote| !remote.plain.is_empty() || !remote.queues.is_empty())
+                .is_empty()
     }
 
     /// Publishes messages from an internal publisher of this shard, in order, through the

@@ -36,6 +36,7 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use ahash::AHashMap;
+use bytes::Bytes;
 use slab::Slab;
 
 use crate::client::Client;
@@ -62,8 +63,12 @@ pub use transmission::{
 pub enum InvariantViolation {
     #[error("subscription {id} is not registered with its client")]
     SubscriptionNotRegistered { id: SubId },
-    #[error("subscription to {subject:?} is not counted in the interest summary")]
-    NotCounted { subject: String },
+    #[error("{members} queue members on {subject:?}, the interest summary counts {counted}")]
+    QueueMembers {
+        subject: String,
+        members: u32,
+        counted: u32,
+    },
     #[error("the index has {indexed} patterns, subscriptions use {subscribed}")]
     IndexPatterns { indexed: usize, subscribed: usize },
     #[error(transparent)]
@@ -301,15 +306,27 @@ impl Shard {
                     return Err(InvariantViolation::SubscriptionNotRegistered { id });
                 }
             }
-            let counted = self.interest.borrow().local_count(
-                subscription.account,
-                &subscription.subject,
-                subscription.queue.as_ref(),
-            );
-            if self.shard_count > 1 && !subscription.local_only && counted == 0 {
-                return Err(InvariantViolation::NotCounted {
-                    subject: String::from_utf8_lossy(&subscription.subject).into_owned(),
-                });
+        }
+        // Every advertised queue member is counted in the summary, which weighs queue picks.
+        if self.shard_count > 1 {
+            let mut members: AHashMap<(u16, &[u8], &Bytes), u32> = AHashMap::new();
+            for (_, subscription) in subscriptions.iter() {
+                if let (Some(queue), false) = (&subscription.queue, subscription.local_only) {
+                    *members
+                        .entry((subscription.account, &subscription.subject[..], queue))
+                        .or_insert(0) += 1;
+                }
+            }
+            let interest = self.interest.borrow();
+            for ((account, subject, queue), count) in members {
+                let counted = interest.own_queue_members(account, subject, queue);
+                if counted != count {
+                    return Err(InvariantViolation::QueueMembers {
+                        subject: String::from_utf8_lossy(subject).into_owned(),
+                        members: count,
+                        counted,
+                    });
+                }
             }
         }
         let indexed: usize = self
