@@ -326,7 +326,9 @@ async fn run_script(url: &str, script: &[Step]) -> Vec<String> {
                 }
                 format!(
                     "{header_text}|{}",
-                    mask(&String::from_utf8_lossy(&message.payload))
+                    mask(&sorted_stored_headers(&String::from_utf8_lossy(
+                        &message.payload
+                    )))
                 )
             }
             Err(error) => format!("error: {:?}", error.kind()),
@@ -334,6 +336,32 @@ async fn run_script(url: &str, script: &[Step]) -> Vec<String> {
         replies.push(text);
     }
     replies
+}
+
+/// A stored message's headers (`"hdrs"`, base64) with their lines sorted: the client sends
+/// a `HeaderMap` in no fixed order, so two runs store the same headers in different orders.
+fn sorted_stored_headers(json: &str) -> String {
+    use base64::Engine;
+    let Ok(mut value) = serde_json::from_str::<serde_json::Value>(json) else {
+        return json.to_owned();
+    };
+    let Some(hdrs) = value
+        .pointer_mut("/message/hdrs")
+        .and_then(|hdrs| hdrs.as_str().map(str::to_owned))
+    else {
+        return json.to_owned();
+    };
+    let engine = base64::engine::general_purpose::STANDARD;
+    let Ok(raw) = engine.decode(hdrs) else {
+        return json.to_owned();
+    };
+    let text = String::from_utf8_lossy(&raw);
+    let mut lines: Vec<&str> = text.split("\r\n").filter(|line| !line.is_empty()).collect();
+    if lines.len() > 1 {
+        lines[1..].sort_unstable();
+    }
+    value["message"]["hdrs"] = serde_json::Value::String(lines.join("|"));
+    value.to_string()
 }
 
 /// Replaces the values of the [`MASKED`] keys (strings or numbers) with `*`.
