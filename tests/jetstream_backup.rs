@@ -383,3 +383,40 @@ async fn a_snapshot_waits_for_answers_and_ends_with_408_when_none_come() {
     assert_eq!(end.status.map(|status| status.as_u16()), Some(408));
     assert_eq!(end.description.as_deref(), Some("No Flow Response"));
 }
+
+#[tokio::test]
+async fn a_restore_cut_by_kill_9_leaves_no_stream_behind() {
+    let store = StoreDir::new("restore-crash");
+    let server = TestServer::natrix(2, &["-js", "-sd", store.path()]);
+    let client = async_nats::connect(server.url()).await.expect("connect");
+    fill_stream(&client, "R").await;
+    let mut saved = backup(&client, "R", 1024).await;
+    let deleted = request(&client, "$JS.API.STREAM.DELETE.R", json!({})).await;
+    assert_eq!(deleted["success"], true);
+    // Half of the backup arrives, then the server dies.
+    let reply = request(&client, "$JS.API.STREAM.RESTORE.R", saved.meta.clone()).await;
+    let deliver = reply["deliver_subject"]
+        .as_str()
+        .expect("deliver")
+        .to_owned();
+    saved.data.truncate(saved.data.len() / 2);
+    for chunk in saved.data.chunks(1024) {
+        client
+            .request(deliver.clone(), Bytes::copy_from_slice(chunk))
+            .await
+            .expect("chunk answered");
+    }
+    drop(client);
+    server.kill();
+    let server = TestServer::natrix(2, &["-js", "-sd", store.path()]);
+    let client = async_nats::connect(server.url()).await.expect("connect");
+    let info = request(&client, "$JS.API.STREAM.INFO.R", json!({})).await;
+    assert_eq!(info["error"]["err_code"], 10059, "{info}");
+    let created = request(
+        &client,
+        "$JS.API.STREAM.CREATE.R",
+        json!({"name": "R", "subjects": ["R.>"]}),
+    )
+    .await;
+    assert_eq!(created["state"]["messages"], 0, "{created}");
+}

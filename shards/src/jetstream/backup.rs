@@ -147,6 +147,18 @@ impl JetStream {
                 .map_err(ApiError::stream_restore),
             Err(error) => Err(error),
         };
+        let result = match (result, &stream.dir) {
+            (Ok(()), Some(dir)) => {
+                let entry = crate::shard::DirectoryEntry {
+                    config: stream.config(),
+                    created_ns: stream.created_ns.get(),
+                };
+                super::files::write_meta(dir, &entry)
+                    .await
+                    .map_err(ApiError::stream_restore)
+            }
+            (result, _) => result,
+        };
         match result {
             Ok(()) => {
                 stream.resync();

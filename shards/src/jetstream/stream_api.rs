@@ -305,7 +305,20 @@ impl JetStream {
                 if std::path::Path::new(dir).exists() {
                     files::remove_stream_dir(dir).await?;
                 }
-                files::write_meta(dir, &entry).await?;
+                if restore {
+                    // A restore writes the metafile once the backup is in: a crash before
+                    // leaves a directory that the next start does not load (and the next
+                    // create of the name removes), never a half-restored stream.
+                    compio::fs::create_dir_all(dir).await.map_err(|source| {
+                        super::JetStreamError::Io {
+                            operation: "create the stream directory",
+                            path: dir.clone(),
+                            source,
+                        }
+                    })?;
+                } else {
+                    files::write_meta(dir, &entry).await?;
+                }
             }
             Stream::open(self, request.account, &account_name, &entry, dir.clone()).await
         }
