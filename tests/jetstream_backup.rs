@@ -420,3 +420,51 @@ async fn a_restore_cut_by_kill_9_leaves_no_stream_behind() {
     .await;
     assert_eq!(created["state"]["messages"], 0, "{created}");
 }
+
+/// The snapshot and restore advisories a backup and a restore publish, as (subject, keys,
+/// type, stream).
+async fn backup_advisories(server: &TestServer) -> Vec<(String, Vec<String>, Value, Value)> {
+    let client = async_nats::connect(server.url()).await.expect("connect");
+    let mut events = client
+        .subscribe("$JS.EVENT.ADVISORY.STREAM.>")
+        .await
+        .expect("subscribe");
+    client.flush().await.expect("flush");
+    fill_stream(&client, "ADV").await;
+    let saved = backup(&client, "ADV", 4096).await;
+    request(&client, "$JS.API.STREAM.DELETE.ADV", json!({})).await;
+    let restored = restore(&client, "ADV", &saved).await;
+    assert!(restored.get("error").is_none(), "{restored}");
+    let mut seen = Vec::new();
+    while seen.len() < 4 {
+        let event = tokio::time::timeout(Duration::from_secs(5), events.next())
+            .await
+            .expect("advisory in time")
+            .expect("open");
+        if !event.subject.contains("SNAPSHOT") && !event.subject.contains("RESTORE") {
+            continue;
+        }
+        let value: Value = serde_json::from_slice(&event.payload).expect("JSON");
+        let keys = value.as_object().expect("object").keys().cloned().collect();
+        seen.push((
+            event.subject.to_string(),
+            keys,
+            value["type"].clone(),
+            value["stream"].clone(),
+        ));
+    }
+    seen.sort_by(|first, second| first.0.cmp(&second.0));
+    seen
+}
+
+#[tokio::test]
+async fn snapshot_and_restore_advisories_match_the_go_server() {
+    let natrix_store = StoreDir::new("adv-natrix");
+    let go_store = StoreDir::new("adv-go");
+    let natrix = TestServer::natrix(2, &["-js", "-sd", natrix_store.path()]);
+    let go = TestServer::go(&["-js", "-sd", go_store.path()]);
+    let expected = backup_advisories(&go).await;
+    let actual = backup_advisories(&natrix).await;
+    assert_eq!(actual, expected);
+    assert_eq!(actual.len(), 4);
+}

@@ -17,6 +17,10 @@
 //! answered with an empty message once it is stored; an empty chunk ends it, the limits are
 //! applied, the stream starts capturing, and that last chunk is answered with a stream create
 //! reply (or the error). A restore that gets no chunk for 5 s is abandoned, as in Go.
+//!
+//! Both publish Go's advisories when someone listens: `SNAPSHOT_CREATE` and
+//! `SNAPSHOT_COMPLETE`, `RESTORE_CREATE` and `RESTORE_COMPLETE` on
+//! `$JS.EVENT.ADVISORY.STREAM.<event>.<stream>`.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -31,6 +35,7 @@ use natrix_jetstream::api::{
 use natrix_jetstream::backup::{RestoreItem, RestoreReader, SnapshotWriter};
 use natrix_jetstream::config::store_config;
 use natrix_jetstream::errors::ApiError;
+use natrix_jetstream::time::Timestamp;
 use natrix_storage::{StoredMessage, StreamStore};
 
 use super::stream::Stream;
@@ -86,7 +91,30 @@ impl JetStream {
             reply.config = Some(target.config());
             reply.state = Some(state.clone());
             js.reply_json(&shard, &request, &reply, false);
-            match send_snapshot(&shard, &target, &parsed, &state).await {
+            let start_ns = now_ns();
+            js.backup_advisory(
+                &shard,
+                &target,
+                "SNAPSHOT_CREATE",
+                "io.nats.jetstream.advisory.v1.snapshot_create",
+                AdvisoryFields {
+                    state: Some(&state),
+                    ..AdvisoryFields::default()
+                },
+            );
+            let outcome = send_snapshot(&shard, &target, &parsed, &state).await;
+            js.backup_advisory(
+                &shard,
+                &target,
+                "SNAPSHOT_COMPLETE",
+                "io.nats.jetstream.advisory.v1.snapshot_complete",
+                AdvisoryFields {
+                    start_ns: Some(start_ns),
+                    error: outcome.as_ref().err().map_or("", String::as_str),
+                    ..AdvisoryFields::default()
+                },
+            );
+            match outcome {
                 Ok(()) => tracing::info!(
                     "Completed snapshot of {} for stream {label} in {}",
                     friendly_bytes(state.bytes),
@@ -111,6 +139,14 @@ impl JetStream {
         let label = format!("'{} > {}'", stream.account_name, stream.name);
         tracing::info!("Starting restore for stream {label}");
         let started = Instant::now();
+        let start_ns = now_ns();
+        self.backup_advisory(
+            shard,
+            &stream,
+            "RESTORE_CREATE",
+            "io.nats.jetstream.advisory.v1.restore_create",
+            AdvisoryFields::default(),
+        );
         let deliver = format!("$JS.SNAPSHOT.RESTORE.{}.{}", stream.name, advisory_id());
         let transfer = Rc::new(Transfer::default());
         let handler: Rc<dyn InternalSubscriber> = Rc::new(Handler({
@@ -159,6 +195,17 @@ impl JetStream {
             }
             (result, _) => result,
         };
+        self.backup_advisory(
+            shard,
+            &stream,
+            "RESTORE_COMPLETE",
+            "io.nats.jetstream.advisory.v1.restore_complete",
+            AdvisoryFields {
+                start_ns: Some(start_ns),
+                bytes: Some(total),
+                ..AdvisoryFields::default()
+            },
+        );
         match result {
             Ok(()) => {
                 stream.resync();
@@ -214,6 +261,81 @@ impl JetStream {
             stream: stream.to_owned(),
         };
         let _ = shard.send_jetstream(super::placement::META_SHARD, msg);
+    }
+}
+
+/// The snapshot and restore advisories (`$JS.EVENT.ADVISORY.STREAM.SNAPSHOT_CREATE.<stream>`,
+/// `SNAPSHOT_COMPLETE`, `RESTORE_CREATE`, `RESTORE_COMPLETE`), with Go's fields in Go's order.
+#[derive(serde::Serialize)]
+struct BackupAdvisory<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: String,
+    timestamp: Timestamp,
+    stream: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    end: Option<Timestamp>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<&'a StreamState>,
+    client: AdvisoryClient<'a>,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    domain: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    error: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct AdvisoryClient<'a> {
+    acc: &'a str,
+    server: &'a str,
+}
+
+/// What one backup advisory says beyond the stream.
+#[derive(Default)]
+struct AdvisoryFields<'a> {
+    start_ns: Option<i64>,
+    bytes: Option<u64>,
+    state: Option<&'a StreamState>,
+    error: &'a str,
+}
+
+impl JetStream {
+    /// Publishes a backup advisory when someone listens, as the Go server does.
+    fn backup_advisory(
+        &self,
+        shard: &Shard,
+        stream: &Stream,
+        event: &str,
+        kind: &'static str,
+        fields: AdvisoryFields<'_>,
+    ) {
+        let subject = format!("$JS.EVENT.ADVISORY.STREAM.{event}.{}", stream.name);
+        if !shard.has_interest(stream.account, subject.as_bytes()) {
+            return;
+        }
+        let now = Timestamp::from_unix_nanos(now_ns());
+        let advisory = BackupAdvisory {
+            kind,
+            id: advisory_id(),
+            timestamp: now,
+            stream: &stream.name,
+            start: fields.start_ns.map(Timestamp::from_unix_nanos),
+            end: fields.start_ns.map(|_| now),
+            bytes: fields.bytes,
+            state: fields.state,
+            client: AdvisoryClient {
+                acc: &stream.account_name,
+                server: &self.settings.server_name,
+            },
+            domain: &self.settings.domain,
+            error: fields.error,
+        };
+        let payload = natrix_jetstream::json::to_vec(&advisory);
+        publish_to(shard, stream.account, Bytes::from(subject), payload);
     }
 }
 
