@@ -209,9 +209,11 @@ impl JetStream {
                 None => self.reply_error(shard, &request, ApiError::new(ErrorId::ClusterNotAvail)),
             },
             ApiCall::Consumer { .. } => self.consumer_request(shard, request),
-            ApiCall::StreamSnapshot(_) => {
-                let error = ApiError::stream_snapshot("snapshots are not supported by Natrix yet");
-                self.reply_error(shard, &request, error);
+            ApiCall::StreamSnapshot(_)
+                if natrix_jetstream::requests::is_empty_request(&request.body) =>
+            {
+                // Go refuses an empty snapshot request before it looks the stream up.
+                self.reply_error(shard, &request, ApiError::new(ErrorId::BadRequest));
             }
             _ => self.handle_stream_request(shard, request),
         }

@@ -21,12 +21,14 @@
 //! - `consumers`: a stream's consumers on its owner, the runtime of
 //!   [`natrix_jetstream::consumer::ConsumerSet`] (loads, saves, timers, acks, deliveries);
 //!   `consumer_api`: the consumer API calls and pull requests it answers.
+//! - `backup`: snapshots and restores with the Go server's chunked flow and format.
 //! - `startup`: recovery of every stream at start, and shutdown.
 //! - `snapshot`: what `/jsz` reads of a shard.
 //! - `files`: the directory layout and the stream metafile. `placement`: who owns what.
 //!   `store`: a file or memory store behind one type.
 
 mod api;
+mod backup;
 mod consumer_api;
 mod consumers;
 mod direct;
@@ -294,6 +296,11 @@ impl JetStreamHandler for JetStream {
             } => {
                 if let Some(meta) = &js.meta {
                     meta.revert(account, &stream, previous);
+                }
+            }
+            JetStreamMsg::Restored { account, stream } => {
+                if let Some(meta) = &js.meta {
+                    meta.restored(account, &stream);
                 }
             }
             JetStreamMsg::Query { token, query } => js.answer_query(shard, token, query),

@@ -292,7 +292,12 @@ impl Shard {
     pub(crate) fn handle_interest_msg(&self, msg: InterestMsg) {
         match msg {
             InterestMsg::Change(change) => {
-                self.interest.borrow_mut().apply(&change);
+                let mut interest = self.interest.borrow_mut();
+                interest.apply(&change);
+                if interest.take_large_growth() {
+                    crate::memory::return_free_memory_to_the_kernel();
+                }
+                drop(interest);
                 self.interest_changed.notify();
             }
             InterestMsg::Barrier { origin, token } => {
