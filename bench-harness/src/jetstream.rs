@@ -1,5 +1,6 @@
-//! JetStream scenarios: synchronous publish, asynchronous publish and pull consume, each on a
-//! fresh file-backed stream.
+//! JetStream scenarios: synchronous publish, asynchronous publish, and consume (pull with
+//! batches of 100 and 1000, with and without acks; push with flow control; ordered replay),
+//! each on a fresh file-backed stream.
 //!
 //! Support is probed first with a `$JS.API.INFO` request: a server that has no responder there
 //! (or answers with an error) is reported as not supporting JetStream, never skipped silently.
@@ -16,7 +17,7 @@ use async_nats::jetstream::{self, consumer, stream};
 use bytes::Bytes;
 use futures::StreamExt;
 
-use crate::scenario::{Limits, RoundMeasurement};
+use crate::scenario::{ConsumeMode, Limits, RoundMeasurement};
 use crate::throughput::unique_suffix;
 use crate::wire::{pub_batch, RawConnection, ServerFrame};
 
@@ -146,15 +147,17 @@ impl std::fmt::Display for NotSupported {
 
 impl std::error::Error for NotSupported {}
 
-/// Drains the stream filled by `prepare_consume` through a pull consumer with no acks and
-/// returns messages consumed per second.
+/// Drains the stream filled by `prepare_consume` through a consumer of the given mode and
+/// returns messages consumed per second (explicit acks are sent for every message, and the
+/// consumer's ack floor is checked to have reached the end afterwards).
 pub async fn run_consume(
     address: SocketAddr,
     messages: u64,
+    mode: ConsumeMode,
     limits: &Limits,
 ) -> Result<RoundMeasurement> {
     let client = connect(address).await?;
-    let context = jetstream::new(client);
+    let context = jetstream::new(client.clone());
     let _ = context
         .delete_consumer_from_stream("bench-consumer", STREAM_NAME)
         .await;
@@ -162,40 +165,67 @@ pub async fn run_consume(
         .get_stream(STREAM_NAME)
         .await
         .context("looking up the stream")?;
-    let created = stream
-        .create_consumer(consumer::pull::Config {
-            durable_name: Some("bench-consumer".to_string()),
-            ack_policy: consumer::AckPolicy::None,
-            ..Default::default()
-        })
-        .await;
-    let consumer: consumer::PullConsumer = match created {
-        Ok(consumer) => consumer,
-        // A server that says so (Natrix before consumers exist) does not support the scenario.
-        Err(error) if error.to_string().contains("not supported") => {
-            return Err(NotSupported(format!("creating the pull consumer: {error}")).into());
+    let until_from =
+        |started_at: Instant| started_at + limits.publish_duration.max(Duration::from_secs(1)) * 10;
+    let (consumed, elapsed) = match mode {
+        ConsumeMode::Pull { batch, ack } => {
+            let created = stream
+                .create_consumer(consumer::pull::Config {
+                    durable_name: Some("bench-consumer".to_string()),
+                    ack_policy: if ack {
+                        consumer::AckPolicy::Explicit
+                    } else {
+                        consumer::AckPolicy::None
+                    },
+                    max_ack_pending: if ack { 20_000 } else { -1 },
+                    ..Default::default()
+                })
+                .await;
+            let consumer: consumer::PullConsumer = refused_as_not_supported(created)?;
+            let started_at = Instant::now();
+            let stream = consumer
+                .stream()
+                .max_messages_per_batch(batch)
+                .messages()
+                .await
+                .context("starting the pull")?;
+            let consumed = drain(stream, messages, ack, until_from(started_at)).await?;
+            if ack {
+                wait_for_ack_floor(&consumer, consumed).await?;
+            }
+            (consumed, started_at.elapsed())
         }
-        Err(error) => return Err(error).context("creating the pull consumer"),
+        ConsumeMode::Push => {
+            let created = stream
+                .create_consumer(consumer::push::Config {
+                    durable_name: Some("bench-consumer".to_string()),
+                    deliver_subject: client.new_inbox(),
+                    ack_policy: consumer::AckPolicy::None,
+                    flow_control: true,
+                    idle_heartbeat: Duration::from_secs(5),
+                    ..Default::default()
+                })
+                .await;
+            let consumer: consumer::PushConsumer = refused_as_not_supported(created)?;
+            let started_at = Instant::now();
+            let stream = consumer.messages().await.context("starting the push")?;
+            let consumed = drain(stream, messages, false, until_from(started_at)).await?;
+            (consumed, started_at.elapsed())
+        }
+        ConsumeMode::Ordered => {
+            let created = stream
+                .create_consumer(consumer::push::OrderedConfig {
+                    deliver_subject: client.new_inbox(),
+                    ..Default::default()
+                })
+                .await;
+            let consumer = refused_as_not_supported(created)?;
+            let started_at = Instant::now();
+            let stream = consumer.messages().await.context("starting the replay")?;
+            let consumed = drain(stream, messages, false, until_from(started_at)).await?;
+            (consumed, started_at.elapsed())
+        }
     };
-    let started_at = Instant::now();
-    let until = started_at + limits.publish_duration.max(Duration::from_secs(1)) * 10;
-    let mut messages_stream = consumer
-        .stream()
-        .max_messages_per_batch(1000)
-        .messages()
-        .await
-        .context("starting the pull")?;
-    let mut consumed = 0u64;
-    while consumed < messages {
-        let remaining = until.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(remaining, messages_stream.next()).await {
-            Ok(Some(Ok(_))) => consumed += 1,
-            Ok(Some(Err(error))) => return Err(anyhow!("consuming: {error}")),
-            Ok(None) => break,
-            Err(_) => break,
-        }
-    }
-    let elapsed = started_at.elapsed();
     let mut measurement =
         RoundMeasurement::new(consumed as f64 / elapsed.as_secs_f64(), consumed, elapsed);
     if consumed < messages {
@@ -204,6 +234,67 @@ pub async fn run_consume(
         ));
     }
     Ok(measurement)
+}
+
+/// A consumer the server refused because it has no consumers (an older Natrix) makes the
+/// scenario not supported there, not failed.
+fn refused_as_not_supported<T, E: std::fmt::Display + std::error::Error + Send + Sync + 'static>(
+    created: std::result::Result<T, E>,
+) -> Result<T> {
+    match created {
+        Ok(consumer) => Ok(consumer),
+        Err(error) if error.to_string().contains("not supported") => {
+            Err(NotSupported(format!("creating the consumer: {error}")).into())
+        }
+        Err(error) => Err(anyhow::Error::new(error).context("creating the consumer")),
+    }
+}
+
+/// Reads `messages` messages (acknowledging each when `ack`), or as many as come before
+/// `until`.
+async fn drain<S, E>(mut stream: S, messages: u64, ack: bool, until: Instant) -> Result<u64>
+where
+    S: futures::Stream<Item = std::result::Result<jetstream::Message, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let mut consumed = 0u64;
+    while consumed < messages {
+        let remaining = until.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(remaining, stream.next()).await {
+            Ok(Some(Ok(message))) => {
+                consumed += 1;
+                if ack {
+                    message
+                        .ack()
+                        .await
+                        .map_err(|error| anyhow!("acknowledging: {error}"))?;
+                }
+            }
+            Ok(Some(Err(error))) => return Err(anyhow!("consuming: {error}")),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    Ok(consumed)
+}
+
+/// Waits (a few seconds at most) until the server has processed the acks of everything
+/// consumed, so that the round's time and CPU include the acks.
+async fn wait_for_ack_floor(consumer: &consumer::PullConsumer, consumed: u64) -> Result<()> {
+    let mut consumer = consumer.clone();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let info = consumer.info().await.context("consumer info")?;
+        if info.ack_floor.stream_sequence >= consumed {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "acks of {consumed} messages not processed: ack floor {}",
+                info.ack_floor.stream_sequence
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
 
 async fn connect(address: SocketAddr) -> Result<async_nats::Client> {

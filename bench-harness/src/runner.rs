@@ -279,6 +279,7 @@ fn measure(
     if let ScenarioKind::JetStreamConsume {
         payload_len,
         messages,
+        ..
     } = scenario.kind
     {
         let prepared = runtime.block_on(jetstream::prepare_consume(
@@ -345,8 +346,8 @@ fn measure(
             window,
             limits,
         )),
-        ScenarioKind::JetStreamConsume { messages, .. } => {
-            runtime.block_on(jetstream::run_consume(address, messages, limits))
+        ScenarioKind::JetStreamConsume { messages, mode, .. } => {
+            runtime.block_on(jetstream::run_consume(address, messages, mode, limits))
         }
     };
     let server_after = server.sample();

@@ -36,8 +36,49 @@ pub enum ScenarioKind {
     MemoryPerConnection { connections: usize },
     /// Resident memory a server adds per subscription (distinct subjects, one connection).
     MemoryPerSubscription { subscriptions: usize },
-    /// Drains a pre-filled stream through a pull consumer.
-    JetStreamConsume { payload_len: usize, messages: u64 },
+    /// Drains a pre-filled stream through a consumer.
+    JetStreamConsume {
+        payload_len: usize,
+        messages: u64,
+        mode: ConsumeMode,
+    },
+}
+
+/// How a consume scenario reads the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "consumer", rename_all = "snake_case")]
+pub enum ConsumeMode {
+    /// A durable pull consumer read with `batch` messages per pull request; `ack`: explicit
+    /// acks (one per message), else ack policy none.
+    Pull { batch: usize, ack: bool },
+    /// A durable push consumer with flow control and idle heartbeats, ack policy none.
+    Push,
+    /// An ordered (ephemeral push, flow-controlled) consumer, as clients replay a stream.
+    Ordered,
+}
+
+impl ConsumeMode {
+    /// The part of the scenario id that names the mode.
+    pub fn label(self) -> String {
+        match self {
+            ConsumeMode::Pull { batch, ack } => {
+                format!("pull-b{batch}-{}", if ack { "explicit" } else { "none" })
+            }
+            ConsumeMode::Push => "push".to_owned(),
+            ConsumeMode::Ordered => "ordered".to_owned(),
+        }
+    }
+
+    fn title(self) -> String {
+        match self {
+            ConsumeMode::Pull { batch, ack } => format!(
+                "pull, batch {batch}, {}",
+                if ack { "explicit acks" } else { "no acks" }
+            ),
+            ConsumeMode::Push => "push with flow control, no acks".to_owned(),
+            ConsumeMode::Ordered => "ordered replay".to_owned(),
+        }
+    }
 }
 
 /// The rate of an open-loop latency run.
@@ -285,18 +326,41 @@ pub fn plan(options: &PlanOptions) -> Vec<Scenario> {
     }
     let js_size = 128;
     let consume_messages = if options.quick { 5_000 } else { 200_000 };
-    scenarios.push(throughput_kind(
-        format!("js-consume/{}", size_label(js_size)),
-        format!(
-            "JetStream pull consume of {consume_messages}, {}",
-            size_label(js_size)
-        ),
-        "jetstream",
-        ScenarioKind::JetStreamConsume {
-            payload_len: js_size,
-            messages: consume_messages,
+    for mode in [
+        ConsumeMode::Pull {
+            batch: 100,
+            ack: false,
         },
-    ));
+        ConsumeMode::Pull {
+            batch: 1000,
+            ack: false,
+        },
+        ConsumeMode::Pull {
+            batch: 100,
+            ack: true,
+        },
+        ConsumeMode::Pull {
+            batch: 1000,
+            ack: true,
+        },
+        ConsumeMode::Push,
+        ConsumeMode::Ordered,
+    ] {
+        scenarios.push(throughput_kind(
+            format!("js-consume/{}/{}", mode.label(), size_label(js_size)),
+            format!(
+                "JetStream consume of {consume_messages}, {}, {}",
+                mode.title(),
+                size_label(js_size)
+            ),
+            "jetstream",
+            ScenarioKind::JetStreamConsume {
+                payload_len: js_size,
+                messages: consume_messages,
+                mode,
+            },
+        ));
+    }
     scenarios
 }
 

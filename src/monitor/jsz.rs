@@ -172,7 +172,7 @@ pub fn jsz(monitor: &Monitor, query: &Query) -> Result<Reply, BadRequest> {
         "config": config_document,
         "limits": {},
         "streams": all.len(),
-        "consumers": 0,
+        "consumers": all.iter().map(|stream| stream.state.consumer_count).sum::<u64>(),
         "messages": usage.messages,
         "bytes": usage.bytes,
     });

@@ -31,6 +31,31 @@ pub trait StreamStore {
     /// Loads the first kept message at or after `start_seq` whose subject matches `filter`.
     async fn load_next_msg(&self, filter: &str, start_seq: u64) -> Result<Option<StoredMessage>>;
 
+    /// Loads the next messages whose subject matches `filter` at or after `start_seq`, in
+    /// sequence order: at most `max_messages`, and no more once their subjects, headers and
+    /// payloads reach `max_bytes` (at least one). What a consumer delivers next; the file
+    /// store reads records that lie together in one read.
+    async fn load_next_msgs(
+        &self,
+        filter: &str,
+        start_seq: u64,
+        max_messages: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<StoredMessage>> {
+        let mut found = Vec::new();
+        let mut bytes = 0usize;
+        let mut seq = start_seq;
+        while found.len() < max_messages && (found.is_empty() || bytes < max_bytes) {
+            let Some(message) = self.load_next_msg(filter, seq).await? else {
+                break;
+            };
+            bytes += message.subject.len() + message.headers.len() + message.payload.len();
+            seq = message.seq + 1;
+            found.push(message);
+        }
+        Ok(found)
+    }
+
     /// Loads the newest message whose subject matches `filter` (the KV "get").
     async fn load_last_msg(&self, filter: &str) -> Result<Option<StoredMessage>>;
 

@@ -97,6 +97,42 @@ async fn load_next_follows_filters_and_wildcards<S: StreamStore>(store: S) {
     assert_eq!(next("*.2", 0).await, Some(3));
 }
 
+async fn load_next_msgs_reads_a_batch_as_single_loads_would<S: StreamStore>(store: S) {
+    let subjects: Vec<String> = (0..300).map(|index| format!("x.{}", index % 3)).collect();
+    let subjects: Vec<&str> = subjects.iter().map(String::as_str).collect();
+    store_all(&store, &subjects).await;
+    store.remove_msg(5).await.unwrap();
+    for (filter, start, max_messages) in [
+        ("", 1, 10),
+        ("x.1", 3, 50),
+        (">", 290, 100),
+        ("x.2", 1, 1000),
+    ] {
+        let batch = store
+            .load_next_msgs(filter, start, max_messages, usize::MAX)
+            .await
+            .unwrap();
+        let mut single = Vec::new();
+        let mut seq = start;
+        while single.len() < max_messages {
+            let Some(message) = store.load_next_msg(filter, seq).await.unwrap() else {
+                break;
+            };
+            seq = message.seq + 1;
+            single.push(message);
+        }
+        assert_eq!(batch, single, "{filter} from {start}");
+    }
+    // A byte bound stops the batch, but never before one message.
+    let bounded = store.load_next_msgs("", 1, 100, 1).await.unwrap();
+    assert_eq!(bounded.len(), 1);
+    assert!(store
+        .load_next_msgs("nope", 1, 10, 100)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 async fn load_last_returns_newest_per_subject<S: StreamStore>(store: S) {
     store_all(&store, &["kv.a", "kv.b", "kv.a", "kv.c"]).await;
     let last = |filter: &'static str| {
@@ -804,6 +840,7 @@ conformance!(
     sequences_start_at_one_and_messages_load_back,
     invalid_subjects_are_rejected,
     load_next_follows_filters_and_wildcards,
+    load_next_msgs_reads_a_batch_as_single_loads_would,
     load_last_returns_newest_per_subject,
     filtered_and_subject_state_count_with_wildcards,
     removing_messages_updates_first_and_deleted_counts,

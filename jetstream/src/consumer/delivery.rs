@@ -410,6 +410,9 @@ impl Consumer {
                 }
                 None => {
                     self.unstage_all();
+                    // As Go's `waitForMsgs` after `nextWaiting` found no taker: the requests
+                    // that wait (a pinned group's standbys) still expire on time.
+                    self.wait_for_messages(env, true);
                     return false;
                 }
             }

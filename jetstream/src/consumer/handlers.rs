@@ -243,13 +243,29 @@ impl ConsumerSet {
         name: &str,
         actions: &mut Vec<Action>,
     ) -> Option<ConsumerInfo> {
+        self.info_shown(cx, name, true, actions)
+    }
+
+    /// A consumer's information, its configuration with the server's `_nats.*` metadata
+    /// (replies to create and info) or as stored (`CONSUMER.LIST` entries, as in Go).
+    fn info_shown<S: StreamStore>(
+        &mut self,
+        cx: &Context<'_, S>,
+        name: &str,
+        dynamic_metadata: bool,
+        actions: &mut Vec<Action>,
+    ) -> Option<ConsumerInfo> {
         let version = self.shared.options.server_version.clone();
         let mut info = None;
         self.with_consumer(cx, name, actions, |consumer, env| {
             if consumer.is_pull() {
                 consumer.process_waiting(env, false);
             }
-            let shown = with_dynamic_metadata(&consumer.config, &version, API_LEVEL);
+            let shown = if dynamic_metadata {
+                with_dynamic_metadata(&consumer.config, &version, API_LEVEL)
+            } else {
+                consumer.config.clone()
+            };
             info = Some(consumer.info(cx.store, shown, cx.now_ns));
         });
         info
@@ -312,7 +328,7 @@ impl ConsumerSet {
             .iter()
             .skip(offset)
             .take(CONSUMER_LIST_LIMIT)
-            .filter_map(|name| self.info_of(cx, name, actions))
+            .filter_map(|name| self.info_shown(cx, name, false, actions))
             .collect();
         let paged = ApiPaged {
             total: total as u64,

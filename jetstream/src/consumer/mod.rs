@@ -222,8 +222,9 @@ impl LoadRequest {
     }
 }
 
-/// The next messages of any of `filters`: one candidate per filter, the lowest taken and its
-/// filter advanced, so each message costs one store load.
+/// The next messages of any of `filters`. One filter (or none) is one batched store load;
+/// with several, one candidate per filter, the lowest taken and its filter advanced, so each
+/// message costs one store load.
 async fn load_next<S: StreamStore>(
     store: &S,
     filters: &[String],
@@ -231,8 +232,12 @@ async fn load_next<S: StreamStore>(
     max_messages: usize,
     max_bytes: usize,
 ) -> Result<Vec<StoredMessage>, StoreError> {
-    let all = [String::new()];
-    let filters: &[String] = if filters.is_empty() { &all } else { filters };
+    if filters.len() <= 1 {
+        let filter = filters.first().map_or("", String::as_str);
+        return store
+            .load_next_msgs(filter, start_seq, max_messages, max_bytes)
+            .await;
+    }
     let mut candidates: Vec<Option<StoredMessage>> = Vec::with_capacity(filters.len());
     for filter in filters {
         candidates.push(store.load_next_msg(filter, start_seq).await?);

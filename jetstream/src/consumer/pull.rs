@@ -41,8 +41,7 @@ pub fn parse_pull_request(body: &[u8], now_ns: i64) -> Result<PullRequest, Strin
         return Ok(one);
     }
     if body[0] == b'{' {
-        let request: NextRequest =
-            serde_json::from_slice(body).map_err(|error| go_json_error(&error))?;
+        let request = decode_next_request(body)?;
         if request.heartbeat > 0 && request.heartbeat.saturating_mul(2) > request.expires {
             return Err("heartbeat value too large".to_owned());
         }
@@ -59,6 +58,97 @@ pub fn parse_pull_request(body: &[u8], now_ns: i64) -> Result<PullRequest, Strin
     match std::str::from_utf8(body).ok().and_then(go_atoi) {
         Some(batch) => Ok(PullRequest { batch, ..one }),
         None => Ok(one),
+    }
+}
+
+/// Decodes a JSON pull request as Go's `json.Unmarshal`: a `null` member leaves its field at
+/// zero (async-nats sends `"min_pending":null`). The common body has no `null` and is
+/// decoded directly.
+fn decode_next_request(body: &[u8]) -> Result<NextRequest, String> {
+    match serde_json::from_slice::<NextRequest>(body) {
+        Ok(request) => Ok(request),
+        Err(error) => {
+            let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(body) else {
+                return Err(go_json_error(&error));
+            };
+            if let Some(text) = go_type_error(body) {
+                return Err(text);
+            }
+            crate::json::strip_nulls(&mut value);
+            serde_json::from_value(value).map_err(|error| go_json_error(&error))
+        }
+    }
+}
+
+/// The Go type of each member of a pull request (`JSApiConsumerGetNextRequest` with its
+/// embedded `PriorityGroup`).
+const MEMBER_TYPES: [(&str, &str); 10] = [
+    ("expires", "time.Duration"),
+    ("batch", "int"),
+    ("max_bytes", "int"),
+    ("no_wait", "bool"),
+    ("idle_heartbeat", "time.Duration"),
+    ("group", "string"),
+    ("min_pending", "int64"),
+    ("min_ack_pending", "int64"),
+    ("id", "string"),
+    ("priority", "int"),
+];
+
+/// Go's `UnmarshalTypeError` text for the first member (in the body's order) whose JSON type
+/// does not fit its field: `json: cannot unmarshal string into Go struct field .batch of type
+/// int`.
+fn go_type_error(body: &[u8]) -> Option<String> {
+    let members = serde_json::from_slice::<OrderedMembers>(body).ok()?.0;
+    members.iter().find_map(|(name, value)| {
+        let go_type = MEMBER_TYPES.iter().find(|(member, _)| member == name)?.1;
+        let found = match (value, go_type) {
+            (serde_json::Value::Null, _) => return None,
+            (serde_json::Value::Bool(_), "bool") => return None,
+            (serde_json::Value::String(_), "string") => return None,
+            (serde_json::Value::Number(number), "int" | "int64" | "time.Duration") => {
+                if number.as_i64().is_some() {
+                    return None;
+                }
+                format!("number {number}")
+            }
+            (serde_json::Value::Number(_), _) => "number".to_owned(),
+            (serde_json::Value::Bool(_), _) => "bool".to_owned(),
+            (serde_json::Value::String(_), _) => "string".to_owned(),
+            (serde_json::Value::Array(_), _) => "array".to_owned(),
+            (serde_json::Value::Object(_), _) => "object".to_owned(),
+        };
+        Some(format!(
+            "json: cannot unmarshal {found} into Go struct field .{name} of type {go_type}"
+        ))
+    })
+}
+
+/// An object's members in the order the JSON has them.
+struct OrderedMembers(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for OrderedMembers {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = OrderedMembers;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("a JSON object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<OrderedMembers, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry::<String, serde_json::Value>()? {
+                    members.push(member);
+                }
+                Ok(OrderedMembers(members))
+            }
+        }
+        deserializer.deserialize_map(Members)
     }
 }
 

@@ -21,12 +21,6 @@ use crate::account::AccountId;
 use crate::message::Message;
 use crate::shard::{ApiCall, ApiRequest, InternalSubscriber, JetStreamMsg, Shard};
 
-const CONSUMER_CREATE_TYPE: &str = "io.nats.jetstream.api.v1.consumer_create_response";
-const CONSUMER_INFO_TYPE: &str = "io.nats.jetstream.api.v1.consumer_info_response";
-const CONSUMER_DELETE_TYPE: &str = "io.nats.jetstream.api.v1.consumer_delete_response";
-const CONSUMER_NAMES_TYPE: &str = "io.nats.jetstream.api.v1.consumer_names_response";
-const CONSUMER_LIST_TYPE: &str = "io.nats.jetstream.api.v1.consumer_list_response";
-
 /// The API service of one account on one shard.
 pub(super) struct ApiService {
     pub js: Rc<JetStream>,
@@ -68,7 +62,7 @@ impl InternalSubscriber for ApiService {
 }
 
 /// The part of an API subject after `$JS.API.` (or `$JS.<domain>.API.`).
-fn api_tail<'a>(subject: &'a str, domain: &str) -> Option<&'a str> {
+pub(super) fn api_tail<'a>(subject: &'a str, domain: &str) -> Option<&'a str> {
     if let Some(tail) = subject.strip_prefix("$JS.API.") {
         return Some(tail);
     }
@@ -110,16 +104,7 @@ pub(super) fn parse_call(tail: &str) -> Option<ApiCall> {
                 subject: Some(tail[prefix.len()..].to_owned()),
             }
         }
-        ["CONSUMER", "CREATE" | "DURABLE", ..] | ["CONSUMER", "INFO" | "DELETE", _, _] => {
-            ApiCall::Consumer {
-                operation: tokens[1].to_owned(),
-                stream: name(tokens.get(2).copied().unwrap_or_default())?,
-            }
-        }
-        ["CONSUMER", "NAMES" | "LIST", stream] => ApiCall::Consumer {
-            operation: tokens[1].to_owned(),
-            stream: name(stream)?,
-        },
+        ["CONSUMER", rest @ ..] => return super::consumer_api::parse_consumer_call(rest),
         _ => return None,
     };
     Some(call)
@@ -144,19 +129,10 @@ pub(super) fn error_payload(call: &ApiCall, error: ApiError) -> Vec<u8> {
             natrix_jetstream::api::SYSTEM_RESPONSE_TYPE,
             error,
         )),
-        ApiCall::Consumer { operation, .. } => {
-            json::to_vec(&ApiResponse::error(consumer_type(operation), error))
-        }
-    }
-}
-
-fn consumer_type(operation: &str) -> &'static str {
-    match operation {
-        "INFO" => CONSUMER_INFO_TYPE,
-        "DELETE" => CONSUMER_DELETE_TYPE,
-        "NAMES" => CONSUMER_NAMES_TYPE,
-        "LIST" => CONSUMER_LIST_TYPE,
-        _ => CONSUMER_CREATE_TYPE,
+        ApiCall::Consumer { operation, .. } => json::to_vec(&ApiResponse::error(
+            super::consumer_api::consumer_type(operation),
+            error,
+        )),
     }
 }
 
@@ -216,7 +192,8 @@ impl JetStream {
     /// Answers a request on the shard it was routed to.
     pub(super) fn handle_request(self: &Rc<Self>, shard: &Shard, request: ApiRequest) {
         let is_direct = matches!(request.call, ApiCall::DirectGet { .. });
-        if !is_direct && super::direct::requires_higher_level(&request.headers) {
+        let is_api_call = super::consumer_api::is_api_call(&request.call);
+        if !is_direct && is_api_call && super::direct::requires_higher_level(&request.headers) {
             self.reply_error(shard, &request, ApiError::new(ErrorId::RequiredApiLevel));
             return;
         }
@@ -231,11 +208,7 @@ impl JetStream {
                 Some(meta) => meta.handle(self, shard, request),
                 None => self.reply_error(shard, &request, ApiError::new(ErrorId::ClusterNotAvail)),
             },
-            ApiCall::Consumer { operation, stream } => {
-                let operation = operation.clone();
-                let stream = stream.clone();
-                self.consumer_request(shard, request, &operation, &stream);
-            }
+            ApiCall::Consumer { .. } => self.consumer_request(shard, request),
             ApiCall::StreamSnapshot(_)
                 if natrix_jetstream::requests::is_empty_request(&request.body) =>
             {
@@ -243,45 +216,6 @@ impl JetStream {
                 self.reply_error(shard, &request, ApiError::new(ErrorId::BadRequest));
             }
             _ => self.handle_stream_request(shard, request),
-        }
-    }
-
-    /// Consumers are a later part of Natrix's JetStream: the stream must exist, it has no
-    /// consumers, and creating one is refused with a clear error.
-    fn consumer_request(
-        self: &Rc<Self>,
-        shard: &Shard,
-        request: ApiRequest,
-        operation: &str,
-        stream: &str,
-    ) {
-        if self.stream(request.account, stream).is_none() {
-            self.reply_error(shard, &request, ApiError::new(ErrorId::StreamNotFound));
-            return;
-        }
-        let kind = consumer_type(operation);
-        match operation {
-            "NAMES" => {
-                let reply = format!(
-                    "{{\"type\":\"{kind}\",\"total\":0,\"offset\":0,\"limit\":{},\"consumers\":[]}}",
-                    natrix_jetstream::api::NAMES_LIMIT
-                );
-                self.send_api_reply(shard, &request, reply.into_bytes(), false);
-            }
-            "LIST" => {
-                let reply = format!(
-                    "{{\"type\":\"{kind}\",\"total\":0,\"offset\":0,\"limit\":{},\"consumers\":[]}}",
-                    natrix_jetstream::api::LIST_LIMIT
-                );
-                self.send_api_reply(shard, &request, reply.into_bytes(), false);
-            }
-            "INFO" | "DELETE" => {
-                self.reply_error(shard, &request, ApiError::new(ErrorId::ConsumerNotFound))
-            }
-            _ => {
-                let error = ApiError::consumer_create("consumers are not supported by Natrix yet");
-                self.reply_error(shard, &request, error);
-            }
         }
     }
 }

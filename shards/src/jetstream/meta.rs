@@ -483,6 +483,7 @@ impl Meta {
                     usage.storage += part.storage;
                     usage.api_total += part.api_total;
                     usage.api_errors += part.api_errors;
+                    usage.consumers += part.consumers;
                 }
                 (GatherKind::List { infos, .. }, Answer::StreamInfos(part)) => infos.extend(part),
                 _ => {}
@@ -546,7 +547,7 @@ impl Meta {
                 reserved_memory,
                 reserved_storage,
                 streams: entries.map_or(0, BTreeMap::len) as u64,
-                consumers: 0,
+                consumers: usage.consumers,
                 limits: account_limits(js.settings.account_limits(account)),
             },
             domain: js.settings.domain.clone(),

@@ -18,6 +18,9 @@
 //!   run as tasks started in the order the machine asked for them.
 //! - `stream_api`, `direct`: the stream-scoped requests answered by the owner (info, purge,
 //!   message get and delete, direct get).
+//! - `consumers`: a stream's consumers on its owner, the runtime of
+//!   [`natrix_jetstream::consumer::ConsumerSet`] (loads, saves, timers, acks, deliveries);
+//!   `consumer_api`: the consumer API calls and pull requests it answers.
 //! - `backup`: snapshots and restores with the Go server's chunked flow and format.
 //! - `startup`: recovery of every stream at start, and shutdown.
 //! - `snapshot`: what `/jsz` reads of a shard.
@@ -26,6 +29,8 @@
 
 mod api;
 mod backup;
+mod consumer_api;
+mod consumers;
 mod direct;
 mod files;
 mod meta;
@@ -260,6 +265,7 @@ impl JetStream {
             if stream.account != account {
                 continue;
             }
+            usage.consumers += stream.consumers.count();
             let bytes = stream.bytes();
             if stream.store.is_memory() {
                 usage.memory += bytes;

@@ -45,7 +45,7 @@ pub fn snapshot(shard: &Shard) -> Option<JetStreamSnapshot> {
     for stream in js.streams.borrow().values() {
         let mut state =
             StreamState::from_store(&natrix_storage::StreamStore::state(&*stream.store));
-        state.consumer_count = 0;
+        state.consumer_count = stream.consumers.count();
         accounts
             .entry(stream.account)
             .or_default()

@@ -28,6 +28,7 @@ pub async fn start(shard: &Rc<Shard>) -> Result<(), JetStreamError> {
     shard.set_jetstream_handler(Rc::clone(&js) as Rc<dyn crate::shard::JetStreamHandler>);
     js.subscribe_api(shard);
     recover(&js, shard).await;
+    compio::runtime::spawn(Rc::clone(&js).watch_deliver_interest(Rc::clone(shard))).detach();
     Ok(())
 }
 

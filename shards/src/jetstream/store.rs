@@ -58,6 +58,16 @@ impl StreamStore for Store {
         both!(self, store => store.load_next_msg(filter, start_seq).await)
     }
 
+    async fn load_next_msgs(
+        &self,
+        filter: &str,
+        start_seq: u64,
+        max_messages: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        both!(self, store => store.load_next_msgs(filter, start_seq, max_messages, max_bytes).await)
+    }
+
     async fn load_last_msg(&self, filter: &str) -> Result<Option<StoredMessage>, StoreError> {
         both!(self, store => store.load_last_msg(filter).await)
     }

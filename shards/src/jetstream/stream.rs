@@ -59,6 +59,8 @@ pub(super) struct Stream {
     /// The configuration's subject transform and republish, compiled.
     transforms: RefCell<Transforms>,
     js: Weak<JetStream>,
+    /// The stream's consumers (`consumers.rs`), started with the stream.
+    pub consumers: super::consumers::Consumers,
 }
 
 /// A stream's subject rewrites, compiled from its configuration.
@@ -150,6 +152,7 @@ impl Stream {
             write_failure_logged: Cell::new(false),
             transforms: RefCell::new(Transforms::of(&entry.config)),
             js: Rc::downgrade(js),
+            consumers: Default::default(),
         });
         stream.recover_dedupe().await;
         Ok(stream)
@@ -159,6 +162,9 @@ impl Stream {
     /// publishes.
     pub fn start(self: &Rc<Self>, shard: &Rc<Shard>) {
         self.subscribe(shard);
+        if let Some(js) = self.js.upgrade() {
+            self.consumers.start(self, shard, &js);
+        }
         let stream = Rc::clone(self);
         compio::runtime::spawn(async move { stream.run_timer().await }).detach();
     }
@@ -258,9 +264,14 @@ impl Stream {
             match action {
                 Action::Store { token, message } => {
                     let stream = Rc::clone(self);
+                    let subject = message.subject.clone();
                     self.spawn_task(shard, async move |shard| {
                         let outcome = stream.store.store_msg(message).await;
+                        let stored = outcome.as_ref().ok().copied();
                         stream.stored(&shard, token, outcome);
+                        if let Some(seq) = stored {
+                            stream.consumers.stored(&stream, &shard, seq, &subject);
+                        }
                     });
                 }
                 Action::Purge { request } => {
@@ -392,6 +403,7 @@ impl Stream {
         }
         let subjects_changed = self.config().subjects != config.subjects;
         *self.transforms.borrow_mut() = Transforms::of(&config);
+        self.consumers.set_stream_config(config.clone());
         self.machine.borrow_mut().set_config(config);
         if subjects_changed && !self.closed.get() {
             self.unsubscribe(shard);
@@ -404,6 +416,7 @@ impl Stream {
     /// Stops capturing, waits for every task on the store, and hands the store back (it is
     /// dropped when other references remain).
     pub async fn close(self: Rc<Self>, shard: &Shard) -> Option<Store> {
+        self.consumers.close(&self, shard);
         self.closed.set(true);
         self.unsubscribe(shard);
         if self.pausing.replace(false) {

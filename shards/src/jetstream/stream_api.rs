@@ -53,6 +53,7 @@ impl Stream {
             }
         };
         let mut state = StreamState::from_store(&self.store.state());
+        state.consumer_count = self.consumers.count();
         let mut paged = ApiPaged::default();
         if let Some(request) = request.filter(|request| !request.subjects_filter.is_empty()) {
             let totals = self.store.subjects_totals(&request.subjects_filter);
@@ -158,6 +159,7 @@ impl JetStream {
             match target.store.purge(&purge).await {
                 Ok(purged) => {
                     target.resync();
+                    target.consumers.purged(&target, &shard, &purge);
                     js.reply_json(&shard, &request, &StreamPurgeResponse::ok(purged), false);
                 }
                 Err(error) => {
@@ -227,8 +229,21 @@ impl JetStream {
             // Natrix's stores never overwrite a removed message's bytes in place (they are
             // dropped with their block), so `no_erase` changes nothing.
             // The Go server counts every outcome here as an answered request, not an error.
+            // Consumers need the subject of what left.
+            let subject = match target.consumers.any() {
+                true => target.store.load_msg(delete.seq).await.ok().flatten(),
+                false => None,
+            }
+            .map(|message| message.subject);
             let reply = match target.store.remove_msg(delete.seq).await {
-                Ok(true) => MsgDeleteResponse::ok(),
+                Ok(true) => {
+                    if let Some(subject) = subject {
+                        target
+                            .consumers
+                            .removed(&target, &shard, delete.seq, &subject);
+                    }
+                    MsgDeleteResponse::ok()
+                }
                 Ok(false) => MsgDeleteResponse::error(ApiError::sequence_not_found(delete.seq)),
                 Err(error) => MsgDeleteResponse::error(ApiError::stream_msg_delete_failed(error)),
             };
@@ -393,6 +408,7 @@ impl JetStream {
         };
         let dir = stream.dir.clone();
         let account_name = stream.account_name.clone();
+        stream.consumers.stream_deleted(&stream, shard);
         drop(stream.close(shard).await);
         if let Some(dir) = dir {
             if let Err(error) = files::remove_stream_dir(&dir).await {

@@ -141,6 +141,9 @@ pub struct Shard {
     input_paused: Cell<usize>,
     /// Wakes every connection reader and the mesh task waiting for input to resume.
     input_resumed: crate::local_sync::LocalBroadcast,
+    /// Rung whenever a subscription comes or goes here, or another shard's interest changes:
+    /// JetStream's push consumers watch their deliver subjects with it (one waiter).
+    pub interest_changed: LocalNotify,
 }
 
 impl Shard {
@@ -188,6 +191,7 @@ impl Shard {
             jetstream: RefCell::new(None),
             input_paused: Cell::new(0),
             input_resumed: crate::local_sync::LocalBroadcast::default(),
+            interest_changed: LocalNotify::default(),
         });
         *shard.me.borrow_mut() = Rc::downgrade(&shard);
         shard

@@ -173,6 +173,7 @@ impl Shard {
                 client.set_interest_pending(true);
             }
         }
+        self.interest_changed.notify();
         id
     }
 
@@ -226,6 +227,7 @@ impl Shard {
         if let (true, Subscriber::Client(client)) = (changed, &subscription.subscriber) {
             client.set_interest_pending(true);
         }
+        self.interest_changed.notify();
     }
 
     /// (sid, subject, queue) of every subscription of `client`.
@@ -295,6 +297,8 @@ impl Shard {
                 if interest.take_large_growth() {
                     crate::memory::return_free_memory_to_the_kernel();
                 }
+                drop(interest);
+                self.interest_changed.notify();
             }
             InterestMsg::Barrier { origin, token } => {
                 self.outboxes.borrow_mut()[usize::from(origin)]

@@ -47,6 +47,10 @@ use recovery::{
 };
 use wait::{wake_all, wake_completed, TicketWait, WaitUntil, Wakers};
 
+/// The most bytes `load_next_msgs` reads in one read (records that follow each other in a
+/// block); a run that would be longer is read in several.
+const READ_RUN_BYTES_MAX: u64 = 1024 * 1024;
+
 /// When a store call that changed data may complete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SyncPolicy {
@@ -677,15 +681,40 @@ impl FileStore {
     }
 
     /// Reads a message record back, waiting first if it is still queued.
-    async fn read_message(&self, seq: u64) -> Result<Option<StoredMessage>> {
-        let (location, block_id) = {
-            let state = self.shared.borrow();
-            match state.catalog.get(seq) {
-                Some(entry) => (entry.location, entry.location.block_id),
-                None => return Ok(None),
+    /// The sequences and locations `load_next_msgs` reads, from the catalog.
+    fn plan_next(
+        &self,
+        filter: &str,
+        start_seq: u64,
+        max_messages: usize,
+        max_bytes: usize,
+    ) -> Vec<(u64, Location)> {
+        let state = self.shared.borrow();
+        let mut plan = Vec::new();
+        let mut bytes = 0usize;
+        let mut seq = start_seq;
+        while plan.len() < max_messages && (plan.is_empty() || bytes < max_bytes) {
+            let Some(next) = state.catalog.next_match(filter, seq) else {
+                break;
+            };
+            seq = next + 1;
+            if let Some(entry) = state.catalog.get(next) {
+                // The record's length stands for its subject, headers and payload.
+                bytes += entry.location.len as usize;
+                plan.push((next, entry.location));
             }
-        };
-        let end = location.offset + u64::from(location.len);
+        }
+        plan
+    }
+
+    /// Reads bytes `offset..end` of a block once they are written; `None` when the block is
+    /// gone.
+    async fn read_span(
+        &self,
+        block_id: u32,
+        offset: u64,
+        end: u64,
+    ) -> Result<Option<(Bytes, PathBuf)>> {
         WaitUntil {
             shared: Rc::clone(&self.shared),
             condition: move |state: &State| {
@@ -707,34 +736,60 @@ impl FileStore {
                 }
             }
         }
-        // `None`: the block was deleted meanwhile, so the message is gone.
         let Some((file, path)) = self.block_file(block_id).await? else {
             return Ok(None);
         };
-        let buffer = Vec::with_capacity(location.len as usize);
-        let compio::BufResult(read, buffer) = file.read_exact_at(buffer, location.offset).await;
+        let len = usize::try_from(end - offset).unwrap_or(0);
+        let buffer = Vec::with_capacity(len);
+        let compio::BufResult(read, buffer) = file.read_exact_at(buffer, offset).await;
         read.map_err(|error| StoreError::io("read record", &path, error))?;
+        Ok(Some((Bytes::from(buffer), path)))
+    }
+
+    /// The message in `record` (its whole record, as read), checked to be message `seq`.
+    fn decode_message(
+        &self,
+        seq: u64,
+        location: Location,
+        record: &Bytes,
+        path: &std::path::Path,
+    ) -> Result<StoredMessage> {
         let corrupt = |reason| StoreError::Corrupt {
-            path: path.clone(),
+            path: path.to_path_buf(),
             offset: location.offset,
             reason,
         };
-        let bytes = Bytes::from(buffer);
         let salt = self.shared.borrow().salt;
-        let message = match codec::decode_record(&bytes, salt) {
+        let message = match codec::decode_record(record, salt) {
             Ok((Record::Message(message), _)) if message.seq == seq => message,
             Ok(_) => return Err(corrupt("record at this location is another one")),
             Err(codec::DecodeError::Incomplete) => return Err(corrupt("record cut short")),
             Err(codec::DecodeError::Corrupt(reason)) => return Err(corrupt(reason)),
         };
-        Ok(Some(StoredMessage {
+        Ok(StoredMessage {
             seq,
             subject: message.subject.to_owned(),
-            headers: bytes.slice_ref(message.headers),
-            payload: bytes.slice_ref(message.payload),
+            headers: record.slice_ref(message.headers),
+            payload: record.slice_ref(message.payload),
             timestamp_ns: message.timestamp_ns,
             ttl_ns: message.ttl_ns,
-        }))
+        })
+    }
+
+    async fn read_message(&self, seq: u64) -> Result<Option<StoredMessage>> {
+        let location = match self.shared.borrow().catalog.get(seq) {
+            Some(entry) => entry.location,
+            None => return Ok(None),
+        };
+        let end = location.offset + u64::from(location.len);
+        // `None`: the block was deleted meanwhile, so the message is gone.
+        let Some((bytes, path)) = self
+            .read_span(location.block_id, location.offset, end)
+            .await?
+        else {
+            return Ok(None);
+        };
+        self.decode_message(seq, location, &bytes, &path).map(Some)
     }
 }
 
@@ -950,6 +1005,45 @@ impl StreamStore for FileStore {
             }
             start = seq + 1;
         }
+    }
+
+    async fn load_next_msgs(
+        &self,
+        filter: &str,
+        start_seq: u64,
+        max_messages: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<StoredMessage>> {
+        let plan = self.plan_next(filter, start_seq, max_messages, max_bytes);
+        let mut found = Vec::with_capacity(plan.len());
+        let mut start = 0;
+        while start < plan.len() {
+            // A run: records of one block that follow each other, read at once.
+            let first = plan[start].1;
+            let mut end = start + 1;
+            let mut span_end = first.offset + u64::from(first.len);
+            while end < plan.len()
+                && plan[end].1.block_id == first.block_id
+                && plan[end].1.offset == span_end
+                && span_end - first.offset < READ_RUN_BYTES_MAX
+            {
+                span_end += u64::from(plan[end].1.len);
+                end += 1;
+            }
+            // `None`: the block went meanwhile, and its messages with it.
+            if let Some((bytes, path)) = self
+                .read_span(first.block_id, first.offset, span_end)
+                .await?
+            {
+                for (seq, location) in &plan[start..end] {
+                    let from = usize::try_from(location.offset - first.offset).unwrap_or(0);
+                    let record = bytes.slice(from..from + location.len as usize);
+                    found.push(self.decode_message(*seq, *location, &record, &path)?);
+                }
+            }
+            start = end;
+        }
+        Ok(found)
     }
 
     async fn load_last_msg(&self, filter: &str) -> Result<Option<StoredMessage>> {

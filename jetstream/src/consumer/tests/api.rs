@@ -157,6 +157,10 @@ fn info_names_and_list_page_as_go_does() {
     conforms("consumer_list_response.json", &page);
     assert_eq!(page["consumers"].as_array().expect("list").len(), 1);
     assert_eq!(page["consumers"][0]["name"], "C");
+    // As in Go, list entries show the configuration as stored, without `_nats.ver`.
+    let metadata = &page["consumers"][0]["config"]["metadata"];
+    assert_eq!(metadata, &serde_json::json!({"_nats.req.level": "0"}));
+    assert!(h.info("C")["config"]["metadata"]["_nats.ver"].is_string());
     assert_eq!(
         (page["offset"].clone(), page["limit"].clone()),
         (2.into(), 256.into())

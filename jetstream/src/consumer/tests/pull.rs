@@ -25,6 +25,54 @@ fn pull_batch_delivers_in_order_with_gos_ack_subjects() {
 }
 
 #[test]
+fn pull_request_members_that_are_null_count_as_zero_as_in_go() {
+    // async-nats' request body.
+    let body = br#"{"batch":2,"expires":1000000000,"max_bytes":0,"min_pending":null,"min_ack_pending":null,"group":null}"#;
+    let request = crate::consumer::pull::parse_pull_request(body, START_NS).expect("accepted");
+    assert_eq!(request.batch, 2);
+    assert_eq!(request.expires_at, Some(START_NS + SECOND));
+    // Go's type errors, for the first member (in the body's order) that does not fit.
+    for (body, text) in [
+        (
+            &br#"{"batch":"x"}"#[..],
+            "string into Go struct field .batch of type int",
+        ),
+        (
+            br#"{"batch":1.5}"#,
+            "number 1.5 into Go struct field .batch of type int",
+        ),
+        (
+            br#"{"min_pending":"x"}"#,
+            "string into Go struct field .min_pending of type int64",
+        ),
+        (
+            br#"{"expires":"x"}"#,
+            "string into Go struct field .expires of type time.Duration",
+        ),
+        (
+            br#"{"no_wait":1}"#,
+            "number into Go struct field .no_wait of type bool",
+        ),
+        (
+            br#"{"priority":true}"#,
+            "bool into Go struct field .priority of type int",
+        ),
+        (
+            br#"{"batch":{}}"#,
+            "object into Go struct field .batch of type int",
+        ),
+        (
+            br#"{"id":2,"batch":"y"}"#,
+            "number into Go struct field .id of type string",
+        ),
+    ] {
+        let error = crate::consumer::pull::parse_pull_request(body, START_NS)
+            .expect_err("a member of the wrong type");
+        assert_eq!(error, format!("json: cannot unmarshal {text}"));
+    }
+}
+
+#[test]
 fn no_wait_pull_on_an_empty_stream_gets_404_no_messages() {
     let mut h = Harness::new();
     h.pull_consumer("");
@@ -355,6 +403,25 @@ fn pinned_client_gets_a_pin_and_others_wait_until_it_times_out() {
     assert_eq!(unpinned.len(), 1);
     let advisory: Value = serde_json::from_slice(&unpinned[0].payload).expect("json");
     assert_eq!(advisory["reason"], "timeout");
+}
+
+#[test]
+fn a_standby_request_of_a_pinned_group_expires_with_408_while_messages_wait() {
+    let mut h = Harness::new();
+    h.pull_consumer(
+        r#","priority_policy":"pinned_client","priority_groups":["jobs"],"priority_timeout":30000000000"#,
+    );
+    for index in 0..3 {
+        h.publish("s.a", &format!("{index}"));
+    }
+    let first = h.pull("C", r#"{"batch":1,"expires":1000000000,"group":"jobs"}"#);
+    assert_eq!(payloads(&h.take(&first)), vec!["0"]);
+    let standby = h.pull("C", r#"{"batch":1,"expires":400000000,"group":"jobs"}"#);
+    assert!(h.take(&standby).is_empty(), "the pin holds");
+    h.advance(400 * MILLI + MILLI);
+    let ended = h.take(&standby);
+    assert_eq!(ended.len(), 1);
+    assert_eq!(status_of(&ended[0]), "408 Request Timeout");
 }
 
 #[test]

@@ -162,4 +162,6 @@ pub struct AccountUsage {
     pub api_total: u64,
     /// API requests answered with an error.
     pub api_errors: u64,
+    /// Consumers of the account's streams on this shard.
+    pub consumers: u64,
 }

@@ -1,0 +1,366 @@
+//! The same consumer API requests and pull requests sent to the Go server and to Natrix
+//! (three shards), in the same order: every reply (create and info JSON, errors, the
+//! messages and statuses a pull request gets) must be the same bytes once the values that
+//! must differ are masked (times, versions and API levels).
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::TestServer;
+use futures_util::StreamExt;
+
+/// Keys whose scalar value is replaced by `*` before comparing.
+const MASKED: &[&str] = &[
+    "created",
+    "ts",
+    "last_active",
+    "pause_remaining",
+    "_nats.ver",
+    "_nats.level",
+    "level",
+];
+
+/// One step: a request whose replies are compared (`pull`: every message the request gets
+/// until a terminal status, not just the first), or a publish.
+struct Step {
+    subject: &'static str,
+    body: &'static str,
+    pull: bool,
+}
+
+const fn request(subject: &'static str, body: &'static str) -> Step {
+    Step {
+        subject,
+        body,
+        pull: false,
+    }
+}
+
+const fn pull(subject: &'static str, body: &'static str) -> Step {
+    Step {
+        subject,
+        body,
+        pull: true,
+    }
+}
+
+const SCRIPT: &[Step] = &[
+    request(
+        "$JS.API.STREAM.CREATE.C1",
+        r#"{"name":"C1","subjects":["c1.>"]}"#,
+    ),
+    request("c1.a", "one"),
+    request("c1.a", "two"),
+    request("c1.b", "three"),
+    request("c1.a", "four"),
+    request("c1.b", "five"),
+    // Creates, in every subject form, and their errors.
+    request(
+        "$JS.API.CONSUMER.CREATE.C1.D1",
+        r#"{"stream_name":"C1","config":{"durable_name":"D1","ack_policy":"explicit"}}"#,
+    ),
+    request(
+        "$JS.API.CONSUMER.CREATE.C1.D1",
+        r#"{"stream_name":"C1","config":{"durable_name":"D1","ack_policy":"explicit"}}"#,
+    ),
+    request(
+        "$JS.API.CONSUMER.CREATE.C1.D1",
+        r#"{"stream_name":"C1","config":{"durable_name":"D1","ack_policy":"none"}}"#,
+    ),
+    request(
+        "$JS.API.CONSUMER.CREATE.C1.D1",
+        r#"{"stream_name":"C1","config":{"durable_name":"D1","ack_policy":"explicit"},"action":"create"}"#,
+    ),
+    request(
+        "$JS.API.CONSUMER.DURABLE.CREATE.C1.D2",
+        r#"{"stream_name":"C1","config":{"durable_name":"D2","filter_subject":"c1.b","ack_policy":"explicit","max_batch":2,"max_expires":2000000000}}"#,
+    ),
+    request(
+        "$JS.API.CONSUMER.CREATE.C1.D3.c1.a",
+        r#"{"stream_name":"C1","config":{"name":"D3","filter_subject":"c1.a","deliver_policy":"last","ack_policy":"all"}}"#,
+    ),
+    request(
+        "$JS.API.CONSUMER.CREATE.C1.D4",
+        r#"{"stream_name":"C1","config":{"name":"D4","filter_subjects":["c1.a","c1.b"],"deliver_policy":"by_start_sequence","opt_start_seq":3,"metadata":{"team":"x"},"description":"many"}}"#,
+    ),
+    request(
+        "$JS.API.CONSUMER.CREATE.C1.X",
+        r#"{"stream_name":"OTHER","config":{"name":"X"}}"#,
+    ),
+    request(
+        "$JS.API.CONSUMER.CREATE.NOPE.X",
+        r#"{"stream_name":"NOPE","config":{"name":"X"}}"#,
+    ),
+    request(
+        "$JS.API.CONSUMER.CREATE.C1.X",
+        r#"{"stream_name":"C1","config":{"name":"Y"}}"#,
+    ),
+    request("$JS.API.CONSUMER.CREATE.C1.X", "{"),
+    request(
+        "$JS.API.CONSUMER.CREATE.C1.X",
+        r#"{"stream_name":"C1","config":{"name":"X","ack_policy":"sometimes"}}"#,
+    ),
+    request(
+        "$JS.API.CONSUMER.CREATE.C1.X",
+        r#"{"stream_name":"C1","config":{"name":"X","filter_subject":"other.>"}}"#,
+    ),
+    request(
+        "$JS.API.CONSUMER.CREATE.C1.X",
+        r#"{"stream_name":"C1","config":{"name":"X","deliver_policy":"by_start_sequence"}}"#,
+    ),
+    request(
+        "$JS.API.CONSUMER.CREATE.C1.X",
+        r#"{"stream_name":"C1","config":{"name":"X","deliver_subject":"push.x","max_waiting":10}}"#,
+    ),
+    request(
+        "$JS.API.CONSUMER.CREATE.C1.X",
+        r#"{"stream_name":"C1","config":{"name":"X","ack_policy":"none","max_ack_pending":10}}"#,
+    ),
+    request(
+        "$JS.API.CONSUMER.CREATE.C1.X",
+        r#"{"stream_name":"C1","config":{"name":"X","backoff":[1000000000],"max_deliver":1}}"#,
+    ),
+    request(
+        "$JS.API.CONSUMER.CREATE.C1.X",
+        r#"{"stream_name":"C1","config":{"name":"X","bogus":true}}"#,
+    ),
+    request(
+        "$JS.API.CONSUMER.CREATE.C1.P",
+        r#"{"stream_name":"C1","config":{"name":"P","durable_name":"P","deliver_subject":"push.p","ack_policy":"explicit","flow_control":true,"idle_heartbeat":5000000000}}"#,
+    ),
+    // Information.
+    request("$JS.API.CONSUMER.INFO.C1.D1", ""),
+    request("$JS.API.CONSUMER.INFO.C1.D4", ""),
+    request("$JS.API.CONSUMER.INFO.C1.NOPE", ""),
+    request("$JS.API.CONSUMER.INFO.NOPE.D1", ""),
+    request("$JS.API.CONSUMER.INFO.C1.D1", r#"{"x":1}"#),
+    request("$JS.API.CONSUMER.NAMES.C1", ""),
+    request("$JS.API.CONSUMER.NAMES.C1", r#"{"offset":2}"#),
+    request("$JS.API.CONSUMER.LIST.C1", ""),
+    // Pull requests and their statuses.
+    pull("$JS.API.CONSUMER.MSG.NEXT.C1.D1", r#"{"batch":2}"#),
+    pull("$JS.API.CONSUMER.MSG.NEXT.C1.D1", "1"),
+    pull(
+        "$JS.API.CONSUMER.MSG.NEXT.C1.D1",
+        r#"{"batch":5,"no_wait":true}"#,
+    ),
+    pull(
+        "$JS.API.CONSUMER.MSG.NEXT.C1.D1",
+        r#"{"batch":1,"no_wait":true}"#,
+    ),
+    pull(
+        "$JS.API.CONSUMER.MSG.NEXT.C1.D1",
+        r#"{"batch":1,"expires":200000000}"#,
+    ),
+    pull(
+        "$JS.API.CONSUMER.MSG.NEXT.C1.D1",
+        r#"{"batch":1,"expires":100000000,"idle_heartbeat":60000000}"#,
+    ),
+    pull("$JS.API.CONSUMER.MSG.NEXT.C1.D2", r#"{"batch":3}"#),
+    pull(
+        "$JS.API.CONSUMER.MSG.NEXT.C1.D2",
+        r#"{"batch":1,"expires":3000000000}"#,
+    ),
+    pull(
+        "$JS.API.CONSUMER.MSG.NEXT.C1.D2",
+        r#"{"batch":2,"no_wait":true}"#,
+    ),
+    pull(
+        "$JS.API.CONSUMER.MSG.NEXT.C1.D3",
+        r#"{"batch":5,"no_wait":true}"#,
+    ),
+    pull(
+        "$JS.API.CONSUMER.MSG.NEXT.C1.D4",
+        r#"{"batch":5,"max_bytes":60,"no_wait":true}"#,
+    ),
+    pull(
+        "$JS.API.CONSUMER.MSG.NEXT.C1.D4",
+        r#"{"batch":5,"max_bytes":10,"no_wait":true}"#,
+    ),
+    pull("$JS.API.CONSUMER.MSG.NEXT.C1.D1", r#"{"batch":"x"}"#),
+    pull(
+        "$JS.API.CONSUMER.MSG.NEXT.C1.D1",
+        r#"{"batch":1,"expires":1000000000,"idle_heartbeat":900000000}"#,
+    ),
+    pull("$JS.API.CONSUMER.MSG.NEXT.C1.P", r#"{"batch":1}"#),
+    pull("$JS.API.CONSUMER.MSG.NEXT.C1.NOPE", r#"{"batch":1}"#),
+    request("$JS.API.CONSUMER.INFO.C1.D1", ""),
+    request("$JS.API.CONSUMER.INFO.C1.D2", ""),
+    // Pause, unpin, reset, delete.
+    request(
+        "$JS.API.CONSUMER.PAUSE.C1.D4",
+        r#"{"pause_until":"2099-01-01T00:00:00Z"}"#,
+    ),
+    request("$JS.API.CONSUMER.INFO.C1.D4", ""),
+    request("$JS.API.CONSUMER.PAUSE.C1.D4", ""),
+    request("$JS.API.CONSUMER.PAUSE.C1.NOPE", ""),
+    request("$JS.API.CONSUMER.UNPIN.C1.D4", r#"{"group":"g"}"#),
+    request("$JS.API.CONSUMER.UNPIN.C1.D4", ""),
+    request("$JS.API.CONSUMER.RESET.C1.D1", r#"{"seq":2}"#),
+    request("$JS.API.CONSUMER.RESET.C1.D1", ""),
+    request("$JS.API.CONSUMER.DELETE.C1.D2", ""),
+    request("$JS.API.CONSUMER.DELETE.C1.D2", ""),
+    request("$JS.API.CONSUMER.DELETE.C1.D2", r#"{"x":1}"#),
+    request("$JS.API.CONSUMER.NAMES.C1", ""),
+    // Work queue rules.
+    request(
+        "$JS.API.STREAM.CREATE.WQ",
+        r#"{"name":"WQ","subjects":["wq.>"],"retention":"workqueue"}"#,
+    ),
+    request(
+        "$JS.API.CONSUMER.CREATE.WQ.A",
+        r#"{"stream_name":"WQ","config":{"durable_name":"A","filter_subject":"wq.a"}}"#,
+    ),
+    request(
+        "$JS.API.CONSUMER.CREATE.WQ.B",
+        r#"{"stream_name":"WQ","config":{"durable_name":"B","filter_subject":"wq.>"}}"#,
+    ),
+    request(
+        "$JS.API.CONSUMER.CREATE.WQ.C",
+        r#"{"stream_name":"WQ","config":{"durable_name":"C","ack_policy":"none"}}"#,
+    ),
+    request(
+        "$JS.API.CONSUMER.CREATE.WQ.D",
+        r#"{"stream_name":"WQ","config":{"durable_name":"D","deliver_policy":"last","filter_subject":"wq.d"}}"#,
+    ),
+];
+
+/// The replies to every step, as text.
+async fn run_script(url: &str) -> Vec<String> {
+    let client = async_nats::ConnectOptions::new()
+        .request_timeout(Some(Duration::from_secs(5)))
+        .connect(url)
+        .await
+        .expect("connect");
+    let mut replies = Vec::new();
+    for step in SCRIPT {
+        let body = Bytes::from_static(step.body.as_bytes());
+        if !step.pull {
+            let text = match client.request(step.subject, body).await {
+                Ok(message) => describe(&message),
+                Err(error) => format!("error: {:?}", error.kind()),
+            };
+            replies.push(text);
+            continue;
+        }
+        let inbox = client.new_inbox();
+        let mut subscription = client.subscribe(inbox.clone()).await.expect("subscribe");
+        client.flush().await.expect("flush");
+        client
+            .publish_with_reply(step.subject, inbox, body)
+            .await
+            .expect("publish");
+        let mut texts = Vec::new();
+        loop {
+            let next = tokio::time::timeout(Duration::from_millis(1500), subscription.next());
+            let Ok(Some(message)) = next.await else {
+                texts.push("(nothing more)".to_owned());
+                break;
+            };
+            texts.push(describe(&message));
+            if message.status.is_some_and(|status| status.as_u16() != 100) {
+                break;
+            }
+        }
+        replies.push(texts.join("\n      "));
+    }
+    replies
+}
+
+/// A message as `status headers | reply | body`, with masked values.
+fn describe(message: &async_nats::Message) -> String {
+    let mut text = String::new();
+    if let Some(status) = message.status {
+        text.push_str(&format!("{} {:?} ", status, message.description));
+    }
+    if let Some(headers) = &message.headers {
+        let mut pairs: Vec<String> = headers
+            .iter()
+            .map(|(name, values)| {
+                let joined: Vec<&str> = values.iter().map(|value| value.as_str()).collect();
+                format!("{name}={}", joined.join(","))
+            })
+            .collect();
+        pairs.sort();
+        text.push_str(&pairs.join(";"));
+    }
+    let reply = message
+        .reply
+        .as_ref()
+        .map(|reply| mask_ack_time(reply))
+        .unwrap_or_default();
+    format!(
+        "{text}|{reply}|{}",
+        mask(&String::from_utf8_lossy(&message.payload))
+    )
+}
+
+/// `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>` with `<ts>` masked.
+fn mask_ack_time(reply: &str) -> String {
+    let mut tokens: Vec<&str> = reply.split('.').collect();
+    if tokens.len() == 9 && reply.starts_with("$JS.ACK.") {
+        tokens[7] = "*";
+    }
+    tokens.join(".")
+}
+
+/// Replaces the values of the [`MASKED`] keys (strings or numbers) with `*`.
+fn mask(json: &str) -> String {
+    let mut out = json.to_owned();
+    for key in MASKED {
+        let pattern = format!("\"{key}\":");
+        let mut search = 0;
+        while let Some(found) = out[search..].find(&pattern) {
+            let start = search + found + pattern.len();
+            let rest = &out[start..];
+            let end = if let Some(quoted) = rest.strip_prefix('"') {
+                match quoted.find('"') {
+                    Some(close) => start + close + 2,
+                    None => break,
+                }
+            } else {
+                start + rest.find([',', '}']).unwrap_or(rest.len())
+            };
+            out.replace_range(start..end, "*");
+            search = start + 1;
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn consumer_replies_and_pull_statuses_match_the_go_server_once_masked() {
+    let go_dir = std::env::temp_dir().join(format!("natrix-jscdiff-go-{}", std::process::id()));
+    let natrix_dir =
+        std::env::temp_dir().join(format!("natrix-jscdiff-natrix-{}", std::process::id()));
+    for dir in [&go_dir, &natrix_dir] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    let go = TestServer::go(&["-js", "-sd", go_dir.to_str().expect("utf-8")]);
+    let natrix = TestServer::natrix(3, &["-js", "-sd", natrix_dir.to_str().expect("utf-8")]);
+    let (go_url, natrix_url) = (go.url(), natrix.url());
+    let (expected, actual) = tokio::join!(run_script(&go_url), run_script(&natrix_url));
+    let mut differences = Vec::new();
+    for ((step, go_reply), natrix_reply) in SCRIPT.iter().zip(&expected).zip(&actual) {
+        if go_reply != natrix_reply {
+            differences.push(format!(
+                "{} {}\n   go:     {go_reply}\n   natrix: {natrix_reply}",
+                step.subject, step.body
+            ));
+        }
+    }
+    drop(go);
+    drop(natrix);
+    for dir in [&go_dir, &natrix_dir] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    assert!(
+        differences.is_empty(),
+        "{} of {} replies differ:\n{}",
+        differences.len(),
+        expected.len(),
+        differences.join("\n")
+    );
+}
