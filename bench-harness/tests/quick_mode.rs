@@ -17,7 +17,7 @@ use serde_json::Value;
 static ONE_RUN_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// The scenario ids of a quick run with default options.
-const QUICK_SCENARIOS: [&str; 15] = [
+const QUICK_SCENARIOS: [&str; 20] = [
     "pub-only/16B",
     "pub-only/64KiB",
     "pub-sub-1to1/16B",
@@ -32,7 +32,12 @@ const QUICK_SCENARIOS: [&str; 15] = [
     "request-latency/30%-of-capacity",
     "js-publish-sync/128B",
     "js-publish-async/128B",
-    "js-consume/128B",
+    "js-consume/pull-b100-none/128B",
+    "js-consume/pull-b1000-none/128B",
+    "js-consume/pull-b100-explicit/128B",
+    "js-consume/pull-b1000-explicit/128B",
+    "js-consume/push/128B",
+    "js-consume/ordered/128B",
 ];
 
 #[test]
