@@ -147,6 +147,7 @@ impl RunningServer {
             info,
             accounts,
             tls,
+            websocket: current.settings.websocket.clone(),
         }))
     }
 
@@ -429,6 +430,7 @@ pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         info,
         accounts,
         tls,
+        websocket: None,
     });
     let shared = Arc::new(SharedState::default());
     let options = Arc::clone(&initial.options);

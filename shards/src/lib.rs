@@ -14,12 +14,13 @@
 //!    [`interest`] (the interest summary), [`message`] (a message's shape at each stage),
 //!    [`outbound`], [`mesh`] (queues and doorbells, generic in what they carry), [`options`],
 //!    [`mapping`], [`account`], [`auth`], [`permissions`], [`tls`], [`monitor`] (snapshot
-//!    data), [`config`], [`local_sync`].
+//!    data), [`config`], [`local_sync`], [`websocket`] (upgrade, frames, compression).
 //! 2. [`client`]: one connection's state, shared by its tasks and by deliveries.
 //! 3. [`shard`]: a shard's state and the message path through it: routing, outboxes,
 //!    delivery, subscriptions and interest, internal subscribers and publishers.
 //! 4. [`session`]: the client protocol on a connection (CONNECT, PUB, SUB, PING, auth).
-//! 5. [`conn`]: a connection's tasks: reader, writer, TLS start, pinger.
+//! 5. [`conn`]: a connection's tasks: reader, writer, TLS start, WebSocket start and
+//!    reader, pinger.
 //! 6. [`lifecycle`]: a shard's life: its tasks, the control plane's messages, shutdown.
 
 pub mod account;
@@ -43,3 +44,4 @@ pub mod shard;
 pub mod subject;
 pub mod sublist;
 pub mod tls;
+pub mod websocket;

@@ -71,6 +71,7 @@ impl Shards {
             options: Arc::new(options),
             info,
             tls: None,
+            websocket: None,
         });
         let shared = Arc::new(SharedState::default());
         let (endpoints, control) = build_mesh(shard_count, 1024);

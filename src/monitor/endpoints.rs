@@ -446,7 +446,7 @@ fn connection_document(
     };
     put("cid", json!(connection.cid));
     put("kind", json!("Client"));
-    put("type", json!("nats"));
+    put("type", json!(connection.connection_type));
     put("ip", json!(connection.ip));
     put("port", json!(connection.port));
     put("start", json!(go_time(connection.start)));

@@ -1,0 +1,227 @@
+//! WebSocket for clients, as the Go server serves it on its `websocket {}` port (RFC 6455,
+//! with permessage-deflate from RFC 7692).
+//!
+//! A WebSocket connection is a [`crate::client::Client`] like any other, with a framing layer
+//! in its reader and writer, as TLS is: the reader decodes frames into the bytes the NATS
+//! parser reads (`session::process_input`, unchanged), and the writer frames the outbound
+//! buffer before it goes out (encrypted by the TLS layer when `wss://`).
+//!
+//! Pure logic, no I/O (the sockets are `conn::websocket`'s):
+//! - [`options`]: the `websocket {}` settings, Go's checks, the origin policy;
+//! - [`upgrade`]: the HTTP upgrade request (parsed with `httparse`) and Go's responses;
+//! - [`frames`]: frame decoding (headers by `tungstenite`) and framing of outbound data;
+//! - [`deflate`]: permessage-deflate with bounds;
+//! - this file: a connection's WebSocket state ([`WebSocket`]) and the close frame the
+//!   server sends for each close reason.
+
+pub mod deflate;
+pub mod frames;
+pub mod options;
+pub mod upgrade;
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::client::CloseReason;
+use crate::protocol::ClientError;
+use deflate::Deflater;
+use frames::{close_frame, close_status, frame_output, FramingMode};
+pub use options::{OriginPolicy, WebsocketConfigError, WebsocketOptions};
+
+/// The WebSocket listener's settings as every shard serves them, built once at start.
+#[derive(Debug)]
+pub struct WebsocketConfig {
+    pub options: WebsocketOptions,
+    /// The port clients connect to (the bound one when the file asked for a random port).
+    pub port: u16,
+    /// `wss://`: the rustls configuration of the `tls {}` block.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub origins: OriginPolicy,
+    /// The `headers {}` lines of the upgrade response.
+    pub extra_headers: String,
+}
+
+impl WebsocketConfig {
+    /// Checks the options as the Go server does and builds the TLS configuration.
+    /// `has_users`: the server has a users or nkeys list.
+    pub fn build(
+        options: &WebsocketOptions,
+        port: u16,
+        has_users: bool,
+    ) -> Result<WebsocketConfig, WebsocketConfigError> {
+        options.validate(has_users)?;
+        let tls =
+            match &options.tls {
+                Some(settings) => Some(settings.server_config().map_err(|error| {
+                    WebsocketConfigError::BadHeader(format!("websocket: {error}"))
+                })?),
+                None => None,
+            };
+        Ok(WebsocketConfig {
+            options: options.clone(),
+            port,
+            tls,
+            origins: options.origin_policy(),
+            extra_headers: upgrade::format_extra_headers(&options.headers),
+        })
+    }
+}
+
+/// Credentials the upgrade request carried in cookies (`user_cookie`, `pass_cookie`,
+/// `token_cookie`); they stand in for CONNECT fields the client leaves empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CookieCredentials {
+    pub user: Option<String>,
+    pub pass: Option<String>,
+    pub token: Option<String>,
+}
+
+impl CookieCredentials {
+    /// Go's `processConnect` for WebSocket clients: each credential CONNECT leaves empty
+    /// is taken from its cookie (when the cookie was there).
+    pub fn fill_in(&self, connect: &mut crate::protocol::ConnectOptions) {
+        let empty = |field: &Option<String>| field.as_deref().is_none_or(str::is_empty);
+        if empty(&connect.user) && self.user.is_some() {
+            connect.user = self.user.clone();
+        }
+        if empty(&connect.pass) && self.pass.is_some() {
+            connect.pass = self.pass.clone();
+        }
+        if empty(&connect.auth_token) && self.token.is_some() {
+            connect.auth_token = self.token.clone();
+        }
+    }
+}
+
+/// One WebSocket connection's state, held by its [`crate::client::Client`].
+pub struct WebSocket {
+    pub(crate) mode: FramingMode,
+    /// Client frames must be masked (the client did not ask for `Nats-No-Masking`).
+    pub(crate) mask_required: bool,
+    pub(crate) cookies: CookieCredentials,
+    /// `X-Forwarded-For`, when it held an IP address: shown in the log prefix.
+    pub(crate) forwarded_for: Option<String>,
+    output: RefCell<Output>,
+}
+
+/// What the writer sends besides the outbound buffer. Filled by the reader (pongs, the
+/// close reply) and by closing; no borrow is held across an `.await`.
+#[derive(Default)]
+struct Output {
+    /// Framed control frames, sent before the next data.
+    replies: Vec<u8>,
+    /// The close frame, sent after everything else.
+    close: Option<Vec<u8>>,
+    /// A close frame was queued (only one is ever sent).
+    close_queued: bool,
+    deflater: Option<Deflater>,
+}
+
+impl WebSocket {
+    pub fn new(
+        mode: FramingMode,
+        mask_required: bool,
+        cookies: CookieCredentials,
+        forwarded_for: Option<String>,
+    ) -> WebSocket {
+        WebSocket {
+            mode,
+            mask_required,
+            cookies,
+            forwarded_for,
+            output: RefCell::default(),
+        }
+    }
+
+    /// Whether the writer has control frames to send.
+    pub fn has_output(&self) -> bool {
+        let output = self.output.borrow();
+        !output.replies.is_empty() || output.close.is_some()
+    }
+
+    /// Bytes of control frames waiting (bounded by the reader: a client that pings without
+    /// reading is a slow consumer).
+    pub fn pending_reply_bytes(&self) -> usize {
+        self.output.borrow().replies.len()
+    }
+
+    /// Queues what decoding produced: pongs, and the close frame (the reply to the client's
+    /// close, or a protocol error's), which is then the connection's one close frame.
+    pub fn queue_decoded(&self, decoded: &mut frames::Decoded) {
+        let mut output = self.output.borrow_mut();
+        if output.close_queued {
+            return;
+        }
+        output.replies.append(&mut decoded.replies);
+        if let Some(close) = decoded.close.take() {
+            output.close = Some(close);
+            output.close_queued = true;
+        }
+    }
+
+    /// Queues the close frame for `reason` (Go's `wsEnqueueCloseMessage`), unless one was.
+    pub fn queue_close(&self, reason: CloseReason) {
+        let mut output = self.output.borrow_mut();
+        if output.close_queued {
+            return;
+        }
+        output.close_queued = true;
+        let (status, text) = close_status_and_text(reason);
+        let mut frame = Vec::with_capacity(2 + 2 + text.len());
+        close_frame(status, text, &mut frame);
+        output.close = Some(frame);
+    }
+
+    /// Frames one write: queued control frames, `chunks` as data, then the close frame.
+    pub fn frame(&self, chunks: Vec<Bytes>) -> Vec<Bytes> {
+        let mut output = self.output.borrow_mut();
+        let output = &mut *output;
+        let replies = std::mem::take(&mut output.replies);
+        let close = output.close.take();
+        frame_output(self.mode, &mut output.deflater, replies, chunks, close)
+    }
+}
+
+/// The close frame's status and text for a close reason, as the Go server maps its closed
+/// states (`wsEnqueueCloseMessage`). A parse error closes a Go WebSocket client as a read
+/// error, so it does here too.
+pub fn close_status_and_text(reason: CloseReason) -> (u16, &'static str) {
+    match reason {
+        CloseReason::ClientClosed => (close_status::NORMAL, "Client Closed"),
+        CloseReason::AuthenticationTimeout
+        | CloseReason::AuthenticationViolation
+        | CloseReason::SlowConsumerPendingBytes
+        | CloseReason::SlowConsumerWriteDeadline
+        | CloseReason::MaxConnectionsExceeded => {
+            (close_status::POLICY_VIOLATION, reason.description())
+        }
+        CloseReason::ProtocolViolation(Some(ClientError::MaximumControlLineExceeded)) => (
+            close_status::POLICY_VIOLATION,
+            "Maximum Control Line Exceeded",
+        ),
+        CloseReason::ProtocolViolation(Some(ClientError::MaximumSubscriptionsExceeded)) => (
+            close_status::POLICY_VIOLATION,
+            "Maximum Subscriptions Exceeded",
+        ),
+        CloseReason::ProtocolViolation(Some(ClientError::MaximumPayloadViolation)) => (
+            close_status::MESSAGE_TOO_BIG,
+            "Maximum Message Payload Exceeded",
+        ),
+        CloseReason::ProtocolViolation(Some(ClientError::InvalidClientProtocol)) => {
+            (close_status::PROTOCOL_ERROR, "Bad Client Protocol Version")
+        }
+        CloseReason::ProtocolViolation(Some(ClientError::NoRespondersRequiresHeaders)) => (
+            close_status::INTERNAL_ERROR,
+            "No Responders Requires Headers",
+        ),
+        CloseReason::ProtocolViolation(_) | CloseReason::ReadError => {
+            (close_status::GOING_AWAY, "Read Error")
+        }
+        CloseReason::ParseError => (close_status::PROTOCOL_ERROR, "Parse Error"),
+        CloseReason::WriteError | CloseReason::StaleConnection | CloseReason::ServerShutdown => {
+            (close_status::GOING_AWAY, reason.description())
+        }
+    }
+}
