@@ -484,24 +484,33 @@ pub fn validate(options: &AuthOptions) -> Result<(), AuthConfigError> {
             })?;
         }
     }
-    if let Some(no_auth_user) = options
-        .no_auth_user
-        .as_ref()
-        .filter(|name| !name.is_empty())
-    {
-        if options.users.is_empty() && options.nkeys.is_empty() {
-            return Err(AuthConfigError::NoAuthUserWithoutUsers(
-                no_auth_user.clone(),
-            ));
-        }
-        let known = options
-            .users
-            .iter()
-            .any(|user| user.username == *no_auth_user)
-            || options.nkeys.iter().any(|user| user.nkey == *no_auth_user);
-        if !known {
-            return Err(AuthConfigError::UnknownNoAuthUser(no_auth_user.clone()));
-        }
+    if let Some(no_auth_user) = options.no_auth_user.as_deref() {
+        validate_no_auth_user(options, no_auth_user)?;
+    }
+    Ok(())
+}
+
+/// Go's `validateNoAuthUser`: a `no_auth_user` (of the server, or of the `websocket {}`
+/// block) must name a configured user or nkey. An empty name is no `no_auth_user`.
+pub fn validate_no_auth_user(
+    options: &AuthOptions,
+    no_auth_user: &str,
+) -> Result<(), AuthConfigError> {
+    if no_auth_user.is_empty() {
+        return Ok(());
+    }
+    if options.users.is_empty() && options.nkeys.is_empty() {
+        return Err(AuthConfigError::NoAuthUserWithoutUsers(
+            no_auth_user.to_string(),
+        ));
+    }
+    let known = options
+        .users
+        .iter()
+        .any(|user| user.username == no_auth_user)
+        || options.nkeys.iter().any(|user| user.nkey == no_auth_user);
+    if !known {
+        return Err(AuthConfigError::UnknownNoAuthUser(no_auth_user.to_string()));
     }
     Ok(())
 }

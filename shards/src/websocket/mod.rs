@@ -44,21 +44,27 @@ pub struct WebsocketConfig {
 }
 
 impl WebsocketConfig {
-    /// Checks the options as the Go server does and builds the TLS configuration.
-    /// `has_users`: the server has a users or nkeys list.
+    /// Checks the options as the Go server's `validateWebsocketOptions` does (with the
+    /// server's `auth` for the checks that involve users) and builds the TLS configuration.
     pub fn build(
         options: &WebsocketOptions,
         port: u16,
-        has_users: bool,
+        auth: &crate::options::AuthOptions,
     ) -> Result<WebsocketConfig, WebsocketConfigError> {
+        let has_users = !auth.users.is_empty() || !auth.nkeys.is_empty();
         options.validate(has_users)?;
-        let tls =
-            match &options.tls {
-                Some(settings) => Some(settings.server_config().map_err(|error| {
-                    WebsocketConfigError::BadHeader(format!("websocket: {error}"))
-                })?),
-                None => None,
-            };
+        if let Some(no_auth_user) = options.no_auth_user.as_deref() {
+            crate::auth::validate_no_auth_user(auth, no_auth_user)
+                .map_err(|error| WebsocketConfigError::NoAuthUser(error.to_string()))?;
+        }
+        let tls = match &options.tls {
+            Some(settings) => Some(
+                settings
+                    .server_config()
+                    .map_err(|error| WebsocketConfigError::Tls(format!("websocket: {error}")))?,
+            ),
+            None => None,
+        };
         Ok(WebsocketConfig {
             options: options.clone(),
             port,
@@ -66,6 +72,15 @@ impl WebsocketConfig {
             origins: options.origin_policy(),
             extra_headers: upgrade::format_extra_headers(&options.headers),
         })
+    }
+
+    /// `ws` or `wss`, as the Go server's start-up log and ports file name the scheme.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "wss"
+        } else {
+            "ws"
+        }
     }
 }
 

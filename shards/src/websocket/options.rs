@@ -43,7 +43,8 @@ pub struct WebsocketOptions {
     pub auth_timeout: Option<f64>,
     /// `no_auth_user`: the user a WebSocket client without credentials logs in as.
     pub no_auth_user: Option<String>,
-    /// `jwt_cookie`: refused by the config reader (JWT authentication is not built).
+    /// `jwt_cookie`: refused at start as the Go server refuses it without trusted operators
+    /// (Natrix has no operator mode).
     pub jwt_cookie: Option<String>,
     /// `user_cookie`, `pass_cookie`, `token_cookie`: cookies of the upgrade request that
     /// stand in for CONNECT's `user`, `pass` and `auth_token` when CONNECT leaves them empty.
@@ -96,6 +97,15 @@ pub enum WebsocketConfigError {
     /// Single user or token next to a users list.
     #[error("{0}")]
     AuthConflict(&'static str),
+    /// `no_auth_user` names no configured user (the auth check's text).
+    #[error("{0}")]
+    NoAuthUser(String),
+    /// `jwt_cookie` without trusted operators, which Natrix does not support at all.
+    #[error("trusted operators or trusted keys configuration is required for JWT authentication via cookie {0:?}")]
+    JwtCookie(String),
+    /// The `tls {}` block's certificate or settings could not be loaded.
+    #[error("{0}")]
+    Tls(String),
 }
 
 impl WebsocketOptions {
@@ -143,6 +153,14 @@ impl WebsocketOptions {
                     "websocket authentication token not compatible with presence of users/nkeys",
                 ));
             }
+        }
+        // Go: JWT cookies need trusted operators, which Natrix refuses in any file.
+        if let Some(cookie) = self
+            .jwt_cookie
+            .as_deref()
+            .filter(|cookie| !cookie.is_empty())
+        {
+            return Err(WebsocketConfigError::JwtCookie(cookie.to_string()));
         }
         for (name, _) in &self.headers {
             let lower = name.to_ascii_lowercase();
