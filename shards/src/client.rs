@@ -317,6 +317,10 @@ impl Client {
         if self.close_reason.get().is_some() {
             return;
         }
+        let reason = match &self.websocket {
+            Some(_) => crate::websocket::effective_close_reason(reason),
+            None => reason,
+        };
         self.close_reason.set(Some(reason));
         if let Some(websocket) = &self.websocket {
             // Sent after whatever is queued, as the Go server does.
@@ -325,6 +329,10 @@ impl Client {
         if reason.is_slow_consumer() {
             self.outbound.borrow_mut().discard();
             self.shutdown_socket();
+        } else if matches!(reason, CloseReason::ReadError) {
+            // Go skips the flush: what was queued is dropped (a frame error's close frame,
+            // queued apart, still goes out).
+            self.outbound.borrow_mut().discard();
         } else if let Some(error) = reason.error() {
             self.outbound.borrow_mut().push_raw(&error.line());
         }

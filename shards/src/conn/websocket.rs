@@ -26,7 +26,7 @@ use crate::websocket::frames::{Decoded, FrameDecoder, FramingMode};
 use crate::websocket::upgrade::{
     accept_response, parse_request, Endpoint, Upgrade, UpgradeSettings, MAX_REQUEST_BYTES,
 };
-use crate::websocket::{CookieCredentials, WebSocket, WebsocketConfig};
+use crate::websocket::{CookieCredentials, InfoOverrides, WebSocket, WebsocketConfig};
 
 /// Accepts WebSocket clients on the shard's listener until `stopping` is set (the shard's
 /// accept loop shuts the listener down, which completes the accept in flight), then closes
@@ -233,14 +233,13 @@ async fn run_client(
     info.nonce = nonce.clone();
     // As Go's generateClientInfoJSON for WebSocket clients: the WebSocket port's address and
     // TLS, and its own auth override.
-    let tls = config.tls.is_some();
-    info.tls_available = tls;
-    info.tls_required = tls;
-    info.host = config.options.host.clone();
-    info.port = config.port;
-    if !info.auth_required {
-        info.auth_required = config.options.auth_override();
-    }
+    let info_overrides = InfoOverrides {
+        host: config.options.host.clone(),
+        port: config.port,
+        tls: config.tls.is_some(),
+    };
+    // Go copies the server's INFO without the client port's `no_auth_user` adjustment.
+    info.auth_required = shard_config.options.auth.required() || config.options.auth_override();
     drop(shard_config);
 
     let upgrade = start.upgrade;
@@ -257,7 +256,9 @@ async fn run_client(
             token: upgrade.cookie_token,
         },
         upgrade.forwarded_for,
+        info_overrides,
     );
+    websocket.adjust_info(&mut info);
     let connections = shard.shared.connections.fetch_add(1, Ordering::AcqRel) + 1;
     let over_limit = connections > shard.config().options.max_connections;
     let client = Rc::new(Client::new(

@@ -118,7 +118,18 @@ pub struct WebSocket {
     pub(crate) cookies: CookieCredentials,
     /// `X-Forwarded-For`, when it held an IP address: shown in the log prefix.
     pub(crate) forwarded_for: Option<String>,
+    /// What every INFO to this client says instead of the client port's.
+    info_overrides: InfoOverrides,
     output: RefCell<Output>,
+}
+
+/// The WebSocket port's address and TLS, which Go's `generateClientInfoJSON` puts in every
+/// INFO a WebSocket client gets.
+#[derive(Debug, Clone, Default)]
+pub struct InfoOverrides {
+    pub host: String,
+    pub port: u16,
+    pub tls: bool,
 }
 
 /// What the writer sends besides the outbound buffer. Filled by the reader (pongs, the
@@ -140,14 +151,25 @@ impl WebSocket {
         mask_required: bool,
         cookies: CookieCredentials,
         forwarded_for: Option<String>,
+        info_overrides: InfoOverrides,
     ) -> WebSocket {
         WebSocket {
             mode,
             mask_required,
             cookies,
             forwarded_for,
+            info_overrides,
             output: RefCell::default(),
         }
+    }
+
+    /// Puts the WebSocket port's address and TLS into an INFO for this client.
+    pub fn adjust_info(&self, info: &mut crate::protocol::ServerInfo) {
+        let overrides = &self.info_overrides;
+        info.host.clone_from(&overrides.host);
+        info.port = overrides.port;
+        info.tls_available = overrides.tls;
+        info.tls_required = overrides.tls;
     }
 
     /// Whether the writer has control frames to send.
@@ -177,9 +199,12 @@ impl WebSocket {
     }
 
     /// Queues the close frame for `reason` (Go's `wsEnqueueCloseMessage`), unless one was.
+    /// The Go server closes without a close frame of its own when the connection failed
+    /// (read and write errors, slow consumers: it skips the flush), so Natrix does too; a
+    /// frame error's close frame, queued by the reader before, is still sent.
     pub fn queue_close(&self, reason: CloseReason) {
         let mut output = self.output.borrow_mut();
-        if output.close_queued {
+        if output.close_queued || skips_close_frame(reason) {
             return;
         }
         output.close_queued = true;
@@ -197,6 +222,35 @@ impl WebSocket {
         let close = output.close.take();
         frame_output(self.mode, &mut output.deflater, replies, chunks, close)
     }
+}
+
+/// The reason a WebSocket client is closed for. The Go server's parser closes a connection
+/// itself only for a few errors (limits, protocol version, headers); for any other input it
+/// cannot parse it returns an error, and its WebSocket read loop closes the connection as a
+/// read error, without a flush.
+pub fn effective_close_reason(reason: CloseReason) -> CloseReason {
+    match reason {
+        CloseReason::ProtocolViolation(Some(
+            ClientError::MaximumControlLineExceeded
+            | ClientError::MaximumSubscriptionsExceeded
+            | ClientError::MaximumPayloadViolation
+            | ClientError::InvalidClientProtocol
+            | ClientError::NoRespondersRequiresHeaders,
+        )) => reason,
+        CloseReason::ProtocolViolation(_) => CloseReason::ReadError,
+        other => other,
+    }
+}
+
+/// Go's `skipFlushOnClose` reasons: no close frame is queued for them.
+fn skips_close_frame(reason: CloseReason) -> bool {
+    matches!(
+        reason,
+        CloseReason::ReadError
+            | CloseReason::WriteError
+            | CloseReason::SlowConsumerPendingBytes
+            | CloseReason::SlowConsumerWriteDeadline
+    )
 }
 
 /// The close frame's status and text for a close reason, as the Go server maps its closed
@@ -231,6 +285,7 @@ pub fn close_status_and_text(reason: CloseReason) -> (u16, &'static str) {
             close_status::INTERNAL_ERROR,
             "No Responders Requires Headers",
         ),
+        // Not sent (see `skips_close_frame`), as the Go server sends none for these.
         CloseReason::ProtocolViolation(_) | CloseReason::ReadError => {
             (close_status::GOING_AWAY, "Read Error")
         }

@@ -98,6 +98,9 @@ pub fn parse_request(
             "400 Bad Request: missing required Host header",
         ));
     }
+    // Go's HTTP server answers `Connection: close` to a request that asks for it.
+    let close = headers.contains_token("connection", "close");
+    let handler_error = |status: u16, reason: &str| handler_error(status, reason, close);
     let path = request.path.unwrap_or("/");
     let path = path.split(['?', '#']).next().unwrap_or_default();
     let endpoint = if path.ends_with("/leafnode") {
@@ -215,12 +218,13 @@ pub fn accept_key(key: &str) -> String {
 
 /// An error of the WebSocket handler (Go's `wsReturnHTTPError`: `http.Error` with
 /// `Sec-Websocket-Version: 13`).
-fn handler_error(status: u16, reason: &str) -> Refusal {
+fn handler_error(status: u16, reason: &str, close: bool) -> Refusal {
     let text = status_text(status);
     let body = format!("{text}\n");
     let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+    let connection = if close { "Connection: close\r\n" } else { "" };
     let response = format!(
-        "HTTP/1.1 {status} {text}\r\nContent-Type: text/plain; charset=utf-8\r\nSec-Websocket-Version: 13\r\nX-Content-Type-Options: nosniff\r\nDate: {date}\r\nContent-Length: {}\r\n\r\n{body}",
+        "HTTP/1.1 {status} {text}\r\nContent-Type: text/plain; charset=utf-8\r\nSec-Websocket-Version: 13\r\nX-Content-Type-Options: nosniff\r\nDate: {date}\r\nContent-Length: {}\r\n{connection}\r\n{body}",
         body.len()
     );
     Refusal {

@@ -1,0 +1,1 @@
+//! The official JavaScript client in a real browser: see `browser_test` below.
