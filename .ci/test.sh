@@ -33,6 +33,10 @@ export PATH="$PWD/.venv/bin:$PATH"
 export NATRIX_VENV="$PWD/.venv"
 "$NATS_SERVER_BIN" --version
 
+step "browser test: the official JavaScript client, esbuild and Debian's chromium"
+# Into .browser-test (ignored by git); chromium with apt when missing (root, as CI is).
+bash tests/websocket/browser/setup.sh
+
 step "cargo-fuzz"
 if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked --version 0.13.2
