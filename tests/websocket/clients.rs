@@ -292,6 +292,25 @@ async fn websocket_token_and_no_auth_user() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowed_connection_types_tell_the_websocket_port_from_the_client_port() {
+    let top = "authorization { users: [\n    {user: web, password: w, allowed_connection_types: [\"WEBSOCKET\"]}\n    {user: tcp, password: t, allowed_connection_types: [\"STANDARD\"]}\n  ] }";
+    for server in WsServer::both("no_tls: true", top) {
+        let name = server.name;
+        let user = |user: &str, pass: &str| {
+            ConnectOptions::with_user_and_password(user.into(), pass.into())
+                .connection_timeout(Duration::from_secs(2))
+                .max_reconnects(Some(1))
+        };
+        assert!(can_connect(&server, user("web", "w")).await, "{name}");
+        assert!(!can_connect(&server, user("tcp", "t")).await, "{name}");
+        let tcp = user("tcp", "t").connect(server.server.url()).await;
+        assert!(tcp.is_ok(), "{name}");
+        let web = user("web", "w").connect(server.server.url()).await;
+        assert!(web.is_err(), "{name}");
+    }
+}
+
 #[test]
 fn credentials_from_cookies_stand_in_for_connect_fields() {
     let block = "no_tls: true\n  authorization { user: ws, password: wspass }\n  user_cookie: u\n  pass_cookie: p";
