@@ -466,3 +466,56 @@ fn compressed_messages_both_ways_match_go() {
         assert!(frames[0].rsv1, "{}: {frames:?}", server.name);
     }
 }
+
+/// What a server prints and its exit code when it refuses to start with `file`.
+fn refused_start(binary: &str, file: &str) -> (Option<i32>, String) {
+    let output = std::process::Command::new(binary)
+        .args(["-a", "127.0.0.1", "-p", "-1", "-c", file])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("server runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn settings_that_cannot_be_honoured_stop_the_start_with_go_texts() {
+    let dir = super::temp_dir("refused");
+    let cases = [
+        ("websocket { port: -1 }", "websocket requires TLS configuration"),
+        (
+            "websocket { port: -1, no_tls: true, allowed_origins: [\"ftp://x\"] }",
+            "allowed origins must be absolute URLs with http or https scheme",
+        ),
+        (
+            "websocket { port: -1, no_tls: true, headers { Sec-WebSocket-Foo: \"x\" } }",
+            "\"Sec-WebSocket-\" prefix not allowed",
+        ),
+        (
+            "authorization { users: [{user: a, password: b}] }\nwebsocket { port: -1, no_tls: true, authorization { token: t } }",
+            "websocket authentication token not compatible with presence of users/nkeys",
+        ),
+        (
+            "authorization { users: [{user: a, password: b}] }\nwebsocket { port: -1, no_tls: true, no_auth_user: nobody }",
+            "no_auth_user: \"nobody\" not present as user or nkey",
+        ),
+        (
+            "websocket { port: -1, no_tls: true, jwt_cookie: my_jwt }",
+            "trusted operators or trusted keys configuration is required for JWT authentication via cookie \"my_jwt\"",
+        ),
+    ];
+    let go = super::common::go_server_binary();
+    for (index, (text, expected)) in cases.iter().enumerate() {
+        let file = dir.join(format!("refused-{index}.conf"));
+        std::fs::write(&file, text).expect("write config");
+        let file = file.to_string_lossy().into_owned();
+        for binary in [go.as_str(), env!("CARGO_BIN_EXE_natrix")] {
+            let (code, stderr) = refused_start(binary, &file);
+            assert_eq!(code, Some(1), "{binary} {text}: {stderr}");
+            assert!(stderr.contains(expected), "{binary} {text}: {stderr}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
