@@ -71,6 +71,8 @@ if ! cargo metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml 
 fi
 # Stable Rust: no sanitizer (-s none), libFuzzer coverage still applies.
 (cd fuzz && mkdir -p corpus/parser && cargo fuzz run -s none parser corpus/parser seeds/parser -- -max_total_time=30 -rss_limit_mb=2048)
+# The WebSocket frame decoder (with compression), the same way, for 20 seconds.
+(cd fuzz && mkdir -p corpus/websocket_frames && cargo fuzz run -s none websocket_frames corpus/websocket_frames -- -max_total_time=20 -rss_limit_mb=2048)
 
 step "the run left the checkout as it found it"
 if [ "$(git status --porcelain 2>/dev/null || true)" != "$checkout_before" ]; then
