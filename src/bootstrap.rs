@@ -10,7 +10,9 @@ use std::time::SystemTime;
 use anyhow::{anyhow, bail, Context};
 use natrix_shards::account::AccountTable;
 use natrix_shards::config::Configuration;
-use natrix_shards::lifecycle::{build_mesh, run_shard_with_websocket, ControlMsg, ShardControl};
+use natrix_shards::lifecycle::{
+    build_mesh, run_shard_with_websocket, start_services, ControlMsg, ShardControl,
+};
 use natrix_shards::options::ServerOptions;
 use natrix_shards::protocol::ServerInfo;
 use natrix_shards::shard::{Shard, SharedState, MAX_SHARDS};
@@ -160,7 +162,13 @@ impl RunningServer {
             accounts,
             tls,
             websocket: current.settings.websocket.clone(),
+            jetstream: current.settings.jetstream.clone(),
         }))
+    }
+
+    /// Whether JetStream runs.
+    pub fn jetstream_enabled(&self) -> bool {
+        self.config.get().settings.jetstream.is_some()
     }
 
     /// Lame duck mode: every shard stops accepting and closes its clients over the configured
@@ -249,6 +257,17 @@ fn check_reloadable(old: &ServerOptions, new: &ServerOptions) -> anyhow::Result<
             format!("{:?}", old.monitoring),
             format!("{:?}", new.monitoring),
         ),
+        // JetStream's settings are fixed at start (as most are in the Go server).
+        (
+            "JetStream",
+            format!("{:?}", old.jetstream),
+            format!("{:?}", new.jetstream),
+        ),
+        (
+            "JetStream account limits",
+            format!("{:?}", jetstream_limits(old)),
+            format!("{:?}", jetstream_limits(new)),
+        ),
     ];
     for (name, old_value, new_value) in fixed {
         if old_value != new_value {
@@ -256,6 +275,18 @@ fn check_reloadable(old: &ServerOptions, new: &ServerOptions) -> anyhow::Result<
         }
     }
     Ok(())
+}
+
+/// The accounts with JetStream enabled and their limits; accounts without JetStream may come
+/// and go with a reload.
+fn jetstream_limits(
+    options: &ServerOptions,
+) -> Vec<(&str, &natrix_shards::options::AccountJetStreamLimits)> {
+    options
+        .accounts
+        .iter()
+        .filter_map(|account| Some((account.name.as_str(), account.jetstream.as_ref()?)))
+        .collect()
 }
 
 /// Fails with a clear message when this kernel or sandbox cannot run io_uring.
@@ -431,6 +462,7 @@ pub struct Fatal(pub String);
 pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
     let tls = checked_tls_and_auth(&options)?;
     let websocket = checked_websocket(&options)?;
+    crate::jetstream::validate(&options)?;
     check_io_uring()?;
     let cpus = shard_cpus(&options)?;
     let shard_count = cpus.len();
@@ -485,14 +517,21 @@ pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
     } else {
         options.server_name.clone()
     };
+    tracing::info!("  Name:     {server_name}");
+    tracing::info!("  ID:       {server_id}");
     let info = server_info(&options, &server_id, &server_name, address.port());
     let accounts = Arc::new(AccountTable::build(&options).map_err(|error| anyhow!("{error}"))?);
+    let jetstream_started = std::time::Instant::now();
+    let jetstream =
+        crate::jetstream::start(&options, &accounts, &server_name, GO_COMPATIBLE_VERSION)?
+            .map(Arc::new);
     let initial = Arc::new(Configuration {
         options: Arc::new(options),
         info,
         accounts,
         tls,
         websocket,
+        jetstream,
     });
     let shared = Arc::new(SharedState::default());
     let options = Arc::clone(&initial.options);
@@ -526,10 +565,17 @@ pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
                     }
                 };
                 let shard = Shard::new(mesh, &initial, shared);
-                let _ = ready.send(Ok(shard_index));
-                let serve =
-                    run_shard_with_websocket(shard, control_receiver, listener, websocket_listener);
-                if let Err(error) = runtime.block_on(serve) {
+                let result = runtime.block_on(async {
+                    // Streams are recovered before the shard accepts its first client.
+                    if let Err(error) = start_services(&shard).await {
+                        let _ = ready.send(Err(format!("Can't start JetStream: {error}")));
+                        return Ok(());
+                    }
+                    let _ = ready.send(Ok(shard_index));
+                    run_shard_with_websocket(shard, control_receiver, listener, websocket_listener)
+                        .await
+                });
+                if let Err(error) = result {
                     tracing::error!("shard {shard_index} stopped: {error}");
                 }
             })
@@ -540,9 +586,16 @@ pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
     for _ in 0..shard_count {
         match ready_receiver.recv() {
             Ok(Ok(_)) => {}
-            Ok(Err(message)) => bail!(message),
+            Ok(Err(message)) => return Err(Fatal(message).into()),
             Err(_) => bail!("a shard thread exited during start-up"),
         }
+    }
+    if initial.jetstream.is_some() {
+        let took = i64::try_from(jetstream_started.elapsed().as_nanos()).unwrap_or(i64::MAX);
+        tracing::info!(
+            "Took {} to start JetStream",
+            natrix_jetstream::time::go_duration_string(took)
+        );
     }
     let pinning: Vec<(usize, usize)> = cpus.into_iter().enumerate().collect();
     let config = Arc::new(CurrentConfig::new(initial));

@@ -418,7 +418,6 @@ fn apply(settings: &mut Settings, key: &str, flag: &str, value: &str) -> Result<
                     .jetstream
                     .get_or_insert_with(Default::default)
                     .enabled = true;
-                settings.note_not_supported(flag);
             }
         }
         "store_dir" => {
@@ -426,7 +425,6 @@ fn apply(settings: &mut Settings, key: &str, flag: &str, value: &str) -> Result<
                 .jetstream
                 .get_or_insert_with(Default::default)
                 .store_dir = Some(value.to_string());
-            settings.note_not_supported(flag);
         }
         "ports_file_dir" => {
             settings.ports_file_dir = (!value.is_empty()).then(|| value.to_string())

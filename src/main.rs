@@ -16,8 +16,10 @@ mod bootstrap;
 mod config;
 mod errno;
 mod flags;
+mod jetstream;
 mod listen;
 mod logging;
+mod memory;
 mod monitor;
 mod options_file;
 mod ports_file;
@@ -29,6 +31,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::Signals;
 
 fn main() -> ExitCode {
+    memory::return_large_blocks_to_the_kernel();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let settings = match flags::parse(&args) {
         Ok(settings) => settings,
@@ -273,8 +276,6 @@ fn run(
         bootstrap::GO_COMPATIBLE_VERSION
     );
     let mut server = bootstrap::start(settings.options.clone())?;
-    tracing::info!("  Name:     {}", server.server_name);
-    tracing::info!("  ID:       {}", server.server_id);
     let pinning: Vec<String> = server
         .pinning
         .iter()
@@ -411,7 +412,14 @@ fn run(
         }
     }
     tracing::info!("Initiating Shutdown...");
+    let jetstream = server.jetstream_enabled();
+    if jetstream {
+        tracing::info!("Initiating JetStream Shutdown...");
+    }
     server.shutdown();
+    if jetstream {
+        tracing::info!("JetStream Shutdown");
+    }
     if let Some(path) = &ports_file {
         if let Err(error) = std::fs::remove_file(path) {
             tracing::error!("Error cleaning up ports file {}: {error}", path.display());

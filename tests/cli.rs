@@ -43,8 +43,8 @@ fn unknown_flag_is_a_clear_error_with_exit_code_one() {
 
 #[test]
 fn go_flags_for_later_features_are_accepted_and_named_at_start() {
-    let server = TestServer::natrix(1, &["-js", "--profile", "6060", "--cluster_name", "c1"]);
-    for flag in ["-js", "-profile", "-cluster_name"] {
+    let server = TestServer::natrix(1, &["--profile", "6060", "--cluster_name", "c1"]);
+    for flag in ["-profile", "-cluster_name"] {
         assert!(
             server.startup_log.iter().any(|line| line.contains("[WRN]")
                 && line.contains(&format!("flag {flag} is a Go server option"))),

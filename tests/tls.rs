@@ -143,6 +143,20 @@ fn tls_url(server: &TestServer) -> String {
     format!("tls://127.0.0.1:{}", server.port)
 }
 
+/// Subscribes to `subject`, publishes `payload` to it and waits for it to come back.
+async fn round_trip(client: &async_nats::Client, subject: &'static str, payload: &'static [u8]) {
+    let mut subscription = client.subscribe(subject).await.expect("sub");
+    client
+        .publish(subject, Bytes::from_static(payload))
+        .await
+        .expect("pub");
+    let message = tokio::time::timeout(Duration::from_secs(5), subscription.next())
+        .await
+        .expect("in time")
+        .expect("message");
+    assert_eq!(message.payload, Bytes::from_static(payload));
+}
+
 /// The INFO line's TLS fields: (tls_required, tls_verify, tls_available), absent as None.
 fn tls_fields(info: &serde_json::Value) -> [Option<bool>; 3] {
     ["tls_required", "tls_verify", "tls_available"].map(|key| info.get(key)?.as_bool())
@@ -316,16 +330,7 @@ async fn verify_refuses_a_client_without_certificate_and_accepts_one_with() {
         .connect(tls_url(&server))
         .await
         .expect("client with certificate connects");
-    let mut subscription = accepted.subscribe("verified").await.expect("sub");
-    accepted
-        .publish("verified", Bytes::from_static(b"hi"))
-        .await
-        .expect("pub");
-    let message = tokio::time::timeout(Duration::from_secs(5), subscription.next())
-        .await
-        .expect("in time")
-        .expect("message");
-    assert_eq!(message.payload, Bytes::from_static(b"hi"));
+    round_trip(&accepted, "verified", b"hi").await;
 }
 
 #[tokio::test]
@@ -340,16 +345,7 @@ async fn handshake_first_client_connects_and_gets_info_after_the_handshake() {
         .connect(tls_url(&server))
         .await
         .expect("handshake-first connect");
-    let mut subscription = client.subscribe("first").await.expect("sub");
-    client
-        .publish("first", Bytes::from_static(b"hello"))
-        .await
-        .expect("pub");
-    let message = tokio::time::timeout(Duration::from_secs(5), subscription.next())
-        .await
-        .expect("in time")
-        .expect("message");
-    assert_eq!(message.payload, Bytes::from_static(b"hello"));
+    round_trip(&client, "first", b"hello").await;
 
     // The INFO that follows the handshake carries the same TLS fields as Go's.
     let go_server = go(&["-c".into(), certs.go_config("handshake_first: true", "")]);
@@ -485,16 +481,7 @@ async fn allow_non_tls_serves_plaintext_and_tls_clients() {
         .connect(tls_url(&server))
         .await
         .expect("TLS client on a mixed port");
-    let mut subscription = secure.subscribe("mixed").await.expect("sub");
-    secure
-        .publish("mixed", Bytes::from_static(b"over tls"))
-        .await
-        .expect("pub");
-    let message = tokio::time::timeout(Duration::from_secs(5), subscription.next())
-        .await
-        .expect("in time")
-        .expect("message");
-    assert_eq!(message.payload, Bytes::from_static(b"over tls"));
+    round_trip(&secure, "mixed", b"over tls").await;
 }
 
 /// With `allow_non_tls`, a client that sends nothing within the TLS timeout is taken as a
@@ -530,16 +517,7 @@ async fn handshake_first_with_a_fallback_serves_tls_first_and_regular_tls_client
             .connect(tls_url(&server))
             .await
             .expect("connect, TLS first or after INFO");
-        let mut subscription = client.subscribe("auto").await.expect("sub");
-        client
-            .publish("auto", Bytes::from_static(b"hi"))
-            .await
-            .expect("pub");
-        let message = tokio::time::timeout(Duration::from_secs(5), subscription.next())
-            .await
-            .expect("in time")
-            .expect("message");
-        assert_eq!(message.payload, Bytes::from_static(b"hi"));
+        round_trip(&client, "auto", b"hi").await;
     }
     let started = Instant::now();
     let natrix_info = RawClient::connect(server.port).info;

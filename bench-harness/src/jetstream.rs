@@ -133,6 +133,19 @@ pub async fn prepare_consume(
     verify_stream_holds(&context, messages).await
 }
 
+/// A server that answers the JetStream API but refuses what a scenario needs (a consumer):
+/// the scenario is reported as not supported on it, not as failed.
+#[derive(Debug)]
+pub struct NotSupported(pub String);
+
+impl std::fmt::Display for NotSupported {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotSupported {}
+
 /// Drains the stream filled by `prepare_consume` through a pull consumer with no acks and
 /// returns messages consumed per second.
 pub async fn run_consume(
@@ -149,14 +162,21 @@ pub async fn run_consume(
         .get_stream(STREAM_NAME)
         .await
         .context("looking up the stream")?;
-    let consumer: consumer::PullConsumer = stream
+    let created = stream
         .create_consumer(consumer::pull::Config {
             durable_name: Some("bench-consumer".to_string()),
             ack_policy: consumer::AckPolicy::None,
             ..Default::default()
         })
-        .await
-        .context("creating the pull consumer")?;
+        .await;
+    let consumer: consumer::PullConsumer = match created {
+        Ok(consumer) => consumer,
+        // A server that says so (Natrix before consumers exist) does not support the scenario.
+        Err(error) if error.to_string().contains("not supported") => {
+            return Err(NotSupported(format!("creating the pull consumer: {error}")).into());
+        }
+        Err(error) => return Err(error).context("creating the pull consumer"),
+    };
     let started_at = Instant::now();
     let until = started_at + limits.publish_duration.max(Duration::from_secs(1)) * 10;
     let mut messages_stream = consumer

@@ -90,6 +90,9 @@ struct Args {
     /// Payload sizes in bytes for pub-only and pub/sub (default 16,128,1024,16384,65536).
     #[arg(long, value_delimiter = ',')]
     sizes: Option<Vec<usize>>,
+    /// Payload sizes in bytes for the JetStream publish scenarios (default 128).
+    #[arg(long, value_delimiter = ',')]
+    js_sizes: Option<Vec<usize>>,
     /// Publish phase per round in milliseconds (default 1000, quick 150).
     #[arg(long)]
     duration_ms: Option<u64>,
@@ -206,6 +209,7 @@ fn run(args: Args) -> Result<()> {
                 vec![16, 128, 1024, 16384, 65536]
             }
         }),
+        js_sizes: args.js_sizes.clone().unwrap_or_else(|| vec![128]),
         fan_out: args.fan_out.max(1),
         many: args.many.max(1),
         request_rates: args.request_rates.clone().unwrap_or_else(|| {

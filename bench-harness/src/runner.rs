@@ -396,6 +396,9 @@ fn measure(
             }
             RoundOutcome::Measured(round)
         }
+        Err(error) if error.downcast_ref::<jetstream::NotSupported>().is_some() => {
+            RoundOutcome::NotSupported(format!("{error:#}"))
+        }
         Err(error) => {
             let mut reason = format!("{error:#}");
             if let Err(exit) = server.check_alive() {

@@ -135,6 +135,8 @@ mod millis {
 pub struct PlanOptions {
     pub quick: bool,
     pub payload_sizes: Vec<usize>,
+    /// Payload sizes of the JetStream publish scenarios.
+    pub js_sizes: Vec<usize>,
     pub fan_out: usize,
     pub many: usize,
     pub request_rates: Vec<u64>,
@@ -277,27 +279,31 @@ pub fn plan(options: &PlanOptions) -> Vec<Scenario> {
             },
         });
     }
+    for &js_size in &options.js_sizes {
+        scenarios.push(throughput_kind(
+            format!("js-publish-sync/{}", size_label(js_size)),
+            format!("JetStream publish, sync, {}", size_label(js_size)),
+            "jetstream",
+            ScenarioKind::JetStreamPublishSync {
+                payload_len: js_size,
+            },
+        ));
+    }
+    for &js_size in &options.js_sizes {
+        scenarios.push(throughput_kind(
+            format!("js-publish-async/{}", size_label(js_size)),
+            format!(
+                "JetStream publish, async (1000 in flight), {}",
+                size_label(js_size)
+            ),
+            "jetstream",
+            ScenarioKind::JetStreamPublishAsync {
+                payload_len: js_size,
+                window: 1000,
+            },
+        ));
+    }
     let js_size = 128;
-    scenarios.push(throughput_kind(
-        format!("js-publish-sync/{}", size_label(js_size)),
-        format!("JetStream publish, sync, {}", size_label(js_size)),
-        "jetstream",
-        ScenarioKind::JetStreamPublishSync {
-            payload_len: js_size,
-        },
-    ));
-    scenarios.push(throughput_kind(
-        format!("js-publish-async/{}", size_label(js_size)),
-        format!(
-            "JetStream publish, async (1000 in flight), {}",
-            size_label(js_size)
-        ),
-        "jetstream",
-        ScenarioKind::JetStreamPublishAsync {
-            payload_len: js_size,
-            window: 1000,
-        },
-    ));
     let consume_messages = if options.quick { 5_000 } else { 200_000 };
     scenarios.push(throughput_kind(
         format!("js-consume/{}", size_label(js_size)),

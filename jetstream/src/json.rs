@@ -46,7 +46,28 @@ pub fn from_request<T: DeserializeOwned + Default>(body: &[u8]) -> Result<T, Jso
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|error| JsonError(go_error_text(&error)))
+    let mut value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|error| JsonError(go_error_text(&error)))?;
+    if value.is_null() {
+        // Go decodes `null` into a struct as "change nothing" (async-nats sends it).
+        return Ok(T::default());
+    }
+    strip_nulls(&mut value);
+    serde_json::from_value(value).map_err(|error| JsonError(go_error_text(&error)))
+}
+
+/// Go's decoder leaves a field at its zero value when the JSON has `null` for it, whatever
+/// its type (clients send `"consumer_limits": null`, `"placement": null`); serde would refuse
+/// most of them. Object members that are `null` are removed, at every depth.
+pub fn strip_nulls(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.retain(|_, member| !member.is_null());
+            map.values_mut().for_each(strip_nulls);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
 }
 
 /// Go's wording for the most common decode errors; other errors keep serde's description.
@@ -60,10 +81,11 @@ fn go_error_text(error: &serde_json::Error) -> String {
     }
     match error.classify() {
         serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-            // Go: "invalid character 'x' looking for beginning of value at offset N" and
-            // "unexpected end of JSON input"; serde reports line and column instead.
+            // Go: "invalid character 'x' looking for beginning of value at offset N" and,
+            // from the strict decoder (`json.Decoder`) the server uses, "unexpected EOF";
+            // serde reports line and column instead.
             if error.is_eof() {
-                "unexpected end of JSON input".to_owned()
+                "unexpected EOF".to_owned()
             } else {
                 strip_position(&text)
             }
@@ -148,8 +170,14 @@ mod tests {
     }
 
     #[test]
-    fn truncated_request_is_gos_unexpected_end() {
+    fn null_members_leave_the_zero_value_as_in_go() {
+        let probe: Probe = from_request(br#"{"seq":null}"#).expect("null");
+        assert_eq!(probe.seq, 0);
+    }
+
+    #[test]
+    fn truncated_request_is_gos_unexpected_eof() {
         let error = from_request::<Probe>(br#"{"seq":"#).expect_err("eof");
-        assert_eq!(error.to_string(), "unexpected end of JSON input");
+        assert_eq!(error.to_string(), "unexpected EOF");
     }
 }

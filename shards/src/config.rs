@@ -3,6 +3,7 @@
 //! [`ShardConfig`], the shard's own copy, swapped whole so that a task mid-step keeps a
 //! consistent view. There is no other copy: every reader takes the current one.
 
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -25,6 +26,47 @@ pub struct Configuration {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// The WebSocket listener's settings; `None` without a `websocket {}` port.
     pub websocket: Option<Arc<WebsocketConfig>>,
+    /// JetStream as the server runs it; `None` when it is not enabled. Fixed at start (a
+    /// reload carries it over), as most JetStream settings of the Go server are.
+    pub jetstream: Option<Arc<JetStreamSettings>>,
+}
+
+/// JetStream's settings with every default resolved (store directory, limits from the
+/// host's memory and disk), built once by the control plane at start.
+#[derive(Debug, Clone)]
+pub struct JetStreamSettings {
+    /// `<store_dir>/jetstream`: accounts' streams live in `<account>/streams/<stream>/`.
+    pub store_dir: PathBuf,
+    /// Bytes all memory streams may hold.
+    pub max_memory: i64,
+    /// Bytes all file streams may hold.
+    pub max_store: i64,
+    /// The JetStream domain; empty when none.
+    pub domain: String,
+    /// When a file stream acknowledges a publish.
+    pub sync: natrix_storage::SyncPolicy,
+    /// The largest duplicate window a stream may have (nanoseconds, 0 for no limit).
+    pub duplicate_window_max_ns: i64,
+    /// Publishes a stream may hold while its stores are busy, before it answers with `429`.
+    pub max_buffered_msgs: usize,
+    /// JetStream limits of each account, by account id; `None` for accounts without it.
+    pub accounts: Vec<Option<crate::options::AccountJetStreamLimits>>,
+    /// This server's name (stream info's `cluster.leader`).
+    pub server_name: String,
+    /// The Go server version Natrix reports (stream metadata's `_nats.ver`).
+    pub version: String,
+}
+
+impl JetStreamSettings {
+    /// The limits of `account`, if JetStream is enabled for it.
+    pub fn account_limits(
+        &self,
+        account: crate::account::AccountId,
+    ) -> Option<&crate::options::AccountJetStreamLimits> {
+        self.accounts
+            .get(usize::from(account))
+            .and_then(Option::as_ref)
+    }
 }
 
 /// What a shard reads from the configuration. A reload builds a new one and swaps it in.
@@ -35,6 +77,7 @@ pub struct ShardConfig {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// The users and their compiled permissions.
     pub auth: Authenticator,
+    pub jetstream: Option<Arc<JetStreamSettings>>,
     /// The WebSocket listener's settings and its clients' authenticator.
     pub websocket: Option<ShardWebsocket>,
 }
@@ -66,6 +109,7 @@ impl ShardConfig {
                     ),
                     config: Arc::clone(config),
                 }),
+            jetstream: configuration.jetstream.clone(),
         }
     }
 }

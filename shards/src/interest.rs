@@ -2,14 +2,19 @@
 //! them, kept by every shard so that a publish knows where to hand a message without asking.
 //!
 //! A destination is another shard today and a route (another server) once clustering comes:
-//! a route becomes a new [`Destination`] variant, not a parallel path. Each shard counts its
-//! own subscriptions per (account, pattern, queue group) and tells the others only when the
-//! summary changes: the first or last plain subscription on a pattern, and every queue
-//! member (so that queue picks can be weighted by member counts server-wide).
+//! a route becomes a new [`Destination`] variant, not a parallel path. Each shard tells the
+//! others only when its interest changes: the first or last plain subscription on a pattern
+//! (its own index knows), and every queue member (so that queue picks can be weighted by
+//! member counts server-wide).
 //!
-//! Pure: no runtime, no connections, no I/O. The shard feeds it subscription changes and the
-//! changes other shards broadcast, and sends the [`InterestChange`]s it returns.
+//! The summary must stay small, because every shard holds one: see [`InterestSummary`] for
+//! how a literal subject costs a non-owning shard about a dozen bytes.
+//!
+//! Pure: no runtime, no connections, no I/O. The shard feeds it its own interest changes
+//! and the changes other shards broadcast, and sends the [`InterestChange`]s it returns.
 
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 
 use ahash::AHashMap;
@@ -17,6 +22,7 @@ use bytes::Bytes;
 
 use crate::account::AccountId;
 use crate::mesh::ShardId;
+use crate::subject::has_wildcard_token;
 use crate::sublist::{MatchResult, SubjectIndex};
 
 /// The most shards a server runs (a [`ShardSet`] is a 128-bit set).
@@ -30,13 +36,19 @@ pub enum Destination {
 }
 
 /// A set of shard ids below [`MAX_SHARDS`].
-#[derive(Default, Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Default, Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct ShardSet(u128);
 
 impl ShardSet {
     pub fn insert(&mut self, shard: ShardId) {
         debug_assert!(usize::from(shard) < MAX_SHARDS);
         self.0 |= 1u128 << shard;
+    }
+
+    pub fn remove(&mut self, shard: ShardId) {
+        if usize::from(shard) < MAX_SHARDS {
+            self.0 &= !(1u128 << shard);
+        }
     }
 
     pub fn contains(self, shard: ShardId) -> bool {
@@ -62,7 +74,7 @@ impl ShardSet {
 }
 
 /// The destinations with plain interest in a subject.
-#[derive(Default, Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Default, Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct DestinationSet {
     shards: ShardSet,
 }
@@ -74,10 +86,21 @@ impl DestinationSet {
         }
     }
 
+    pub fn remove(&mut self, destination: Destination) {
+        match destination {
+            Destination::Shard(shard) => self.shards.remove(shard),
+        }
+    }
+
     pub fn contains(&self, destination: Destination) -> bool {
         match destination {
             Destination::Shard(shard) => self.shards.contains(shard),
         }
+    }
+
+    /// Adds every destination of `other`.
+    pub fn union(&mut self, other: DestinationSet) {
+        self.shards.0 |= other.shards.0;
     }
 
     pub fn iter(&self) -> impl Iterator<Item = Destination> {
@@ -144,38 +167,69 @@ pub struct InterestChange {
     pub delta: i32,
 }
 
+/// Where interest in one subject lives: the destinations with plain interest, and the queue
+/// groups (with their members per destination) when the account has any.
+#[derive(Debug, Default)]
+pub struct RemoteInterest {
+    pub plain: DestinationSet,
+    pub patterns: Option<Rc<RemoteMatch>>,
+}
+
+impl RemoteInterest {
+    /// The queue groups with members somewhere, and how many at each destination.
+    pub fn queues(&self) -> &[(Bytes, Vec<(Destination, u32)>)] {
+        self.patterns
+            .as_deref()
+            .map_or(&[], |found| found.queues.as_slice())
+    }
+
+    /// Whether nobody elsewhere listens: no plain destination and no queue group.
+    pub fn is_empty(&self) -> bool {
+        self.plain.is_empty() && self.queues().is_empty()
+    }
+}
+
 /// A broken invariant of the summary; only a bug produces one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum InterestError {
-    #[error(
-        "local interest in {pattern:?} (queue {queue:?}) is {local} but the summary says {summary}"
-    )]
-    CountMismatch {
-        pattern: String,
-        queue: Option<String>,
-        local: u32,
-        summary: u32,
-    },
-    #[error("the summary has {summary} entries of this shard, its own counts {local}")]
-    OwnEntryCount { summary: usize, local: usize },
+    #[error("a literal entry of the summary names no destination")]
+    EmptyLiteral,
+    #[error("interned destination sets are referenced {references} times, by {entries} entries")]
+    SetReferences { references: u64, entries: u64 },
+    #[error("the summary records this shard's own plain interest in {pattern:?}")]
+    OwnPlainEntry { pattern: String },
     #[error("an entry of the summary for {pattern:?} has a zero count")]
     ZeroCount { pattern: String },
 }
 
-/// (account, pattern, queue group) of this shard's own subscriptions.
-type InterestKey = (AccountId, Bytes, Option<Bytes>);
-
-/// One shard's view of where interest lives.
+/// One shard's view of where interest lives on the other shards (and, for queue groups,
+/// on itself too, to weigh its picks). Its own plain interest is not recorded: the shard's
+/// own index answers for its subscribers.
+///
+/// Literal subjects, which are most subscriptions, cost each shard one slot of a table keyed
+/// by a 32-bit hash of the subject, pointing to an interned set of destinations: about a
+/// dozen bytes, not a copy of the owner's index entry. The table is a filter: two subjects
+/// that share a hash share a slot, so a publish may be handed to a shard with no subscriber
+/// for it (which drops it) but never misses one, because colliding interest is counted
+/// exactly. Wildcard patterns and queue groups, which are few, stay in a subject trie.
 pub struct InterestSummary {
     me: ShardId,
     shard_count: usize,
-    /// This shard's own subscriptions, counted per (account, pattern, queue).
-    local: AHashMap<InterestKey, u32>,
-    /// One summary per account, indexed by `AccountId`.
-    summaries: Vec<SubjectIndex<RemoteMatch>>,
-    /// How many summary entries name this shard (checked against `local` by `validate`).
-    own_entries: usize,
+    accounts: Vec<AccountSummary>,
+    sets: DestinationSets,
+    /// Keyed per shard, so nobody can aim subjects at one slot from outside.
+    hasher: ahash::RandomState,
+}
+
+#[derive(Default)]
+struct AccountSummary {
+    /// Plain interest of other destinations in literal subjects: hash -> interned set id.
+    literals: HashMap<u32, u32, BuildHasherDefault<HashIsKey>>,
+    /// The extra count of a destination whose several literal subjects share a hash (rare).
+    collisions: AHashMap<(u32, Destination), u32>,
+    /// Plain interest in wildcard patterns, and every queue group's members.
+    patterns: SubjectIndex<RemoteMatch>,
 }
 
 impl InterestSummary {
@@ -184,11 +238,11 @@ impl InterestSummary {
         InterestSummary {
             me,
             shard_count,
-            local: AHashMap::new(),
-            summaries: (0..account_count)
-                .map(|_| SubjectIndex::default())
+            accounts: (0..account_count)
+                .map(|_| AccountSummary::default())
                 .collect(),
-            own_entries: 0,
+            sets: DestinationSets::default(),
+            hasher: ahash::RandomState::new(),
         }
     }
 
@@ -200,53 +254,30 @@ impl InterestSummary {
 
     /// Makes room for accounts a reload added (account ids only grow).
     pub fn ensure_accounts(&mut self, account_count: usize) {
-        while self.summaries.len() < account_count {
-            self.summaries.push(SubjectIndex::default());
+        while self.accounts.len() < account_count {
+            self.accounts.push(AccountSummary::default());
         }
     }
 
-    /// A subscription of this shard came (`delta` +1) or went (-1). Applies the change to
-    /// this shard's own summary and returns it when the other shards must hear of it.
-    pub fn local_change(
+    /// This shard's own interest changed, as its index tells: plain interest in `pattern`
+    /// appeared (`delta` +1) or went (-1), or a queue group's members changed by `delta`.
+    /// Returns the change to tell the other shards (none with a single shard).
+    pub fn own_change(
         &mut self,
         account: AccountId,
         pattern: &Bytes,
         queue: Option<&Bytes>,
         delta: i32,
     ) -> Option<InterestChange> {
-        if !self.is_needed() {
-            return None;
-        }
-        let key = (account, pattern.clone(), queue.cloned());
-        let (before, after) = match self.local.get_mut(&key) {
-            Some(count) => {
-                let before = *count;
-                *count = count.saturating_add_signed(delta);
-                (before, *count)
-            }
-            None if delta > 0 => {
-                self.local.insert(key.clone(), delta.unsigned_abs());
-                (0, delta.unsigned_abs())
-            }
-            None => return None,
-        };
-        if after == 0 {
-            self.local.remove(&key);
-        }
-        let summary_changes = queue.is_some() || (before == 0) != (after == 0);
-        if !summary_changes || before == after {
+        if !self.is_needed() || delta == 0 {
             return None;
         }
         let change = InterestChange {
             origin: Destination::Shard(self.me),
             account,
-            pattern: key.1,
-            queue: key.2,
-            delta: if queue.is_some() {
-                i32::try_from(i64::from(after) - i64::from(before)).unwrap_or(delta)
-            } else {
-                delta.signum()
-            },
+            pattern: pattern.clone(),
+            queue: queue.cloned(),
+            delta,
         };
         self.apply(&change);
         Some(change)
@@ -254,12 +285,20 @@ impl InterestSummary {
 
     /// Applies a change (another shard's, or this shard's own).
     pub fn apply(&mut self, change: &InterestChange) {
-        let Some(summary) = self.summaries.get_mut(usize::from(change.account)) else {
+        let own = change.origin == Destination::Shard(self.me);
+        if own && change.queue.is_none() {
+            // Plain interest of this shard is its own index's business.
+            return;
+        }
+        let Some(summary) = self.accounts.get_mut(usize::from(change.account)) else {
             return;
         };
-        let own = change.origin == Destination::Shard(self.me);
-        let mut entries_delta: isize = 0;
-        summary.modify(&change.pattern, |entries| {
+        if change.queue.is_none() && !has_wildcard_token(&change.pattern) {
+            let hash = hash32(&self.hasher, &change.pattern);
+            summary.apply_literal(&mut self.sets, hash, change.origin, change.delta);
+            return;
+        }
+        summary.patterns.modify(&change.pattern, |entries| {
             let position = entries.iter().position(|entry| {
                 entry.destination == change.origin && entry.queue == change.queue
             });
@@ -269,87 +308,210 @@ impl InterestSummary {
                     entry.count = entry.count.saturating_add_signed(change.delta);
                     if entry.count == 0 {
                         entries.swap_remove(index);
-                        entries_delta = -1;
                     }
                 }
-                None if change.delta > 0 => {
-                    entries.push(SummaryEntry {
-                        destination: change.origin,
-                        queue: change.queue.clone(),
-                        count: change.delta.unsigned_abs(),
-                    });
-                    entries_delta = 1;
-                }
+                None if change.delta > 0 => entries.push(SummaryEntry {
+                    destination: change.origin,
+                    queue: change.queue.clone(),
+                    count: change.delta.unsigned_abs(),
+                }),
                 None => {}
             }
         });
-        if own {
-            self.own_entries = self.own_entries.saturating_add_signed(entries_delta);
-        }
     }
 
-    /// Where interest in the literal `subject` of `account` lives (cached per subject).
-    pub fn matches(&mut self, account: AccountId, subject: &[u8]) -> Option<Rc<RemoteMatch>> {
-        self.summaries
-            .get_mut(usize::from(account))
-            .map(|summary| summary.matches(subject))
+    /// Where interest in the literal `subject` of `account` lives.
+    pub fn matches(&mut self, account: AccountId, subject: &[u8]) -> RemoteInterest {
+        let hash = hash32(&self.hasher, subject);
+        let Some(summary) = self.accounts.get_mut(usize::from(account)) else {
+            return RemoteInterest::default();
+        };
+        let mut plain = summary
+            .literals
+            .get(&hash)
+            .map(|&id| self.sets.get(id))
+            .unwrap_or_default();
+        let patterns = (summary.patterns.pattern_count() > 0).then(|| {
+            let found = summary.patterns.matches(subject);
+            plain.union(found.plain);
+            found
+        });
+        RemoteInterest { plain, patterns }
     }
 
-    /// This shard's own subscription count for (account, pattern, queue).
-    pub fn local_count(&self, account: AccountId, pattern: &Bytes, queue: Option<&Bytes>) -> u32 {
-        self.local
-            .get(&(account, pattern.clone(), queue.cloned()))
-            .copied()
-            .unwrap_or(0)
+    /// This shard's own queue members on (account, pattern, queue), as the summary records
+    /// them (for the shard's validation against its index).
+    pub fn own_queue_members(&self, account: AccountId, pattern: &[u8], queue: &Bytes) -> u32 {
+        self.accounts
+            .get(usize::from(account))
+            .and_then(|summary| summary.patterns.values(pattern))
+            .unwrap_or(&[])
+            .iter()
+            .find(|entry| {
+                entry.destination == Destination::Shard(self.me)
+                    && entry.queue.as_ref() == Some(queue)
+            })
+            .map_or(0, |entry| entry.count)
     }
 
-    /// Checks that the summary agrees with this shard's own counts; tests call it after
-    /// every step.
+    /// Checks the summary's own invariants; tests call it after every step.
     pub fn validate(&self) -> Result<(), InterestError> {
-        if !self.is_needed() {
-            return Ok(());
-        }
-        for ((account, pattern, queue), &count) in &self.local {
-            let entries = self
-                .summaries
-                .get(usize::from(*account))
-                .and_then(|summary| summary.values(pattern))
-                .unwrap_or(&[]);
-            let summary = entries
-                .iter()
-                .find(|entry| {
-                    entry.destination == Destination::Shard(self.me) && entry.queue == *queue
-                })
-                .map_or(0, |entry| entry.count);
-            let expected = if queue.is_some() { count } else { 1 };
-            if summary != expected || count == 0 {
-                return Err(InterestError::CountMismatch {
-                    pattern: String::from_utf8_lossy(pattern).into_owned(),
-                    queue: queue
-                        .as_ref()
-                        .map(|queue| String::from_utf8_lossy(queue).into_owned()),
-                    local: count,
-                    summary,
-                });
-            }
-            if entries.iter().any(|entry| entry.count == 0) {
-                return Err(InterestError::ZeroCount {
-                    pattern: String::from_utf8_lossy(pattern).into_owned(),
-                });
+        let mut entries = 0u64;
+        for summary in &self.accounts {
+            for &id in summary.literals.values() {
+                entries += 1;
+                if self.sets.get(id).is_empty() {
+                    return Err(InterestError::EmptyLiteral);
+                }
             }
         }
-        if self.own_entries != self.local.len() {
-            return Err(InterestError::OwnEntryCount {
-                summary: self.own_entries,
-                local: self.local.len(),
+        let references = self.sets.references();
+        if references != entries {
+            return Err(InterestError::SetReferences {
+                references,
+                entries,
             });
         }
         Ok(())
     }
 
-    /// Distinct patterns in every account's summary (for monitoring).
+    /// Literal subjects and patterns in every account's summary (for monitoring).
     pub fn pattern_count(&self) -> usize {
-        self.summaries.iter().map(SubjectIndex::pattern_count).sum()
+        self.accounts
+            .iter()
+            .map(|summary| summary.literals.len() + summary.patterns.pattern_count())
+            .sum()
+    }
+}
+
+impl AccountSummary {
+    /// Counts `destination`'s plain interest in a literal subject with this hash in or out.
+    fn apply_literal(
+        &mut self,
+        sets: &mut DestinationSets,
+        hash: u32,
+        destination: Destination,
+        delta: i32,
+    ) {
+        let current = self.literals.get(&hash).map(|&id| (id, sets.get(id)));
+        if delta > 0 {
+            match current {
+                Some((_, set)) if set.contains(destination) => {
+                    // Another subject of the same destination with the same hash.
+                    *self.collisions.entry((hash, destination)).or_insert(0) += 1;
+                }
+                Some((id, mut set)) => {
+                    set.insert(destination);
+                    sets.release(id);
+                    self.literals.insert(hash, sets.intern(set));
+                }
+                None => {
+                    let mut set = DestinationSet::default();
+                    set.insert(destination);
+                    self.literals.insert(hash, sets.intern(set));
+                }
+            }
+            return;
+        }
+        if let Some(extra) = self.collisions.get_mut(&(hash, destination)) {
+            *extra -= 1;
+            if *extra == 0 {
+                self.collisions.remove(&(hash, destination));
+            }
+            return;
+        }
+        let Some((id, mut set)) = current.filter(|(_, set)| set.contains(destination)) else {
+            return;
+        };
+        set.remove(destination);
+        sets.release(id);
+        if set.is_empty() {
+            self.literals.remove(&hash);
+        } else {
+            self.literals.insert(hash, sets.intern(set));
+        }
+    }
+}
+
+/// The distinct destination sets the literal tables point to, interned with reference
+/// counts: there are few of them (one per shard, and a few combinations), so a table slot
+/// holds a 4-byte id instead of the set.
+#[derive(Default)]
+struct DestinationSets {
+    sets: Vec<(DestinationSet, u32)>,
+    ids: AHashMap<DestinationSet, u32>,
+    free: Vec<u32>,
+}
+
+impl DestinationSets {
+    fn intern(&mut self, set: DestinationSet) -> u32 {
+        if let Some(&id) = self.ids.get(&set) {
+            self.sets[id as usize].1 += 1;
+            return id;
+        }
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.sets[id as usize] = (set, 1);
+                id
+            }
+            None => {
+                self.sets.push((set, 1));
+                (self.sets.len() - 1) as u32
+            }
+        };
+        self.ids.insert(set, id);
+        id
+    }
+
+    fn release(&mut self, id: u32) {
+        let Some(entry) = self.sets.get_mut(id as usize) else {
+            return;
+        };
+        entry.1 = entry.1.saturating_sub(1);
+        if entry.1 == 0 {
+            self.ids.remove(&entry.0);
+            entry.0 = DestinationSet::default();
+            self.free.push(id);
+        }
+    }
+
+    fn get(&self, id: u32) -> DestinationSet {
+        self.sets
+            .get(id as usize)
+            .map(|(set, _)| *set)
+            .unwrap_or_default()
+    }
+
+    fn references(&self) -> u64 {
+        self.sets.iter().map(|(_, count)| u64::from(*count)).sum()
+    }
+}
+
+/// A subject's 32-bit hash with this shard's keys.
+fn hash32(hasher: &ahash::RandomState, subject: &[u8]) -> u32 {
+    // The low half of a good 64-bit hash is as good a 32-bit hash.
+    hasher.hash_one(subject) as u32
+}
+
+/// The literal table's keys are hashes already: the table uses them as they are.
+#[derive(Default)]
+struct HashIsKey(u64);
+
+impl Hasher for HashIsKey {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u32 keys are hashed (`write_u32`); anything else folds in, for completeness.
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u32(&mut self, value: u32) {
+        // hashbrown takes its control bits from the top of the hash: spread the key there.
+        self.0 = u64::from(value).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }
 

@@ -2,8 +2,8 @@
 //!
 //! Owns: the client protocol (parser, INFO/CONNECT, error table), the subject index,
 //! connections and their outbound buffers, the cross-shard mesh, the interest summary, and
-//! the routing of messages between clients and the shard's internal subscribers. Later:
-//! JetStream and RAFT on a shard.
+//! the routing of messages between clients and the shard's internal subscribers, and
+//! JetStream's runtime on a shard. Later: RAFT.
 //!
 //! Must not touch: command-line flags, config files, signals, thread creation and pinning (the
 //! `natrix` binary does those), or any lock or atomic on the per-message path.
@@ -18,10 +18,13 @@
 //! 2. [`client`]: one connection's state, shared by its tasks and by deliveries.
 //! 3. [`shard`]: a shard's state and the message path through it: routing, outboxes,
 //!    delivery, subscriptions and interest, internal subscribers and publishers.
-//! 4. [`session`]: the client protocol on a connection (CONNECT, PUB, SUB, PING, auth).
-//! 5. [`conn`]: a connection's tasks: reader, writer, TLS start, WebSocket start and
+//! 4. [`jetstream`]: JetStream on a shard: the API service, the streams it owns, the meta
+//!    shard's directory (uses `shard`'s internal subscribers, publishers and mesh).
+//! 5. [`session`]: the client protocol on a connection (CONNECT, PUB, SUB, PING, auth).
+//! 6. [`conn`]: a connection's tasks: reader, writer, TLS start, WebSocket start and
 //!    reader, pinger.
-//! 6. [`lifecycle`]: a shard's life: its tasks, the control plane's messages, shutdown.
+//! 7. [`lifecycle`]: a shard's life: its tasks (JetStream started first), the control
+//!    plane's messages, shutdown.
 
 pub mod account;
 pub mod auth;
@@ -29,6 +32,7 @@ pub mod client;
 pub mod config;
 pub mod conn;
 pub mod interest;
+pub mod jetstream;
 pub mod lifecycle;
 pub mod local_sync;
 pub mod mapping;

@@ -78,6 +78,13 @@ pub fn build_mesh(
 /// kernel during shutdown, before they are logged as undelivered and dropped.
 const SHUTDOWN_MARGIN: Duration = Duration::from_secs(1);
 
+/// Starts the services a shard runs besides its connections (JetStream: the API service and
+/// the streams this shard owns, recovered from disk). Call it on the shard's runtime before
+/// [`run_shard`], so that streams capture publishes before the first client is accepted.
+pub async fn start_services(shard: &Rc<Shard>) -> Result<(), crate::jetstream::JetStreamError> {
+    crate::jetstream::start(shard).await
+}
+
 /// Runs a shard on the current compio runtime until it is told to shut down: accepts
 /// connections on its own SO_REUSEPORT listener and serves them, handles the mesh and the
 /// control plane, pings idle clients. Returns once every connection has closed (or its
@@ -114,6 +121,7 @@ pub async fn run_shard_with_websocket(
         shard.shutdown.notified().await;
     }
     drain_connections(&shard).await;
+    crate::jetstream::shutdown(&shard).await;
     Ok(())
 }
 
@@ -205,6 +213,17 @@ async fn run_mesh(shard: Rc<Shard>, control: ControlReceiver<ControlMsg>) {
     loop {
         while let Some(msg) = control.try_recv() {
             handle_control(&shard, msg);
+        }
+        if shard.input_paused() {
+            // A busy stream pushes back on the other shards' publishers: their messages wait
+            // in the mesh queues (then in their outboxes, then in their sockets) until it has
+            // room. The control queue is still served, every millisecond.
+            let _ = compio::time::timeout(
+                std::time::Duration::from_millis(1),
+                shard.wait_for_input_room(),
+            )
+            .await;
+            continue;
         }
         let handled = shard.handle_incoming(MESH_BATCH_LIMIT);
         shard.flush_dirty();

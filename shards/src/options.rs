@@ -38,7 +38,7 @@ pub struct ServerOptions {
     pub system_account: Option<String>,
     /// `http`/`http_port`/`https_port`/`http_base_path` (`-m`, `-ms`): the monitoring server.
     pub monitoring: MonitoringOptions,
-    /// `jetstream {}` (`-js`, `-sd`): parsed and validated now, run by a later issue.
+    /// `jetstream {}` (`-js`, `-sd`): JetStream on this server, when enabled.
     pub jetstream: Option<JetStreamOptions>,
     /// `cluster {}` (`--cluster`, `--routes`): parsed and validated now, run by a later issue.
     pub cluster: Option<ClusterOptions>,
@@ -71,16 +71,56 @@ impl MonitoringOptions {
     }
 }
 
+/// `jetstream {}`, `-js` and `-sd` as the Go server reads them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct JetStreamOptions {
     pub enabled: bool,
+    /// The directory under which `jetstream/` is created; `<tmp>/nats` when `None`, as Go.
     pub store_dir: Option<String>,
-    /// Bytes; `None` lets the server pick (75% of memory in Go).
+    /// Bytes; `None` lets the server pick (75% of memory, as Go).
     pub max_memory: Option<i64>,
+    /// Bytes; `None` lets the server pick (75% of the free disk, as Go).
     pub max_file: Option<i64>,
     pub domain: Option<String>,
-    /// `sync_interval`: `None` is Go's default (2 minutes); `Some(ZERO)` is `always`.
+    /// `sync_interval`: `None` is Natrix's default, a PubAck only after `fdatasync` (the Go
+    /// server's default is a 2-minute interval); `Some(ZERO)` is `always`; any other duration
+    /// is the Go server's lazy policy with that interval.
     pub sync_interval: Option<Duration>,
+    /// `limits { duplicate_window }`: the largest duplicate window a stream may have.
+    pub duplicate_window_max: Option<Duration>,
+    /// `max_buffered_msgs`: publishes a stream may hold while its stores are busy, before it
+    /// answers them with `429`; `None` keeps Natrix's default.
+    pub max_buffered_msgs: Option<usize>,
+}
+
+/// An account's `jetstream` limits (`accounts { A { jetstream { ... } } }`), as Go's
+/// `JetStreamAccountLimits`; -1 is unlimited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountJetStreamLimits {
+    pub max_memory: i64,
+    pub max_store: i64,
+    pub max_streams: i64,
+    pub max_consumers: i64,
+    pub max_ack_pending: i64,
+    pub memory_max_stream_bytes: i64,
+    pub store_max_stream_bytes: i64,
+    pub max_bytes_required: bool,
+}
+
+impl Default for AccountJetStreamLimits {
+    /// Go's `defaultJSAccountTiers`: everything unlimited.
+    fn default() -> Self {
+        AccountJetStreamLimits {
+            max_memory: -1,
+            max_store: -1,
+            max_streams: -1,
+            max_consumers: -1,
+            max_ack_pending: -1,
+            memory_max_stream_bytes: -1,
+            store_max_stream_bytes: -1,
+            max_bytes_required: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -190,6 +230,8 @@ pub struct AccountOptions {
     pub exports: Vec<Export>,
     pub imports: Vec<Import>,
     pub mappings: Vec<SubjectMapping>,
+    /// `jetstream`: JetStream for this account with these limits; `None` when not enabled.
+    pub jetstream: Option<AccountJetStreamLimits>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -137,6 +137,11 @@ impl<R: MatchResult> SubjectIndex<R> {
         self.invalidate(pattern);
         let node = node_for(&mut self.root, pattern);
         let was_empty = node.values.is_empty();
+        if node.values.capacity() == 0 {
+            // Most patterns hold one value: a first push would reserve room for four (Vec's
+            // smallest growth), which was the largest single cost of a subscription.
+            node.values.reserve_exact(1);
+        }
         let outcome = change(&mut node.values);
         let is_empty = node.values.is_empty();
         match (was_empty, is_empty) {

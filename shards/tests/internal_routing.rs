@@ -72,6 +72,7 @@ impl Shards {
             info,
             tls: None,
             websocket: None,
+            jetstream: None,
         });
         let shared = Arc::new(SharedState::default());
         let (endpoints, control) = build_mesh(shard_count, 1024);
@@ -414,4 +415,50 @@ impl InternalSubscriber for Tagged {
         assert_eq!(shard.id, self.0);
         let _ = self.1.send((shard.id, message.subject.clone()));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interest_on_another_shard_lasts_until_its_last_plain_subscription_goes() {
+    let shards = Shards::start(2);
+    let clients = one_client_per_shard(shards.address, 2).await;
+    let first = clients[1].subscribe("twice").await.expect("sub");
+    let mut second = clients[1].subscribe("twice").await.expect("sub");
+    interest_reached_shard_zero(&clients).await;
+    drop(first);
+    clients[1].flush().await.expect("flush");
+    // The unsubscribe of one of two changes nothing on shard 0: the other still receives.
+    clients[0]
+        .publish("twice", Bytes::from_static(b"still"))
+        .await
+        .expect("publish");
+    clients[0].flush().await.expect("flush");
+    let message = tokio::time::timeout(Duration::from_secs(5), second.next())
+        .await
+        .expect("delivered")
+        .expect("open");
+    assert_eq!(message.payload, "still");
+    shards.validate();
+    drop(second);
+    clients[1].flush().await.expect("flush");
+    // Once the last one is gone, shard 0 answers a request with no responders.
+    let answer = clients[0]
+        .request("twice", Bytes::from_static(b"anyone?"))
+        .await;
+    let mut gone = matches!(
+        answer,
+        Err(ref error) if error.kind() == async_nats::RequestErrorKind::NoResponders
+    );
+    for _ in 0..50 {
+        if gone {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        gone = matches!(
+            clients[0].request("twice", Bytes::new()).await,
+            Err(ref error) if error.kind() == async_nats::RequestErrorKind::NoResponders
+        );
+    }
+    assert!(gone, "no responders once the last subscription left");
+    shards.validate();
+    shards.stop();
 }

@@ -30,6 +30,7 @@ pub fn root(monitor: &Monitor) -> Reply {
         ("Subscriptions", "/subsz"),
         ("Routes", "/routez"),
         ("Health Probe", "/healthz"),
+        ("JetStream", "/jsz"),
         ("Shards (Natrix)", "/shardz"),
         ("Prometheus metrics (Natrix)", "/metrics"),
     ]

@@ -1,5 +1,5 @@
 //! The HTTP monitoring server (`-m`, `http_port`): the Go server's endpoints (`/varz`,
-//! `/connz`, `/subsz`, `/routez`, `/accountz`, `/accstatz`, `/healthz`), Natrix's `/shardz`
+//! `/connz`, `/subsz`, `/routez`, `/accountz`, `/accstatz`, `/healthz`, `/jsz`), Natrix's `/shardz`
 //! and a Prometheus `/metrics`.
 //!
 //! It runs on its own unpinned thread with a small current-thread tokio runtime (hyper), off
@@ -8,10 +8,12 @@
 //! plain-data snapshot over a channel, and the endpoint merges the answers. No shard state is
 //! ever locked or read from this thread.
 //!
-//! Modules: `endpoints` (the JSON documents, in the Go server's shapes), `metrics` (the
+//! Modules: `endpoints` (the JSON documents, in the Go server's shapes), `jsz` (JetStream,
+//! from the shards' JetStream snapshots), `metrics` (the
 //! Prometheus text format), `query` (query-string decoding with Go's error texts).
 
 mod endpoints;
+mod jsz;
 mod metrics;
 mod query;
 
@@ -32,7 +34,7 @@ use crate::bootstrap::{CurrentConfig, ServedConfig};
 
 /// How long a request waits for the shards' snapshots (they answer from their mesh task,
 /// normally within microseconds; only a shard stuck in a long batch or shutting down is slow).
-const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(2);
+pub(crate) const SNAPSHOT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// What the endpoints know about the server besides what shards report.
 pub struct MonitorContext {
@@ -245,6 +247,7 @@ impl Monitor {
                 | "/accstatz"
                 | "/healthz"
                 | "/shardz"
+                | "/jsz"
                 | "/metrics"
         );
         if !known {
@@ -261,6 +264,7 @@ impl Monitor {
             "/accstatz" => endpoints::accstatz(self, &query),
             "/healthz" => endpoints::healthz(self, &query),
             "/shardz" => Ok(endpoints::shardz(self)),
+            "/jsz" => jsz::jsz(self, &query),
             _ => Ok(metrics::metrics(self)),
         };
         result.unwrap_or_else(Reply::bad_request)

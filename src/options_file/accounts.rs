@@ -61,7 +61,8 @@ impl Reader {
                                 account.mappings = self.mappings(field).unwrap_or_default()
                             }
                             "default_permissions" => default_permissions = self.permissions(field),
-                            "nkey" | "jetstream" | "limits" | "msg_trace" | "trace_dest" => {
+                            "jetstream" => account.jetstream = self.account_jetstream(field),
+                            "nkey" | "limits" | "msg_trace" | "trace_dest" => {
                                 self.not_supported(field, "account option")
                             }
                             _ => self.unknown(field),

@@ -248,11 +248,14 @@ impl Reader {
                 "jetstream" => self.jetstream(entry, settings),
                 "store_dir" | "storedir" => {
                     if let Some(dir) = self.string(entry) {
-                        settings
+                        let jetstream = settings
                             .options
                             .jetstream
-                            .get_or_insert_with(Default::default)
-                            .store_dir = Some(dir);
+                            .get_or_insert_with(Default::default);
+                        if jetstream.store_dir.is_some() {
+                            self.error(&entry.item.pos, "Duplicate 'store_dir' configuration");
+                        }
+                        jetstream.store_dir = Some(dir);
                     }
                 }
                 "cluster" => self.cluster(entry, settings),

@@ -203,9 +203,10 @@ fn go_options_not_implemented_yet_are_warnings_that_name_them() {
     let (settings, warnings) =
         read("mqtt { port: 1883 }\njetstream { store_dir: \"/data\", max_mem: 1G }\ncluster { name: c, listen: 0.0.0.0:6222 }")
             .expect("valid");
-    assert_eq!(warnings.len(), 3, "{warnings:?}");
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
     assert!(warnings[0].contains("\"mqtt\" is not supported by Natrix yet"));
     let jetstream = settings.options.jetstream.expect("parsed");
+    assert!(jetstream.enabled);
     assert_eq!(jetstream.store_dir.as_deref(), Some("/data"));
     assert_eq!(jetstream.max_memory, Some(1_000_000_000));
     assert_eq!(settings.options.cluster.expect("parsed").port, Some(6222));

@@ -74,6 +74,10 @@ pub enum StoreError {
     /// restore into a new store.
     #[error("restore needs an empty store")]
     RestoreIntoNonEmptyStore,
+    /// A restored message's sequence is not above the store's last sequence (the backup's
+    /// messages are out of order). Recoverable: nothing of that call was kept.
+    #[error("message sequence {seq} out of order (last sequence {last_seq})")]
+    RestoreOutOfOrder { seq: u64, last_seq: u64 },
     /// The consumer name cannot be stored (empty or longer than 255 bytes). Recoverable.
     #[error("invalid consumer name {0:?}")]
     InvalidConsumerName(String),

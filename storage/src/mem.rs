@@ -274,4 +274,40 @@ impl StreamStore for MemStore {
         inner.apply_all(deletes(excess));
         Ok(())
     }
+
+    async fn append_restored(&self, messages: Vec<StoredMessage>) -> Result<()> {
+        let mut inner = self.inner.borrow_mut();
+        crate::store::check_restored(&messages, inner.catalog.last_seq())?;
+        for message in messages {
+            let size = catalog::message_size(
+                message.subject.len(),
+                message.headers.len(),
+                message.payload.len(),
+            );
+            let body = MemBody {
+                headers: message.headers,
+                payload: message.payload,
+            };
+            inner.catalog.insert(
+                message.seq,
+                &message.subject,
+                message.timestamp_ns,
+                message.ttl_ns,
+                size,
+                body,
+            );
+        }
+        Ok(())
+    }
+
+    async fn skip_to(&self, last_seq: u64, last_timestamp_ns: i64) -> Result<()> {
+        let mut inner = self.inner.borrow_mut();
+        if last_seq > inner.catalog.last_seq() {
+            inner.catalog.apply(Removal::Truncate {
+                last_seq,
+                last_timestamp_ns,
+            });
+        }
+        Ok(())
+    }
 }

@@ -94,4 +94,37 @@ pub trait StreamStore {
     /// Fills an empty store from a snapshot, keeping the original sequences, then applies this
     /// store's limits (discard old) to what it restored.
     async fn restore(&self, snapshot: &[u8]) -> Result<()>;
+
+    /// Appends messages that keep the sequences, times and TTLs they had in the store they
+    /// were backed up from (a restore that arrives in pieces): ascending, each above the last
+    /// sequence; the sequences skipped between them count as removed. The limits are not
+    /// applied here; a restore applies them once at its end (`update_config`). On an error
+    /// nothing of this call was kept.
+    async fn append_restored(&self, messages: Vec<StoredMessage>) -> Result<()>;
+
+    /// Makes `last_seq` the last sequence (stamped `last_timestamp_ns`) when it is above the
+    /// current one: the sequences between were used and their messages removed, as at the end
+    /// of a backed-up stream whose last messages were deleted. Below or at the current last
+    /// sequence it changes nothing.
+    async fn skip_to(&self, last_seq: u64, last_timestamp_ns: i64) -> Result<()>;
+}
+
+/// Checks that restored messages can be appended after `last_seq`: storable subjects,
+/// sequences ascending and above it.
+pub(crate) fn check_restored(messages: &[StoredMessage], mut last_seq: u64) -> Result<()> {
+    for message in messages {
+        if !crate::subject::is_storable_subject(&message.subject) {
+            return Err(crate::error::StoreError::InvalidSubject(
+                message.subject.clone(),
+            ));
+        }
+        if message.seq <= last_seq {
+            return Err(crate::error::StoreError::RestoreOutOfOrder {
+                seq: message.seq,
+                last_seq,
+            });
+        }
+        last_seq = message.seq;
+    }
+    Ok(())
 }

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use common::{message, run};
 use natrix_storage::{
     ConsumerState, DiscardPolicy, NewMessage, PendingDelivery, PurgeRequest, SequencePair,
-    SimpleState, StoreConfig, StoreError, StreamStore,
+    SimpleState, StoreConfig, StoreError, StoredMessage, StreamStore,
 };
 
 async fn store_all<S: StreamStore>(store: &S, subjects: &[&str]) -> Vec<u64> {
@@ -513,6 +513,51 @@ async fn snapshot_restores_into_an_empty_store_of_either_kind<S: StreamStore>(st
     ));
 }
 
+async fn restored_messages_keep_their_sequences_and_gaps<S: StreamStore>(store: S) {
+    // A backup of a stream whose first kept message is 5, with 7 deleted and 9..10 removed at
+    // the end: the restore starts past 4, appends 5, 6, 8 and moves the last sequence to 10.
+    store.compact(5).await.unwrap();
+    let restored = |seq: u64, subject: &str| StoredMessage {
+        seq,
+        subject: subject.to_owned(),
+        headers: Bytes::new(),
+        payload: Bytes::from(format!("m{seq}")),
+        timestamp_ns: seq as i64 * 10,
+        ttl_ns: 0,
+    };
+    store
+        .append_restored(vec![restored(5, "a"), restored(6, "b")])
+        .await
+        .unwrap();
+    store.append_restored(vec![restored(8, "a")]).await.unwrap();
+    // Out of order, or at a sequence already used: refused, nothing kept.
+    assert!(matches!(
+        store
+            .append_restored(vec![restored(9, "a"), restored(8, "x")])
+            .await,
+        Err(StoreError::RestoreOutOfOrder {
+            seq: 8,
+            last_seq: 9
+        })
+    ));
+    assert!(matches!(
+        store
+            .append_restored(vec![restored(9, "bad..subject")])
+            .await,
+        Err(StoreError::InvalidSubject(_))
+    ));
+    store.skip_to(10, 100).await.unwrap();
+    store.skip_to(3, 1).await.unwrap();
+    let state = store.state();
+    assert_eq!((state.first_seq, state.last_seq, state.msgs), (5, 10, 3));
+    assert_eq!(state.num_deleted, 3, "7, 9 and 10");
+    assert_eq!(state.last_timestamp_ns, 100);
+    assert_eq!(kept_seqs(&store).await, vec![5, 6, 8]);
+    let loaded = store.load_msg(8).await.unwrap().unwrap();
+    assert_eq!((loaded.timestamp_ns, &loaded.payload[..]), (80, &b"m8"[..]));
+    assert_eq!(store.store_msg(message("c", 11)).await.unwrap(), 11);
+}
+
 async fn many_messages_across_blocks_stay_loadable<S: StreamStore>(store: S) {
     for index in 0..300u64 {
         let subject = format!("load.{}", index % 7);
@@ -777,6 +822,7 @@ conformance!(
     max_age_and_ttl_expire_messages,
     consumer_state_is_saved_replaced_and_removed,
     snapshot_restores_into_an_empty_store_of_either_kind,
+    restored_messages_keep_their_sequences_and_gaps,
     many_messages_across_blocks_stay_loadable,
     purging_an_empty_store_keeps_first_one_and_last_zero,
     purge_before_sequence_one_changes_nothing,

@@ -107,6 +107,12 @@ impl TestServer {
         self.child.id()
     }
 
+    /// Kills the process with SIGKILL (no chance to flush or close anything) and waits for it.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGINT and waits for the process to exit; returns its exit status code.
     pub fn stop(mut self) -> Option<i32> {
         self.signal_and_wait()

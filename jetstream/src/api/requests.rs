@@ -27,6 +27,7 @@ impl StreamConfigRequest {
         // `pedantic` sits beside the configuration's fields; it is taken out first so that the
         // configuration itself can refuse unknown fields.
         let mut value: serde_json::Value = json::from_request(body)?;
+        json::strip_nulls(&mut value);
         let pedantic = match value.as_object_mut().and_then(|map| map.remove("pedantic")) {
             None | Some(serde_json::Value::Null) => false,
             Some(serde_json::Value::Bool(flag)) => flag,

@@ -72,11 +72,14 @@ pub struct StreamState {
 
 impl StreamState {
     /// The Go view of a store's counters (subjects, deletes and consumers left to the caller).
+    /// A stream that never held a message reports `first_seq` 0, as the Go stores do (the
+    /// stores' own convention is `last_seq + 1`).
     pub fn from_store(state: &natrix_storage::StreamState) -> StreamState {
+        let never_used = state.msgs == 0 && state.last_seq == 0;
         StreamState {
             messages: state.msgs,
             bytes: state.bytes,
-            first_seq: state.first_seq,
+            first_seq: if never_used { 0 } else { state.first_seq },
             first_ts: Timestamp::from_store_nanos(state.first_timestamp_ns),
             last_seq: state.last_seq,
             last_ts: Timestamp::from_store_nanos(state.last_timestamp_ns),

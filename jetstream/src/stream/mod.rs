@@ -192,6 +192,15 @@ impl StreamMachine {
         self.config = config;
     }
 
+    /// Takes the next sequence from the store again after the runtime changed the store
+    /// outside the publish path (a purge or compact past the end moves the next sequence).
+    /// Does nothing while stores are in flight: their completions correct the predictions.
+    pub fn resync(&mut self, store: &impl StreamStore) {
+        if self.in_flight.is_empty() {
+            self.next_seq = store.state().last_seq + 1;
+        }
+    }
+
     /// Remembers a message recovered from the store at start, so that dedupe and
     /// `Nats-Expected-Last-Msg-Id` survive a restart as in the Go server (`rebuildDedupe`).
     /// Feed the messages of the last `duplicate_window` in sequence order.

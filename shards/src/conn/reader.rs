@@ -60,6 +60,7 @@ pub(crate) async fn read_loop(shard: &Rc<Shard>, client: &Rc<Client>, mut buffer
         shard.flush_dirty();
         shard.note_activity();
         shard.wait_for_outbox_room().await;
+        shard.wait_for_input_room().await;
     }
 }
 

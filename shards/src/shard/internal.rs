@@ -88,6 +88,30 @@ impl Shard {
         internal
     }
 
+    /// Whether a publish on `subject` in `account` may reach a subscriber: a subscription on
+    /// this shard or on another one matches it, or the account maps or links subjects (then
+    /// the answer is yes without looking further). Lets an internal publisher skip building
+    /// messages nobody receives (advisories).
+    pub fn has_interest(&self, account: AccountId, subject: &[u8]) -> bool {
+        if !self.config().accounts.routes_directly(account) {
+            return true;
+        }
+        let local = self
+            .local
+            .borrow_mut()
+            .get_mut(usize::from(account))
+            .map(|index| index.matches(subject));
+        if local.is_some_and(|local| !local.plain.is_empty() || !local.queues.is_empty()) {
+            return true;
+        }
+        self.shard_count > 1
+            && !self
+                .interest
+                .borrow_mut()
+                .matches(account, subject)
+                .is_empty()
+    }
+
     /// Publishes messages from an internal publisher of this shard, in order, through the
     /// same routing as a client's publishes. Returns how many reached at least one
     /// subscriber.

@@ -36,6 +36,7 @@ use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use ahash::AHashMap;
+use bytes::Bytes;
 use slab::Slab;
 
 use crate::client::Client;
@@ -51,7 +52,10 @@ pub use crate::message::Message;
 pub use internal::InternalSubscriber;
 pub use routing::Handoffs;
 pub use subscriptions::{LocalMatch, SubId, Subscriber, Subscription};
-pub use transmission::{InterestMsg, ShardMsg};
+pub use transmission::{
+    AccountUsage, Answer, ApiCall, ApiRequest, DirectoryEntry, InterestMsg, JetStreamHandler,
+    JetStreamMsg, Query, ShardMsg, StreamChange,
+};
 
 /// A broken invariant of a shard's state; only a bug produces one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -59,8 +63,12 @@ pub use transmission::{InterestMsg, ShardMsg};
 pub enum InvariantViolation {
     #[error("subscription {id} is not registered with its client")]
     SubscriptionNotRegistered { id: SubId },
-    #[error("subscription to {subject:?} is not counted in the interest summary")]
-    NotCounted { subject: String },
+    #[error("{members} queue members on {subject:?}, the interest summary counts {counted}")]
+    QueueMembers {
+        subject: String,
+        members: u32,
+        counted: u32,
+    },
     #[error("the index has {indexed} patterns, subscriptions use {subscribed}")]
     IndexPatterns { indexed: usize, subscribed: usize },
     #[error(transparent)]
@@ -125,6 +133,13 @@ pub struct Shard {
     /// When work last happened, for the spin-before-park window (unused when it is zero).
     pub(crate) last_activity: Cell<std::time::Instant>,
     pub(crate) activity: LocalNotify,
+    /// Where [`ShardMsg::JetStream`] messages go; set by the `jetstream` layer at start.
+    jetstream: RefCell<Option<transmission::JetStreamHandlerRef>>,
+    /// How many internal subscribers (streams) are too busy to take more messages: while
+    /// any is, the shard stops reading from its connections and from the mesh, so that
+    /// publishers are pushed back instead of a queue growing.
+    input_paused: Cell<usize>,
+    input_resumed: LocalNotify,
 }
 
 impl Shard {
@@ -169,6 +184,9 @@ impl Shard {
             trace_protocol: Cell::new(tracing::enabled!(tracing::Level::TRACE)),
             last_activity: Cell::new(std::time::Instant::now()),
             activity: LocalNotify::default(),
+            jetstream: RefCell::new(None),
+            input_paused: Cell::new(0),
+            input_resumed: LocalNotify::default(),
         });
         *shard.me.borrow_mut() = Rc::downgrade(&shard);
         shard
@@ -215,6 +233,55 @@ impl Shard {
         self.clients.borrow().values().cloned().collect()
     }
 
+    /// Registers where JetStream messages from other shards go.
+    pub fn set_jetstream_handler(&self, handler: transmission::JetStreamHandlerRef) {
+        *self.jetstream.borrow_mut() = Some(handler);
+    }
+
+    /// The registered JetStream handler, if JetStream runs on this shard.
+    pub fn jetstream_handler(&self) -> Option<transmission::JetStreamHandlerRef> {
+        self.jetstream.borrow().clone()
+    }
+
+    /// Sends a JetStream message to another shard (through its outbox, in order with
+    /// everything else this shard sends it). Returns the message if `to` is this shard.
+    pub fn send_jetstream(&self, to: ShardId, msg: JetStreamMsg) -> Result<(), Box<JetStreamMsg>> {
+        let msg = Box::new(msg);
+        if to == self.id || usize::from(to) >= self.shard_count {
+            return Err(msg);
+        }
+        self.outboxes.borrow_mut()[usize::from(to)].push_back(ShardMsg::JetStream(msg));
+        self.flush_outboxes();
+        Ok(())
+    }
+
+    /// An internal subscriber cannot take more for now: stop reading input until it calls
+    /// [`Shard::resume_input`]. Calls nest.
+    pub fn pause_input(&self) {
+        self.input_paused.set(self.input_paused.get() + 1);
+    }
+
+    /// Undoes one [`Shard::pause_input`]; input resumes when none is left.
+    pub fn resume_input(&self) {
+        let paused = self.input_paused.get().saturating_sub(1);
+        self.input_paused.set(paused);
+        if paused == 0 {
+            self.input_resumed.notify();
+        }
+    }
+
+    /// Whether input is paused.
+    pub fn input_paused(&self) -> bool {
+        self.input_paused.get() > 0
+    }
+
+    /// Waits until no internal subscriber has paused the input.
+    pub async fn wait_for_input_room(&self) {
+        while self.input_paused() {
+            self.input_resumed.notified().await;
+        }
+    }
+
     /// Records that the shard did work, restarting the spin-before-park window.
     pub fn note_activity(&self) {
         if !self.config().options.tuning.spin_before_park.is_zero() {
@@ -238,15 +305,27 @@ impl Shard {
                     return Err(InvariantViolation::SubscriptionNotRegistered { id });
                 }
             }
-            let counted = self.interest.borrow().local_count(
-                subscription.account,
-                &subscription.subject,
-                subscription.queue.as_ref(),
-            );
-            if self.shard_count > 1 && !subscription.local_only && counted == 0 {
-                return Err(InvariantViolation::NotCounted {
-                    subject: String::from_utf8_lossy(&subscription.subject).into_owned(),
-                });
+        }
+        // Every advertised queue member is counted in the summary, which weighs queue picks.
+        if self.shard_count > 1 {
+            let mut members: AHashMap<(u16, &[u8], &Bytes), u32> = AHashMap::new();
+            for (_, subscription) in subscriptions.iter() {
+                if let (Some(queue), false) = (&subscription.queue, subscription.local_only) {
+                    *members
+                        .entry((subscription.account, &subscription.subject[..], queue))
+                        .or_insert(0) += 1;
+                }
+            }
+            let interest = self.interest.borrow();
+            for ((account, subject, queue), count) in members {
+                let counted = interest.own_queue_members(account, subject, queue);
+                if counted != count {
+                    return Err(InvariantViolation::QueueMembers {
+                        subject: String::from_utf8_lossy(subject).into_owned(),
+                        members: count,
+                        counted,
+                    });
+                }
             }
         }
         let indexed: usize = self

@@ -115,6 +115,17 @@ impl Shard {
             match msg {
                 ShardMsg::Data(handoffs) => self.deliver_handoffs(handoffs),
                 ShardMsg::Interest(msg) => self.handle_interest_msg(msg),
+                ShardMsg::JetStream(msg) => {
+                    let handler = self.jetstream_handler();
+                    match handler {
+                        Some(handler) => handler.handle(self, *msg),
+                        None => tracing::debug!("JetStream message without JetStream: dropped"),
+                    }
+                }
+            }
+            // A stream that became too busy stops the intake here too (see `pause_input`).
+            if self.input_paused() {
+                break;
             }
         }
         handled
@@ -131,7 +142,7 @@ impl Shard {
     /// share one subscription index); with it, the window is the same: the SUB must have been
     /// processed before the publish is.
     pub fn catch_up_with_mesh(&self) {
-        if self.shard_count > 1 && self.mesh_has_pending() {
+        if self.shard_count > 1 && !self.input_paused() && self.mesh_has_pending() {
             self.handle_incoming(usize::MAX);
         }
     }
@@ -139,7 +150,7 @@ impl Shard {
     /// Handles messages from other shards while the spin-before-park window keeps the shard
     /// awake (the mesh task parks on its doorbell and nobody rings it then).
     pub(crate) fn poll_mesh_while_spinning(&self) {
-        if self.mesh_has_pending() {
+        if !self.input_paused() && self.mesh_has_pending() {
             self.handle_incoming(MESH_BATCH_LIMIT);
             self.flush_dirty();
             self.flush_outboxes();

@@ -250,13 +250,11 @@ impl Shard {
         let msg = publication.view();
         let mut internal = Vec::new();
         let mut delivered = self.deliver_to_plain(&local, msg, publisher, &mut internal);
-        let remote = if self.shard_count > 1 {
+        let remote = (self.shard_count > 1).then(|| {
             self.interest
                 .borrow_mut()
                 .matches(publication.account, publication.subject)
-        } else {
-            None
-        };
+        });
         match remote {
             None => {
                 for (_, members) in &local.queues {
@@ -273,7 +271,7 @@ impl Shard {
                         }
                     }
                 }
-                for (group, members) in &remote.queues {
+                for (group, members) in remote.queues() {
                     match self.pick_weighted(members) {
                         None => {}
                         Some(Destination::Shard(shard)) if shard == self.id => {

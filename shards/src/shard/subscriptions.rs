@@ -10,6 +10,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use slab::Slab;
 
 use super::internal::InternalSubscriber;
 use super::transmission::{InterestMsg, ShardMsg};
@@ -95,6 +96,19 @@ impl MatchResult for LocalMatch {
     }
 }
 
+/// How many of `entries` are plain subscriptions other shards know of (not local-only).
+fn advertised_plain(entries: &[LocalEntry], subscriptions: &Slab<Subscription>) -> usize {
+    entries
+        .iter()
+        .filter(|entry| entry.queue.is_none())
+        .filter(|entry| {
+            subscriptions
+                .get(entry.id)
+                .is_some_and(|subscription| !subscription.local_only)
+        })
+        .count()
+}
+
 /// How long a PING waits for the other shards before answering anyway (they only fail to
 /// answer while the server is shutting down).
 const BARRIER_TIMEOUT: Duration = Duration::from_secs(5);
@@ -139,9 +153,22 @@ impl Shard {
             id,
             queue: queue.clone(),
         };
-        self.local.borrow_mut()[usize::from(account)]
-            .modify(&subject, |entries| entries.push(entry));
-        if advertised && self.change_interest(account, &subject, queue.as_ref(), 1) {
+        let first_plain = {
+            let subscriptions = self.subscriptions.borrow();
+            self.local.borrow_mut()[usize::from(account)].modify(&subject, |entries| {
+                let first = advertised_plain(entries, &subscriptions) == 0;
+                entries.push(entry);
+                first
+            })
+        };
+        // Other shards hear of the first advertised plain subscription on a pattern, and of
+        // every queue member.
+        let delta = match (&queue, advertised) {
+            (_, false) => 0,
+            (Some(_), true) => 1,
+            (None, true) => i32::from(first_plain),
+        };
+        if self.change_interest(account, &subject, queue.as_ref(), delta) {
             if let Some(client) = client {
                 client.set_interest_pending(true);
             }
@@ -175,19 +202,27 @@ impl Shard {
         if let Subscriber::Client(client) = &subscription.subscriber {
             client.subscriptions.borrow_mut().remove(&subscription.sid);
         }
-        self.local.borrow_mut()[usize::from(subscription.account)].modify(
-            &subscription.subject,
-            |entries| {
-                entries.retain(|entry| entry.id != id);
-            },
-        );
-        let changed = !subscription.local_only
-            && self.change_interest(
-                subscription.account,
+        let last_plain = {
+            let subscriptions = self.subscriptions.borrow();
+            self.local.borrow_mut()[usize::from(subscription.account)].modify(
                 &subscription.subject,
-                subscription.queue.as_ref(),
-                -1,
-            );
+                |entries| {
+                    entries.retain(|entry| entry.id != id);
+                    advertised_plain(entries, &subscriptions) == 0
+                },
+            )
+        };
+        let delta = match (&subscription.queue, subscription.local_only) {
+            (_, true) => 0,
+            (Some(_), false) => -1,
+            (None, false) => -i32::from(last_plain),
+        };
+        let changed = self.change_interest(
+            subscription.account,
+            &subscription.subject,
+            subscription.queue.as_ref(),
+            delta,
+        );
         if let (true, Subscriber::Client(client)) = (changed, &subscription.subscriber) {
             client.set_interest_pending(true);
         }
@@ -219,8 +254,8 @@ impl Shard {
         }
     }
 
-    /// Counts a subscription in or out of the interest summary and tells the other shards
-    /// when the summary changed. Returns whether it did.
+    /// Records a change in this shard's own interest and tells the other shards. Returns
+    /// whether they were told.
     fn change_interest(
         &self,
         account: AccountId,
@@ -231,7 +266,7 @@ impl Shard {
         let change = self
             .interest
             .borrow_mut()
-            .local_change(account, pattern, queue, delta);
+            .own_change(account, pattern, queue, delta);
         let Some(change) = change else {
             return false;
         };

@@ -86,9 +86,11 @@ pub(super) async fn run_flusher(shared: Rc<RefCell<State>>) {
         if finished {
             shared.borrow_mut().flusher_done = true;
             wake_all(&shared);
+            wake_completed(&shared);
             return;
         }
         wake_all(&shared);
+        wake_completed(&shared);
     }
 }
 

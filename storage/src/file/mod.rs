@@ -45,7 +45,7 @@ use flusher::{run_flusher, wake_flusher};
 use recovery::{
     load_index, recover_blocks, recover_consumers, remove_index, resolve_salt, tail_checksum,
 };
-use wait::{wake_all, WaitUntil, Wakers};
+use wait::{wake_all, wake_completed, TicketWait, WaitUntil, Wakers};
 
 /// When a store call that changed data may complete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -198,6 +198,7 @@ struct State {
     flusher_done: bool,
     flusher_waker: Option<Waker>,
     waiters: Vec<Waker>,
+    ticket_waiters: BTreeMap<u64, Vec<Waker>>,
     consumers: BTreeMap<String, ConsumerState>,
     temp_file_counter: u64,
     /// Completed fdatasync rounds, for tests and benchmarks to see group commit at work.
@@ -241,6 +242,32 @@ impl BlockFileCache {
 impl Wakers for State {
     fn waiters(&mut self) -> &mut Vec<Waker> {
         &mut self.waiters
+    }
+
+    fn ticket_waiters(&mut self) -> &mut BTreeMap<u64, Vec<Waker>> {
+        &mut self.ticket_waiters
+    }
+
+    fn completed_ticket(&self) -> Option<u64> {
+        if self.failure.is_some() || self.flusher_done {
+            return None;
+        }
+        Some(match self.options.sync {
+            SyncPolicy::Always => self.durable,
+            SyncPolicy::Interval(_) => self.written.max(self.durable),
+        })
+    }
+}
+
+impl State {
+    /// Whether a call whose records end at `ticket` may complete: they are durable (or,
+    /// under the interval policy, written), or the store failed and the call must see it.
+    fn ticket_done(&self, ticket: u64) -> bool {
+        let interval = matches!(self.options.sync, SyncPolicy::Interval(_));
+        self.failure.is_some()
+            || self.flusher_done
+            || self.durable >= ticket
+            || (interval && self.written >= ticket)
     }
 }
 
@@ -357,6 +384,7 @@ impl FileStore {
             flusher_done: false,
             flusher_waker: None,
             waiters: Vec::new(),
+            ticket_waiters: BTreeMap::new(),
             consumers: BTreeMap::new(),
             temp_file_counter: 0,
             sync_rounds: 0,
@@ -550,13 +578,10 @@ impl FileStore {
     async fn wait_for_ticket(&self, ticket: u64) -> Result<()> {
         wake_flusher(&self.shared);
         let interval = matches!(self.shared.borrow().options.sync, SyncPolicy::Interval(_));
-        WaitUntil {
+        TicketWait {
             shared: Rc::clone(&self.shared),
-            condition: move |state: &State| {
-                state.failure.is_some()
-                    || state.durable >= ticket
-                    || (interval && state.written >= ticket)
-            },
+            ticket,
+            ready: State::ticket_done,
         }
         .await;
         let state = self.shared.borrow();
@@ -1092,5 +1117,42 @@ impl StreamStore for FileStore {
         }
         // The snapshot may come from a stream with looser limits.
         self.update_config(self.config()).await
+    }
+
+    async fn append_restored(&self, messages: Vec<StoredMessage>) -> Result<()> {
+        self.check_writable()?;
+        {
+            let state = self.shared.borrow();
+            crate::store::check_restored(&messages, state.catalog.last_seq())?;
+        }
+        for message in &messages {
+            let body_len = message.subject.len() + message.headers.len() + message.payload.len();
+            if body_len + codec::MESSAGE_RECORD_OVERHEAD > codec::MAX_RECORD_LEN {
+                return Err(StoreError::MessageTooLarge {
+                    size: body_len as u64,
+                    max: (codec::MAX_RECORD_LEN - codec::MESSAGE_RECORD_OVERHEAD) as u64,
+                });
+            }
+        }
+        let ticket = {
+            let mut state = self.shared.borrow_mut();
+            for message in &messages {
+                state.insert_message(&MessageRecord::of(message));
+            }
+            state.appended
+        };
+        self.wait_for_ticket(ticket).await
+    }
+
+    async fn skip_to(&self, last_seq: u64, last_timestamp_ns: i64) -> Result<()> {
+        if last_seq <= self.shared.borrow().catalog.last_seq() {
+            return Ok(());
+        }
+        self.remove_logged(vec![Removal::Truncate {
+            last_seq,
+            last_timestamp_ns,
+        }])
+        .await
+        .map(drop)
     }
 }

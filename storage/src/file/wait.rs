@@ -1,7 +1,12 @@
 //! Waiting on the file store's shared state without holding a borrow across `.await`: a task
 //! registers its waker and is woken whenever the flusher makes progress, then re-checks.
+//! Calls that wait for their own write (the common case: every append) wait by ticket, and a
+//! flusher round wakes exactly the tickets it completed: with a thousand appends in flight,
+//! waking all of them every round (and each re-registering) would cost a quadratic amount of
+//! work per round.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -10,6 +15,58 @@ use std::task::{Context, Poll, Waker};
 /// The part of the state the waiting machinery needs.
 pub(crate) trait Wakers {
     fn waiters(&mut self) -> &mut Vec<Waker>;
+
+    /// Tasks waiting for a ticket, by ticket.
+    fn ticket_waiters(&mut self) -> &mut BTreeMap<u64, Vec<Waker>>;
+
+    /// Every ticket up to this one is complete; `None` when every waiter must look again
+    /// (the store failed or stopped).
+    fn completed_ticket(&self) -> Option<u64>;
+}
+
+/// Resolves when `ready` says ticket `ticket` is complete.
+pub(crate) struct TicketWait<S> {
+    pub shared: Rc<RefCell<S>>,
+    pub ticket: u64,
+    pub ready: fn(&S, u64) -> bool,
+}
+
+impl<S: Wakers> Future for TicketWait<S> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let mut state = this.shared.borrow_mut();
+        if (this.ready)(&state, this.ticket) {
+            return Poll::Ready(());
+        }
+        // A ticket waiter is polled again only once woken, which removes its entry, so no
+        // search for an earlier registration is needed.
+        state
+            .ticket_waiters()
+            .entry(this.ticket)
+            .or_default()
+            .push(context.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// Wakes the ticket waiters whose tickets are complete (all of them after a failure).
+pub(crate) fn wake_completed<S: Wakers>(shared: &Rc<RefCell<S>>) {
+    let woken = {
+        let mut state = shared.borrow_mut();
+        match state.completed_ticket() {
+            None => std::mem::take(state.ticket_waiters()),
+            Some(completed) => {
+                let waiters = state.ticket_waiters();
+                let later = waiters.split_off(&completed.saturating_add(1));
+                std::mem::replace(waiters, later)
+            }
+        }
+    };
+    for waker in woken.into_values().flatten() {
+        waker.wake();
+    }
 }
 
 /// Resolves when `condition` holds on the shared state; the borrow lasts only for each check.

@@ -1,0 +1,467 @@
+//! A stream on the shard that owns it: its machine, its store, the internal subscription on
+//! its subjects, and the tasks that run its store calls.
+//!
+//! The publish path: a message on one of the stream's subjects reaches [`Intake::deliver`]
+//! (from a client of this shard, or over one mesh hop from another shard). The
+//! [`StreamMachine`] decides it and returns actions; each store action becomes a task,
+//! spawned in the order the actions came (compio polls tasks in spawn order, and the stores
+//! assign the sequence at the first poll, which is the machine's contract). When a store
+//! completes, the machine hears of it and returns the PubAck, which is queued and published
+//! with the other replies of the same turn. While the machine is busy (its stores in flight
+//! reach their bound, or it holds publishes), the stream pauses the shard's input, so
+//! publishers wait in their sockets instead of a queue growing.
+
+use std::cell::{Cell, RefCell};
+use std::path::PathBuf;
+use std::rc::{Rc, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use natrix_jetstream::api::StreamConfig;
+use natrix_jetstream::config::store_config;
+use natrix_jetstream::stream::{Action, MachineLimits, Publish, StreamMachine, Token};
+use natrix_storage::{
+    FileStore, FileStoreOptions, MemStore, StoreError, StoredMessage, StreamStore,
+};
+
+use super::store::Store;
+use super::{now_ns, JetStream, JetStreamError};
+use crate::account::AccountId;
+use crate::local_sync::LocalNotify;
+use crate::message::Message;
+use crate::shard::{DirectoryEntry, InternalSubscriber, Shard, SubId};
+
+/// Messages loaded at start to rebuild the dedupe window, at most (the newest ones).
+const DEDUPE_RECOVERY_MAX: u64 = 100_000;
+
+/// One stream on its owner.
+pub(super) struct Stream {
+    pub account: AccountId,
+    pub account_name: String,
+    pub name: String,
+    /// The stream's directory (file streams only).
+    pub dir: Option<PathBuf>,
+    pub store: Rc<Store>,
+    machine: RefCell<StreamMachine>,
+    pub created_ns: Cell<i64>,
+    subscriptions: RefCell<Vec<SubId>>,
+    /// Tasks running a call on the store; closing waits for them.
+    tasks: Cell<usize>,
+    tasks_done: LocalNotify,
+    closed: Cell<bool>,
+    /// Wakes the expiry task early (configuration changed, stream closing).
+    expiry_wake: LocalNotify,
+    /// Whether this stream has paused the shard's input.
+    pausing: Cell<bool>,
+    last_timestamp_ns: Cell<i64>,
+    write_failure_logged: Cell<bool>,
+    js: Weak<JetStream>,
+}
+
+/// The internal subscriber on a stream's subjects.
+struct Intake(Rc<Stream>);
+
+impl InternalSubscriber for Intake {
+    fn deliver(&self, shard: &Shard, message: &Message) {
+        self.0.ingest(shard, message);
+    }
+}
+
+impl Stream {
+    /// Opens (file) or creates (memory) the store of a stream and builds its machine. For a
+    /// file stream `dir` holds the metafile and the store.
+    pub async fn open(
+        js: &Rc<JetStream>,
+        account: AccountId,
+        account_name: &str,
+        entry: &DirectoryEntry,
+        dir: Option<PathBuf>,
+    ) -> Result<Rc<Stream>, JetStreamError> {
+        let limits = store_config(&entry.config);
+        let store = match &dir {
+            Some(dir) => {
+                let options = FileStoreOptions {
+                    sync: js.settings.sync,
+                    ..FileStoreOptions::default()
+                };
+                let store = FileStore::open(dir, limits, options).await?;
+                Store::File(store)
+            }
+            None => Store::Memory(MemStore::new(limits)),
+        };
+        let machine_limits = MachineLimits {
+            max_held: js.settings.max_buffered_msgs.max(1),
+            ..MachineLimits::default()
+        };
+        let machine = StreamMachine::new(
+            entry.config.clone(),
+            &js.settings.domain,
+            machine_limits,
+            &store,
+        );
+        let last_timestamp_ns = store.state().last_timestamp_ns;
+        let stream = Rc::new(Stream {
+            account,
+            account_name: account_name.to_owned(),
+            name: entry.config.name.clone(),
+            dir,
+            store: Rc::new(store),
+            machine: RefCell::new(machine),
+            created_ns: Cell::new(entry.created_ns),
+            subscriptions: RefCell::default(),
+            tasks: Cell::new(0),
+            tasks_done: LocalNotify::default(),
+            closed: Cell::new(false),
+            expiry_wake: LocalNotify::default(),
+            pausing: Cell::new(false),
+            last_timestamp_ns: Cell::new(last_timestamp_ns),
+            write_failure_logged: Cell::new(false),
+            js: Rc::downgrade(js),
+        });
+        stream.recover_dedupe().await;
+        Ok(stream)
+    }
+
+    /// Subscribes to the stream's subjects and starts its timer: from here on it captures
+    /// publishes.
+    pub fn start(self: &Rc<Self>, shard: &Rc<Shard>) {
+        self.subscribe(shard);
+        let stream = Rc::clone(self);
+        compio::runtime::spawn(async move { stream.run_timer().await }).detach();
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> StreamConfig {
+        self.machine.borrow().config().clone()
+    }
+
+    /// Takes the next sequence from the store again after a purge.
+    pub fn resync(&self) {
+        self.machine.borrow_mut().resync(&*self.store);
+    }
+
+    /// Messages the stream holds.
+    pub fn store_messages(&self) -> u64 {
+        self.store.state().msgs
+    }
+
+    /// Bytes the stream holds.
+    pub fn bytes(&self) -> u64 {
+        self.store.state().bytes
+    }
+
+    fn subscribe(self: &Rc<Self>, shard: &Shard) {
+        let subjects = self.config().subjects;
+        let mut subscriptions = self.subscriptions.borrow_mut();
+        for subject in subjects {
+            let handler: Rc<dyn InternalSubscriber> = Rc::new(Intake(Rc::clone(self)));
+            subscriptions.push(shard.subscribe_internal(
+                self.account,
+                Bytes::from(subject),
+                None,
+                handler,
+            ));
+        }
+    }
+
+    fn unsubscribe(&self, shard: &Shard) {
+        let subscriptions = std::mem::take(&mut *self.subscriptions.borrow_mut());
+        for id in subscriptions {
+            shard.unsubscribe_internal(id);
+        }
+    }
+
+    /// A captured message: decide it and perform what the machine asks for.
+    fn ingest(self: &Rc<Self>, shard: &Shard, message: &Message) {
+        if self.closed.get() {
+            return;
+        }
+        let header_len = message.header_len.min(message.payload.len());
+        let now = now_ns().max(self.last_timestamp_ns.get());
+        self.last_timestamp_ns.set(now);
+        let publish = Publish {
+            subject: String::from_utf8_lossy(&message.subject).into_owned(),
+            reply: message
+                .reply
+                .as_ref()
+                .map(|reply| String::from_utf8_lossy(reply).into_owned()),
+            headers: message.payload.slice(..header_len),
+            payload: message.payload.slice(header_len..),
+            now_ns: now,
+        };
+        let mut actions = Vec::new();
+        self.machine
+            .borrow_mut()
+            .publish(&*self.store, publish, &mut actions);
+        self.perform(shard, actions);
+        self.check_busy(shard);
+    }
+
+    /// Performs the machine's actions: store calls become tasks, started in this order.
+    fn perform(self: &Rc<Self>, shard: &Shard, actions: Vec<Action>) {
+        let Some(js) = self.js.upgrade() else {
+            return;
+        };
+        for action in actions {
+            match action {
+                Action::Store { token, message } => {
+                    let stream = Rc::clone(self);
+                    self.spawn_task(shard, async move |shard| {
+                        let outcome = stream.store.store_msg(message).await;
+                        stream.stored(&shard, token, outcome);
+                    });
+                }
+                Action::Purge { request } => {
+                    let stream = Rc::clone(self);
+                    self.spawn_task(shard, async move |_| {
+                        if let Err(error) = stream.store.purge(&request).await {
+                            stream.log_store_failure("purge for a rollup", &error);
+                        }
+                    });
+                }
+                Action::LoadLast { token, subject } => {
+                    let stream = Rc::clone(self);
+                    self.spawn_task(shard, async move |shard| {
+                        let loaded = stream.store.load_last_msg(&subject).await;
+                        stream.loaded(&shard, token, loaded);
+                    });
+                }
+                Action::Reply { subject, payload } => {
+                    let message = Message::new(self.account, Bytes::from(subject), None, payload);
+                    js.queue_reply(shard, message);
+                }
+            }
+        }
+    }
+
+    fn stored(self: &Rc<Self>, shard: &Shard, token: Token, outcome: Result<u64, StoreError>) {
+        if let Err(error) = &outcome {
+            if !matches!(
+                error,
+                StoreError::MaxMessages
+                    | StoreError::MaxBytes
+                    | StoreError::MaxMessagesPerSubject
+                    | StoreError::MessageTooLarge { .. }
+                    | StoreError::InvalidSubject(_)
+            ) {
+                self.log_store_failure("store a message", error);
+            }
+        }
+        let mut actions = Vec::new();
+        self.machine.borrow_mut().store_completed(
+            &*self.store,
+            token,
+            outcome.as_ref().map(|seq| *seq),
+            &mut actions,
+        );
+        self.perform(shard, actions);
+        self.check_busy(shard);
+    }
+
+    fn loaded(
+        self: &Rc<Self>,
+        shard: &Shard,
+        token: Token,
+        loaded: Result<Option<StoredMessage>, StoreError>,
+    ) {
+        let message = match loaded {
+            Ok(message) => message,
+            Err(error) => {
+                self.log_store_failure("load a counter", &error);
+                None
+            }
+        };
+        let mut actions = Vec::new();
+        self.machine
+            .borrow_mut()
+            .loaded(&*self.store, token, message.as_ref(), &mut actions);
+        self.perform(shard, actions);
+        self.check_busy(shard);
+    }
+
+    /// Pauses the shard's input while the machine cannot take more, resumes it after.
+    fn check_busy(&self, shard: &Shard) {
+        let busy = self.machine.borrow().is_busy() && !self.closed.get();
+        if busy && !self.pausing.replace(true) {
+            shard.pause_input();
+        } else if !busy && self.pausing.replace(false) {
+            shard.resume_input();
+        }
+    }
+
+    /// Runs `task` on the shard's runtime, counted so that closing can wait for it.
+    pub fn spawn_task<F>(self: &Rc<Self>, shard: &Shard, task: F)
+    where
+        F: AsyncFnOnce(Rc<Shard>) + 'static,
+    {
+        let Some(shard) = shard.handle() else {
+            return;
+        };
+        self.tasks.set(self.tasks.get() + 1);
+        let stream = Rc::clone(self);
+        compio::runtime::spawn(async move {
+            task(shard).await;
+            stream.tasks.set(stream.tasks.get() - 1);
+            if stream.tasks.get() == 0 {
+                stream.tasks_done.notify();
+            }
+        })
+        .detach();
+    }
+
+    /// Replaces the configuration: the store's limits first (they may remove messages),
+    /// then the metafile, the machine and the subscriptions.
+    pub async fn update(
+        self: &Rc<Self>,
+        shard: &Rc<Shard>,
+        config: StreamConfig,
+    ) -> Result<(), JetStreamError> {
+        self.store.update_config(store_config(&config)).await?;
+        let entry = DirectoryEntry {
+            config: config.clone(),
+            created_ns: self.created_ns.get(),
+        };
+        if let Some(dir) = &self.dir {
+            super::files::write_meta(dir, &entry).await?;
+        }
+        let subjects_changed = self.config().subjects != config.subjects;
+        self.machine.borrow_mut().set_config(config);
+        if subjects_changed && !self.closed.get() {
+            self.unsubscribe(shard);
+            self.subscribe(shard);
+        }
+        self.expiry_wake.notify();
+        Ok(())
+    }
+
+    /// Stops capturing, waits for every task on the store, and hands the store back (it is
+    /// dropped when other references remain).
+    pub async fn close(self: Rc<Self>, shard: &Shard) -> Option<Store> {
+        self.closed.set(true);
+        self.unsubscribe(shard);
+        if self.pausing.replace(false) {
+            shard.resume_input();
+        }
+        self.expiry_wake.notify();
+        while self.tasks.get() > 0 {
+            self.tasks_done.notified().await;
+        }
+        let store = Rc::clone(&self.store);
+        drop(self);
+        // Let the timer task see `closed` and drop its reference.
+        crate::local_sync::yield_now().await;
+        Rc::try_unwrap(store).ok()
+    }
+
+    /// Removes messages past their age or TTL and prunes the dedupe window, on a timer.
+    async fn run_timer(self: Rc<Self>) {
+        loop {
+            if self.closed.get() {
+                return;
+            }
+            let pause = self.next_expiry_check();
+            let _ = compio::time::timeout(pause, self.expiry_wake.notified()).await;
+            if self.closed.get() {
+                return;
+            }
+            let now = now_ns();
+            self.machine.borrow_mut().tick(now);
+            let config = self.config();
+            if config.max_age > 0 || config.allow_msg_ttl {
+                self.tasks.set(self.tasks.get() + 1);
+                let result = self.store.expire(now).await;
+                self.tasks.set(self.tasks.get() - 1);
+                if self.tasks.get() == 0 {
+                    self.tasks_done.notify();
+                }
+                if let Err(error) = result {
+                    self.log_store_failure("expire messages", &error);
+                }
+            }
+        }
+    }
+
+    /// When to look for expired messages next: when the oldest message reaches `max_age`,
+    /// at most a second from now (the dedupe window is pruned then too); every 100 ms when
+    /// messages may carry their own TTL.
+    fn next_expiry_check(&self) -> Duration {
+        let config = self.config();
+        let mut pause = Duration::from_secs(1);
+        if config.allow_msg_ttl {
+            pause = Duration::from_millis(100);
+        }
+        if config.max_age > 0 {
+            let state = self.store.state();
+            let due = if state.msgs == 0 {
+                config.max_age
+            } else {
+                state
+                    .first_timestamp_ns
+                    .saturating_add(config.max_age)
+                    .saturating_sub(now_ns())
+            };
+            let due = Duration::from_nanos(u64::try_from(due).unwrap_or(0));
+            pause = pause.min(due.max(Duration::from_millis(10)));
+        }
+        pause
+    }
+
+    /// Rebuilds the dedupe window from the messages of the last `duplicate_window`, as the
+    /// Go server does at start, loading at most [`DEDUPE_RECOVERY_MAX`] messages.
+    async fn recover_dedupe(&self) {
+        let window = self.config().duplicate_window;
+        let state = self.store.state();
+        if window <= 0 || state.msgs == 0 {
+            return;
+        }
+        let since = now_ns().saturating_sub(window);
+        let start = match seq_from_time(&self.store, since).await {
+            Ok(seq) => seq.max(state.last_seq.saturating_sub(DEDUPE_RECOVERY_MAX)),
+            Err(_) => return,
+        };
+        let mut seq = start;
+        while seq <= state.last_seq {
+            let Ok(Some(message)) = self.store.load_next_msg("", seq).await else {
+                break;
+            };
+            self.machine.borrow_mut().recover_message(
+                &message.headers,
+                message.seq,
+                message.timestamp_ns,
+            );
+            seq = message.seq + 1;
+        }
+    }
+
+    fn log_store_failure(&self, operation: &str, error: &StoreError) {
+        if !self.write_failure_logged.replace(true) {
+            tracing::error!(
+                "JetStream failed to {operation} on stream '{} > {}': {error}",
+                self.account_name,
+                self.name
+            );
+        }
+    }
+}
+
+/// Go's `GetSeqFromTime`: the first sequence stored at or after `time_ns` (the last
+/// sequence + 1 when none), found by binary search over the kept messages.
+pub(super) async fn seq_from_time(store: &Store, time_ns: i64) -> Result<u64, StoreError> {
+    let state = store.state();
+    if state.msgs == 0 {
+        return Ok(state.last_seq + 1);
+    }
+    let (mut low, mut high) = (state.first_seq, state.last_seq + 1);
+    while low < high {
+        let middle = low + (high - low) / 2;
+        match store.load_next_msg("", middle).await? {
+            Some(message) if message.timestamp_ns >= time_ns => high = middle,
+            Some(message) => low = message.seq + 1,
+            None => high = middle,
+        }
+    }
+    match store.load_next_msg("", low).await? {
+        Some(message) => Ok(message.seq),
+        None => Ok(state.last_seq + 1),
+    }
+}
