@@ -19,7 +19,6 @@ mod flags;
 mod jetstream;
 mod listen;
 mod logging;
-mod memory;
 mod monitor;
 mod options_file;
 mod ports_file;
@@ -31,7 +30,6 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
 use signal_hook::iterator::Signals;
 
 fn main() -> ExitCode {
-    memory::return_large_blocks_to_the_kernel();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let settings = match flags::parse(&args) {
         Ok(settings) => settings,

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::{self, stream};
 use bytes::Bytes;
 use common::TestServer;
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 
 /// A store directory of its own for one test, removed when dropped.
 struct StoreDir(PathBuf);
@@ -779,4 +779,192 @@ asyncio.run(main())
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "ok");
+}
+
+#[tokio::test]
+async fn the_domain_api_serves_clients_that_name_the_domain() {
+    let store = StoreDir::new("domain");
+    let config = store.0.join("server.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "jetstream {{\n  store_dir: {:?}\n  domain: hub\n}}\n",
+            store.0.join("data").to_str().expect("utf-8")
+        ),
+    )
+    .expect("config file");
+    let server = TestServer::natrix(2, &["-c", config.to_str().expect("utf-8")]);
+    let client = async_nats::connect(server.url()).await.expect("connect");
+    let js = jetstream::with_domain(client.clone(), "hub");
+    js.create_stream(config_for_domain()).await.expect("create");
+    let ack = js
+        .publish("hub.orders.1", Bytes::from_static(b"one"))
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
+    assert_eq!(ack.domain, "hub");
+    assert_eq!(ack.sequence, 1);
+    let account = js.query_account().await.expect("account info");
+    assert_eq!(account.domain.as_deref(), Some("hub"));
+    assert_eq!(account.streams, 1);
+    // The plain API answers too; a domain this server is not in gets no answer.
+    let plain = jetstream::new(client.clone());
+    assert!(plain.get_stream("HUB").await.is_ok());
+    let elsewhere = jetstream::with_domain(client, "other");
+    assert!(elsewhere.query_account().await.is_err());
+}
+
+fn config_for_domain() -> stream::Config {
+    config("HUB", &["hub.orders.>"])
+}
+
+#[tokio::test]
+async fn subject_transforms_rewrite_what_is_stored_and_republish_follows_updates() {
+    let store = StoreDir::new("republish");
+    let server = start(2, &store);
+    let (client, js) = connect(&server).await;
+    let mut republished = client.subscribe("copy.>").await.expect("subscribe");
+    client.flush().await.expect("flush");
+    let mut settings = stream::Config {
+        subject_transform: Some(stream::SubjectTransform {
+            source: "raw.*".to_owned(),
+            destination: "clean.{{wildcard(1)}}".to_owned(),
+        }),
+        republish: Some(stream::Republish {
+            source: "clean.>".to_owned(),
+            destination: "copy.>".to_owned(),
+            headers_only: false,
+        }),
+        ..config("RP", &["raw.*"])
+    };
+    let mut created = js.create_stream(settings.clone()).await.expect("create");
+    js.publish("raw.one", Bytes::from_static(b"first"))
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
+    let stored = created.get_raw_message(1).await.expect("get");
+    assert_eq!(stored.subject.as_str(), "clean.one");
+    let copy = tokio::time::timeout(Duration::from_secs(5), republished.next())
+        .await
+        .expect("republished")
+        .expect("open");
+    assert_eq!(copy.subject.as_str(), "copy.one");
+    assert_eq!(&copy.payload[..], b"first");
+    let headers = copy.headers.expect("headers");
+    assert_eq!(headers.get("Nats-Stream").map(|v| v.as_str()), Some("RP"));
+    assert_eq!(
+        headers.get("Nats-Subject").map(|v| v.as_str()),
+        Some("clean.one")
+    );
+
+    // Headers only, after an update: the size instead of the payload.
+    settings.republish = Some(stream::Republish {
+        source: "clean.>".to_owned(),
+        destination: "copy.>".to_owned(),
+        headers_only: true,
+    });
+    js.update_stream(settings.clone()).await.expect("update");
+    js.publish("raw.one", Bytes::from_static(b"second"))
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
+    let copy = tokio::time::timeout(Duration::from_secs(5), republished.next())
+        .await
+        .expect("republished")
+        .expect("open");
+    assert!(copy.payload.is_empty());
+    let headers = copy.headers.expect("headers");
+    assert_eq!(headers.get("Nats-Msg-Size").map(|v| v.as_str()), Some("6"));
+    assert_eq!(
+        headers.get("Nats-Last-Sequence").map(|v| v.as_str()),
+        Some("1")
+    );
+    assert_eq!(created.info().await.expect("info").state.messages, 2);
+
+    // A mapping function Natrix's transform engine lacks is refused, not ignored.
+    settings.name = "SPLIT".to_owned();
+    settings.subjects = vec!["split.*".to_owned()];
+    settings.republish = None;
+    settings.subject_transform = Some(stream::SubjectTransform {
+        source: "split.*".to_owned(),
+        destination: "parts.{{splitFromLeft(1,2)}}".to_owned(),
+    });
+    let error = js.create_stream(settings).await.expect_err("refused");
+    assert!(
+        error.to_string().contains("not supported by Natrix yet"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_atomic_batches_are_stored_whole_and_contiguous() {
+    let store = StoreDir::new("batches");
+    let server = start(3, &store);
+    let (client, js) = connect(&server).await;
+    js.create_stream(stream::Config {
+        allow_atomic_publish: true,
+        ..config("BATCH", &["batch.>"])
+    })
+    .await
+    .expect("create");
+    const CLIENTS: usize = 6;
+    const BATCHES: usize = 10;
+    const SIZE: usize = 8;
+    let mut tasks = Vec::new();
+    for client_index in 0..CLIENTS {
+        // Each client on its own connection, so the batches arrive through several shards.
+        let url = server.url();
+        tasks.push(tokio::spawn(async move {
+            let client = async_nats::connect(url).await.expect("connect");
+            for batch in 0..BATCHES {
+                let id = format!("c{client_index}-b{batch}");
+                for seq in 1..=SIZE {
+                    let mut headers = async_nats::HeaderMap::new();
+                    headers.insert("Nats-Batch-Id", id.as_str());
+                    headers.insert("Nats-Batch-Sequence", seq.to_string().as_str());
+                    if seq == SIZE {
+                        headers.insert("Nats-Batch-Commit", "1");
+                    }
+                    let subject = format!("batch.{client_index}");
+                    let reply = client
+                        .request_with_headers(subject, headers, Bytes::from(id.clone()))
+                        .await
+                        .expect("answered");
+                    if seq == SIZE {
+                        let ack: serde_json::Value =
+                            serde_json::from_slice(&reply.payload).expect("PubAck");
+                        assert_eq!(ack["batch"], id.as_str(), "{ack}");
+                        assert_eq!(ack["count"], SIZE, "{ack}");
+                    } else {
+                        assert!(reply.payload.is_empty(), "staged: {reply:?}");
+                    }
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("client task");
+    }
+    let mut stream = js.get_stream("BATCH").await.expect("stream");
+    let total = (CLIENTS * BATCHES * SIZE) as u64;
+    assert_eq!(stream.info().await.expect("info").state.messages, total);
+    // Every batch occupies consecutive sequences: no other message got between its own.
+    let mut seq = 1;
+    while seq <= total {
+        let first = stream.get_raw_message(seq).await.expect("get");
+        for offset in 1..SIZE as u64 {
+            let next = stream.get_raw_message(seq + offset).await.expect("get");
+            assert_eq!(
+                next.payload,
+                first.payload,
+                "batch interleaved at {}",
+                seq + offset
+            );
+        }
+        seq += SIZE as u64;
+    }
+    drop(client);
 }

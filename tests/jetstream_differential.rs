@@ -10,10 +10,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::TestServer;
+use futures_util::StreamExt;
 
 /// Keys whose scalar value is replaced by `*` before comparing.
 const MASKED: &[&str] = &[
     "created",
+    "deliver_subject",
     "ts",
     "first_ts",
     "last_ts",
@@ -242,6 +244,31 @@ const SCRIPT: &[Step] = &[
     request("$JS.API.STREAM.INFO.ORDERS", ""),
     request("orders.z", "after purge"),
     request("$JS.API.INFO", ""),
+    request("$JS.API.STREAM.SNAPSHOT.ORDERS", ""),
+    request("$JS.API.STREAM.SNAPSHOT.NOPE", r#"{"deliver_subject":"x"}"#),
+    request(
+        "$JS.API.STREAM.SNAPSHOT.ORDERS",
+        r#"{"deliver_subject":"a.*"}"#,
+    ),
+    request("$JS.API.STREAM.SNAPSHOT.ORDERS", r#"{"deliver":"a"}"#),
+    request(
+        "$JS.API.STREAM.SNAPSHOT.ORDERS",
+        r#"{"deliver_subject":"nobody.listens","chunk_size":1024}"#,
+    ),
+    request("$JS.API.STREAM.RESTORE.ORDERS", ""),
+    request("$JS.API.STREAM.RESTORE.X", r#"{"config":{"name":"Y"}}"#),
+    request(
+        "$JS.API.STREAM.RESTORE.X",
+        r#"{"config":{"name":"X"},"bogus":1}"#,
+    ),
+    request(
+        "$JS.API.STREAM.RESTORE.ORDERS",
+        r#"{"config":{"name":"ORDERS","subjects":["orders.>"]}}"#,
+    ),
+    request(
+        "$JS.API.STREAM.RESTORE.X",
+        r#"{"config":{"name":"X","subjects":["x"],"max_msgs_per_subject":-5}}"#,
+    ),
     request("$JS.API.STREAM.DELETE.ORDERS", ""),
     request("$JS.API.STREAM.DELETE.ORDERS", ""),
     request("$JS.API.STREAM.NAMES", ""),
@@ -249,14 +276,14 @@ const SCRIPT: &[Step] = &[
 ];
 
 /// The reply to every step, as `headers|body` text.
-async fn run_script(url: &str) -> Vec<String> {
+async fn run_script(url: &str, script: &[Step]) -> Vec<String> {
     let client = async_nats::ConnectOptions::new()
         .request_timeout(Some(Duration::from_secs(5)))
         .connect(url)
         .await
         .expect("connect");
     let mut replies = Vec::new();
-    for step in SCRIPT {
+    for step in script {
         let mut headers = async_nats::HeaderMap::new();
         for (name, value) in step.headers {
             headers.insert(*name, *value);
@@ -299,7 +326,9 @@ async fn run_script(url: &str) -> Vec<String> {
                 }
                 format!(
                     "{header_text}|{}",
-                    mask(&String::from_utf8_lossy(&message.payload))
+                    mask(&sorted_stored_headers(&String::from_utf8_lossy(
+                        &message.payload
+                    )))
                 )
             }
             Err(error) => format!("error: {:?}", error.kind()),
@@ -307,6 +336,32 @@ async fn run_script(url: &str) -> Vec<String> {
         replies.push(text);
     }
     replies
+}
+
+/// A stored message's headers (`"hdrs"`, base64) with their lines sorted: the client sends
+/// a `HeaderMap` in no fixed order, so two runs store the same headers in different orders.
+fn sorted_stored_headers(json: &str) -> String {
+    use base64::Engine;
+    let Ok(mut value) = serde_json::from_str::<serde_json::Value>(json) else {
+        return json.to_owned();
+    };
+    let Some(hdrs) = value
+        .pointer_mut("/message/hdrs")
+        .and_then(|hdrs| hdrs.as_str().map(str::to_owned))
+    else {
+        return json.to_owned();
+    };
+    let engine = base64::engine::general_purpose::STANDARD;
+    let Ok(raw) = engine.decode(hdrs) else {
+        return json.to_owned();
+    };
+    let text = String::from_utf8_lossy(&raw);
+    let mut lines: Vec<&str> = text.split("\r\n").filter(|line| !line.is_empty()).collect();
+    if lines.len() > 1 {
+        lines[1..].sort_unstable();
+    }
+    value["message"]["hdrs"] = serde_json::Value::String(lines.join("|"));
+    value.to_string()
 }
 
 /// Replaces the values of the [`MASKED`] keys (strings or numbers) with `*`.
@@ -335,18 +390,263 @@ fn mask(json: &str) -> String {
 
 #[tokio::test]
 async fn api_replies_match_the_go_server_byte_for_byte_once_masked() {
-    let go_dir = std::env::temp_dir().join(format!("natrix-jsdiff-go-{}", std::process::id()));
-    let natrix_dir =
-        std::env::temp_dir().join(format!("natrix-jsdiff-natrix-{}", std::process::id()));
-    for dir in [&go_dir, &natrix_dir] {
+    compare_with_go("plain", SCRIPT, None).await;
+}
+
+/// Requests on the domain form of the API (`$JS.hub.API.>`) and publishes whose PubAcks name
+/// the domain, against both servers configured with `jetstream { domain: hub }`.
+const DOMAIN_SCRIPT: &[Step] = &[
+    request("$JS.hub.API.INFO", ""),
+    request(
+        "$JS.hub.API.STREAM.CREATE.D",
+        r#"{"name":"D","subjects":["d.>"]}"#,
+    ),
+    request("d.1", "one"),
+    with_headers("d.1", &[("Nats-Msg-Id", "a")], "two"),
+    with_headers("d.1", &[("Nats-Msg-Id", "a")], "two again"),
+    request("$JS.hub.API.STREAM.INFO.D", ""),
+    request("$JS.API.STREAM.INFO.D", ""),
+    request("$JS.hub.API.STREAM.NAMES", ""),
+    request("$JS.hub.API.STREAM.MSG.GET.D", r#"{"seq":1}"#),
+    request(
+        "$JS.hub.API.STREAM.CREATE.D",
+        r#"{"name":"D","subjects":["x"]}"#,
+    ),
+    request(
+        "$JS.hub.API.STREAM.UPDATE.D",
+        r#"{"name":"D","subjects":["d.>"],"max_msgs":5}"#,
+    ),
+    request("$JS.hub.API.STREAM.LIST", ""),
+    request("$JS.hub.API.INFO", ""),
+    request("$JS.other.API.INFO", ""),
+    request("$JS.hub.API.STREAM.DELETE.D", ""),
+];
+
+/// Atomic batch publish: staging, commits (`1` and `eob`), and every refusal, against a
+/// stream with `allow_atomic` and one without.
+const BATCH_SCRIPT: &[Step] = &[
+    request(
+        "$JS.API.STREAM.CREATE.B",
+        r#"{"name":"B","subjects":["b.>"],"allow_atomic":true}"#,
+    ),
+    request(
+        "$JS.API.STREAM.CREATE.N",
+        r#"{"name":"N","subjects":["n.>"]}"#,
+    ),
+    with_headers(
+        "b.1",
+        &[("Nats-Batch-Id", "x"), ("Nats-Batch-Sequence", "1")],
+        "x1",
+    ),
+    with_headers(
+        "b.2",
+        &[("Nats-Batch-Id", "x"), ("Nats-Batch-Sequence", "2")],
+        "x2",
+    ),
+    with_headers(
+        "b.1",
+        &[
+            ("Nats-Batch-Id", "x"),
+            ("Nats-Batch-Sequence", "3"),
+            ("Nats-Batch-Commit", "1"),
+        ],
+        "x3",
+    ),
+    with_headers(
+        "b.1",
+        &[("Nats-Batch-Id", "y"), ("Nats-Batch-Sequence", "1")],
+        "y1",
+    ),
+    with_headers(
+        "b.3",
+        &[("Nats-Batch-Id", "y"), ("Nats-Batch-Sequence", "2")],
+        "y2",
+    ),
+    with_headers(
+        "b.3",
+        &[
+            ("Nats-Batch-Id", "y"),
+            ("Nats-Batch-Sequence", "3"),
+            ("Nats-Batch-Commit", "eob"),
+        ],
+        "",
+    ),
+    request("$JS.API.STREAM.MSG.GET.B", r#"{"seq":5}"#),
+    with_headers(
+        "b.1",
+        &[("Nats-Batch-Id", "z"), ("Nats-Batch-Sequence", "1")],
+        "z1",
+    ),
+    with_headers(
+        "b.1",
+        &[
+            ("Nats-Batch-Id", "z"),
+            ("Nats-Batch-Sequence", "3"),
+            ("Nats-Batch-Commit", "1"),
+        ],
+        "z3",
+    ),
+    with_headers(
+        "b.1",
+        &[("Nats-Batch-Id", "u"), ("Nats-Batch-Sequence", "2")],
+        "u2",
+    ),
+    with_headers("b.1", &[("Nats-Batch-Id", "v")], "no sequence"),
+    with_headers(
+        "b.1",
+        &[
+            ("Nats-Batch-Id", "v"),
+            ("Nats-Batch-Sequence", "1"),
+            ("Nats-Batch-Commit", "2"),
+        ],
+        "bad commit",
+    ),
+    with_headers(
+        "b.1",
+        &[
+            (
+                "Nats-Batch-Id",
+                "0123456789012345678901234567890123456789012345678901234567890123456789",
+            ),
+            ("Nats-Batch-Sequence", "1"),
+        ],
+        "long id",
+    ),
+    with_headers(
+        "b.1",
+        &[("Nats-Batch-Id", "w"), ("Nats-Batch-Sequence", "1")],
+        "w1",
+    ),
+    with_headers(
+        "b.1",
+        &[
+            ("Nats-Batch-Id", "w"),
+            ("Nats-Batch-Sequence", "2"),
+            ("Nats-Batch-Commit", "1"),
+            ("Nats-Expected-Stream", "OTHER"),
+        ],
+        "w2",
+    ),
+    with_headers(
+        "b.1",
+        &[
+            ("Nats-Batch-Id", "m"),
+            ("Nats-Batch-Sequence", "1"),
+            ("Nats-Msg-Id", "dup"),
+        ],
+        "m1",
+    ),
+    with_headers(
+        "b.1",
+        &[
+            ("Nats-Batch-Id", "m"),
+            ("Nats-Batch-Sequence", "2"),
+            ("Nats-Batch-Commit", "1"),
+            ("Nats-Msg-Id", "dup"),
+        ],
+        "m2",
+    ),
+    with_headers(
+        "b.1",
+        &[
+            ("Nats-Batch-Id", "l"),
+            ("Nats-Batch-Sequence", "1"),
+            ("Nats-Batch-Commit", "1"),
+            ("Nats-Expected-Last-Msg-Id", "a"),
+        ],
+        "l1",
+    ),
+    with_headers(
+        "b.1",
+        &[
+            ("Nats-Batch-Id", "s"),
+            ("Nats-Batch-Sequence", "1"),
+            ("Nats-Expected-Last-Sequence", "5"),
+        ],
+        "s1",
+    ),
+    with_headers(
+        "b.1",
+        &[
+            ("Nats-Batch-Id", "s"),
+            ("Nats-Batch-Sequence", "2"),
+            ("Nats-Batch-Commit", "1"),
+            ("Nats-Expected-Last-Sequence", "6"),
+        ],
+        "s2",
+    ),
+    with_headers(
+        "b.9",
+        &[
+            ("Nats-Batch-Id", "k"),
+            ("Nats-Batch-Sequence", "1"),
+            ("Nats-Batch-Commit", "1"),
+        ],
+        "single",
+    ),
+    with_headers(
+        "n.1",
+        &[
+            ("Nats-Batch-Id", "x"),
+            ("Nats-Batch-Sequence", "1"),
+            ("Nats-Batch-Commit", "1"),
+        ],
+        "disabled",
+    ),
+    request("$JS.API.STREAM.INFO.B", ""),
+    request("$JS.API.STREAM.INFO.N", ""),
+];
+
+#[tokio::test]
+async fn atomic_batch_replies_match_the_go_server() {
+    compare_with_go("batch", BATCH_SCRIPT, None).await;
+}
+
+#[tokio::test]
+async fn domain_api_replies_match_the_go_server() {
+    compare_with_go("domain", DOMAIN_SCRIPT, Some("hub")).await;
+}
+
+/// Runs `script` against the Go server and against Natrix (two shards), each with a store
+/// directory of its own (and `domain` in a configuration file), and compares the replies.
+async fn compare_with_go(label: &str, script: &[Step], domain: Option<&str>) {
+    let dir_of = |server: &str| {
+        std::env::temp_dir().join(format!(
+            "natrix-jsdiff-{label}-{server}-{}",
+            std::process::id()
+        ))
+    };
+    let (go_dir, natrix_dir) = (dir_of("go"), dir_of("natrix"));
+    let args_for = |dir: &std::path::Path| -> Vec<String> {
         let _ = std::fs::remove_dir_all(dir);
-    }
-    let go = TestServer::go(&["-js", "-sd", go_dir.to_str().expect("utf-8")]);
-    let natrix = TestServer::natrix(2, &["-js", "-sd", natrix_dir.to_str().expect("utf-8")]);
-    let expected = run_script(&go.url()).await;
-    let actual = run_script(&natrix.url()).await;
+        std::fs::create_dir_all(dir).expect("store dir");
+        let store = dir.join("store");
+        match domain {
+            None => vec![
+                "-js".to_owned(),
+                "-sd".to_owned(),
+                store.to_str().expect("utf-8").to_owned(),
+            ],
+            Some(domain) => {
+                let config = dir.join("server.conf");
+                let text = format!(
+                    "jetstream {{\n  store_dir: {:?}\n  domain: {domain}\n}}\n",
+                    store.to_str().expect("utf-8")
+                );
+                std::fs::write(&config, text).expect("config file");
+                vec!["-c".to_owned(), config.to_str().expect("utf-8").to_owned()]
+            }
+        }
+    };
+    let go_args = args_for(&go_dir);
+    let natrix_args = args_for(&natrix_dir);
+    let go = TestServer::go(&go_args.iter().map(String::as_str).collect::<Vec<_>>());
+    let natrix_strs: Vec<&str> = natrix_args.iter().map(String::as_str).collect();
+    let natrix = TestServer::natrix(2, &natrix_strs);
+    let expected = run_script(&go.url(), script).await;
+    let actual = run_script(&natrix.url(), script).await;
     let mut differences = Vec::new();
-    for ((step, go_reply), natrix_reply) in SCRIPT
+    for ((step, go_reply), natrix_reply) in script
         .iter()
         .filter(|step| step.compare)
         .zip(&expected)
@@ -558,4 +858,118 @@ async fn stream_and_api_audit_advisories_match_the_go_server() {
             assert_eq!(natrix_value["client"]["acc"], "$G");
         }
     }
+}
+
+/// What a client sees of a stream with a subject transform and a republish: the PubAcks,
+/// the republished messages (subject, headers with the time masked, payload) and the stored
+/// subjects.
+async fn transform_and_republish_view(url: &str) -> Vec<String> {
+    let client = async_nats::connect(url).await.expect("connect");
+    let mut republished = client.subscribe("out.>").await.expect("subscribe");
+    client.flush().await.expect("flush");
+    let mut seen = Vec::new();
+    let create = client
+        .request(
+            "$JS.API.STREAM.CREATE.T",
+            Bytes::from_static(
+                br#"{"name":"T","subjects":["in.>"],"subject_transform":{"src":"in.*.>","dest":"stored.$1.>"},"republish":{"src":"stored.>","dest":"out.>"}}"#,
+            ),
+        )
+        .await
+        .expect("create");
+    seen.push(mask(&String::from_utf8_lossy(&create.payload)));
+    for (subject, header) in [
+        ("in.a.b", Some("1")),
+        ("in.a.c", None),
+        ("in.a.b", None),
+        ("in.x", None),
+    ] {
+        let mut headers = async_nats::HeaderMap::new();
+        if let Some(value) = header {
+            headers.insert("X-Trace", value);
+        }
+        let ack = client
+            .request_with_headers(
+                subject,
+                headers,
+                Bytes::from(format!("payload of {subject}")),
+            )
+            .await
+            .expect("publish");
+        seen.push(String::from_utf8_lossy(&ack.payload).into_owned());
+    }
+    for _ in 0..3 {
+        let message = tokio::time::timeout(Duration::from_secs(5), republished.next())
+            .await
+            .expect("republished within 5 s")
+            .expect("subscription open");
+        let mut headers: Vec<String> = message
+            .headers
+            .iter()
+            .flat_map(|headers| headers.iter())
+            .map(|(name, values)| {
+                let value = if name.to_string() == "Nats-Time-Stamp" {
+                    "*".to_owned()
+                } else {
+                    values
+                        .iter()
+                        .map(|value| value.as_str())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                };
+                format!("{name}={value}")
+            })
+            .collect();
+        headers.sort();
+        seen.push(format!(
+            "{} {} {}",
+            message.subject,
+            headers.join(";"),
+            String::from_utf8_lossy(&message.payload)
+        ));
+    }
+    for seq in 1..=4 {
+        let reply = client
+            .request(
+                "$JS.API.STREAM.MSG.GET.T",
+                Bytes::from(format!(r#"{{"seq":{seq}}}"#)),
+            )
+            .await
+            .expect("get");
+        seen.push(mask(&String::from_utf8_lossy(&reply.payload)));
+    }
+    seen
+}
+
+#[tokio::test]
+async fn subject_transforms_and_republish_match_the_go_server() {
+    let dir_of = |server: &str| {
+        std::env::temp_dir().join(format!("natrix-jsdiff-rp-{server}-{}", std::process::id()))
+    };
+    let (go_dir, natrix_dir) = (dir_of("go"), dir_of("natrix"));
+    let go = TestServer::go(&["-js", "-sd", go_dir.to_str().expect("utf-8")]);
+    let natrix = TestServer::natrix(2, &["-js", "-sd", natrix_dir.to_str().expect("utf-8")]);
+    let expected = transform_and_republish_view(&go.url()).await;
+    let actual = transform_and_republish_view(&natrix.url()).await;
+    drop(go);
+    drop(natrix);
+    for dir in [&go_dir, &natrix_dir] {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    for (go_line, natrix_line) in expected.iter().zip(&actual) {
+        assert_eq!(natrix_line, go_line);
+    }
+    assert_eq!(actual.len(), expected.len());
+    // What both servers did, so that the comparison cannot pass on two empty views.
+    assert!(
+        actual[5].starts_with("out.a.b Nats-Last-Sequence=0;Nats-Sequence=1;")
+            && actual[5].contains("X-Trace=1"),
+        "{actual:#?}"
+    );
+    assert!(actual[6].contains("Nats-Subject=stored.a.c"), "{actual:#?}");
+    assert!(
+        actual[7].starts_with("out.a.b Nats-Last-Sequence=1;Nats-Sequence=3;"),
+        "{actual:#?}"
+    );
+    assert!(actual[11].contains(r#""subject":"in.x""#), "{actual:#?}");
 }

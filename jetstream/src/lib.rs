@@ -22,6 +22,8 @@
 //!   delete and info requests, with Go's errors and direct-get status replies.
 //! - `stream`: the stream state machine of the publish path (events in, actions out), with
 //!   its contract with the runtime.
+//! - `backup`: stream snapshots in the Go server's format (an S2 stream of a `NATSARC1`
+//!   archive), written and read in pieces.
 //! - `consumer`: a stream's consumers as one state machine ([`consumer::ConsumerSet`]):
 //!   delivery, acks, redelivery, pull requests, push flow control and heartbeats, priority
 //!   groups, retention decisions, batched state saves and the consumer API, with its
@@ -31,11 +33,17 @@
 //! Where Natrix deliberately differs from the Go server (2.14 is the version matched; 2.15's
 //! configuration fields are accepted too):
 //! - Features not implemented yet are refused on create and update by
-//!   [`config::refuse_unsupported`] instead of being stored and ignored: mirrors, sources,
-//!   republish, subject transforms and schedules (`JSStreamInvalidConfigF`, "... not
-//!   supported by Natrix yet"), fast and atomic batch publish (Go's "batch publish is
-//!   disabled" / "atomic publish is disabled"). A publish carrying `Nats-Batch-Id` gets
-//!   "atomic publish is disabled". `compression: s2` is accepted and stored uncompressed.
+//!   [`config::refuse_unsupported`] instead of being stored and ignored: mirrors, sources
+//!   and schedules (`JSStreamInvalidConfigF`, "... not
+//!   supported by Natrix yet"), and fast batch publish (Go's "batch publish is
+//!   disabled"). `compression: s2` is accepted and stored uncompressed.
+//! - Atomic batch publish runs as in Go (see `stream/batch.rs`) except that counters are
+//!   refused inside a batch ("atomic publish unsupported header used: Nats-Incr") and no
+//!   `batch_abandoned` advisory is published.
+//!   Subject transforms and republish run (the runtime applies the transforms and passes
+//!   the republish destination in [`stream::Publish`]); the shard's transform engine knows
+//!   `wildcard` and `partition`, and the runtime refuses destinations with other mapping
+//!   functions.
 //! - Publishes are pipelined (see `stream`): a publish whose outcome depends on sequences
 //!   waits while a store that may fail is in flight. Removals that the store makes for its
 //!   limits while other stores are in flight are not seen by `-Last-Subject-Sequence` checks
@@ -83,6 +91,7 @@
 //!   runtime seeds (NUID-shaped ids), so that runs can be replayed.
 
 pub mod api;
+pub mod backup;
 pub mod config;
 pub mod consumer;
 pub mod errors;

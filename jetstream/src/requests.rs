@@ -5,7 +5,8 @@
 use bytes::Bytes;
 
 use crate::api::{
-    MsgDeleteRequest, MsgGetRequest, StreamConfig, StreamInfoRequest, StreamPurgeRequest,
+    MsgDeleteRequest, MsgGetRequest, StreamConfig, StreamConfigRequest, StreamInfoRequest,
+    StreamPurgeRequest, StreamRestoreRequest, StreamSnapshotRequest,
 };
 use crate::errors::{ApiError, ErrorId};
 use crate::headers;
@@ -13,6 +14,54 @@ use crate::json;
 
 fn is_empty(body: &[u8]) -> bool {
     body.iter().all(u8::is_ascii_whitespace)
+}
+
+/// Go's `isEmptyRequest`: no bytes, or a JSON object without members.
+pub fn is_empty_request(body: &[u8]) -> bool {
+    if body.is_empty() || body == b"{}" {
+        return true;
+    }
+    matches!(
+        serde_json::from_slice::<serde_json::Value>(body),
+        Ok(serde_json::Value::Object(members)) if members.is_empty()
+    )
+}
+
+/// Parses `STREAM.SNAPSHOT` after the stream was found (an empty request is refused before
+/// the lookup, with [`is_empty_request`]): Go's JSON error, then a deliver subject that is
+/// a valid subject without wildcards.
+pub fn parse_snapshot(body: &[u8]) -> Result<StreamSnapshotRequest, ApiError> {
+    let request: StreamSnapshotRequest =
+        json::from_request(body).map_err(ApiError::invalid_json)?;
+    if !crate::subject::is_valid_literal_subject(request.deliver_subject.as_bytes()) {
+        return Err(ApiError::new(ErrorId::SnapshotDeliverSubjectInvalid));
+    }
+    Ok(request)
+}
+
+/// Parses `STREAM.RESTORE.<stream>` as the Go server's `jsStreamRestoreRequest`: an empty
+/// request, bad JSON, a configuration naming another stream (an empty name is the
+/// subject's) and a name with path separators are refused, in that order. The
+/// configuration then goes through the create checks.
+pub fn parse_restore(stream: &str, body: &[u8]) -> Result<StreamConfigRequest, ApiError> {
+    if is_empty_request(body) {
+        return Err(ApiError::new(ErrorId::BadRequest));
+    }
+    let mut request: StreamRestoreRequest =
+        json::from_request(body).map_err(ApiError::invalid_json)?;
+    if request.config.name.is_empty() {
+        request.config.name = stream.to_owned();
+    }
+    if request.config.name != stream {
+        return Err(ApiError::new(ErrorId::StreamMismatch));
+    }
+    if stream.contains(['/', '\\']) {
+        return Err(ApiError::new(ErrorId::StreamNameContainsPathSeparators));
+    }
+    Ok(StreamConfigRequest {
+        config: request.config,
+        pedantic: false,
+    })
 }
 
 /// A valid `STREAM.MSG.GET`.
@@ -238,6 +287,37 @@ mod tests {
             error.description,
             r#"invalid JSON: json: unknown field "sequence""#
         );
+    }
+
+    #[test]
+    fn snapshot_and_restore_requests_are_refused_as_go_refuses_them() {
+        assert!(is_empty_request(b""));
+        assert!(is_empty_request(b" { } "));
+        assert!(!is_empty_request(b" "));
+        assert!(!is_empty_request(br#"{"a":1}"#));
+        let deliver = |subject: &str| {
+            parse_snapshot(format!(r#"{{"deliver_subject":"{subject}"}}"#).as_bytes())
+                .map(|request| request.deliver_subject)
+        };
+        assert_eq!(deliver("_INBOX.x"), Ok("_INBOX.x".to_owned()));
+        let invalid = Err(ApiError::new(ErrorId::SnapshotDeliverSubjectInvalid));
+        assert_eq!(deliver("_INBOX.*"), invalid);
+        assert_eq!(deliver(""), invalid);
+        assert_eq!(
+            parse_restore("S", b"{}"),
+            Err(ApiError::new(ErrorId::BadRequest))
+        );
+        let named = parse_restore("S", br#"{"config":{"subjects":["a"]},"state":{}}"#).unwrap();
+        assert_eq!(named.config.name, "S");
+        assert_eq!(
+            parse_restore("S", br#"{"config":{"name":"T"}}"#),
+            Err(ApiError::new(ErrorId::StreamMismatch))
+        );
+        assert_eq!(
+            parse_restore("a/b", br#"{"config":{}}"#),
+            Err(ApiError::new(ErrorId::StreamNameContainsPathSeparators))
+        );
+        assert!(parse_restore("S", br#"{"config":{"bogus":1}}"#).is_err());
     }
 
     #[test]

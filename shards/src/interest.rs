@@ -214,6 +214,9 @@ pub enum InterestError {
 /// for it (which drops it) but never misses one, because colliding interest is counted
 /// exactly. Wildcard patterns and queue groups, which are few, stay in a subject trie.
 pub struct InterestSummary {
+    /// Set when a literal table grew past [`LARGE_TABLE_BYTES`]; see
+    /// [`InterestSummary::take_large_growth`].
+    large_growth: bool,
     me: ShardId,
     shard_count: usize,
     accounts: Vec<AccountSummary>,
@@ -236,6 +239,7 @@ impl InterestSummary {
     pub fn new(me: ShardId, shard_count: usize, account_count: usize) -> Self {
         assert!(usize::from(me) < shard_count && shard_count <= MAX_SHARDS);
         InterestSummary {
+            large_growth: false,
             me,
             shard_count,
             accounts: (0..account_count)
@@ -295,7 +299,12 @@ impl InterestSummary {
         };
         if change.queue.is_none() && !has_wildcard_token(&change.pattern) {
             let hash = hash32(&self.hasher, &change.pattern);
+            let capacity = summary.literals.capacity();
             summary.apply_literal(&mut self.sets, hash, change.origin, change.delta);
+            let grown = summary.literals.capacity();
+            if grown > capacity && grown * LITERAL_SLOT_BYTES >= LARGE_TABLE_BYTES {
+                self.large_growth = true;
+            }
             return;
         }
         summary.patterns.modify(&change.pattern, |entries| {
@@ -337,6 +346,14 @@ impl InterestSummary {
             found
         });
         RemoteInterest { plain, patterns }
+    }
+
+    /// Whether a literal table grew past [`LARGE_TABLE_BYTES`] since the last call. The table
+    /// doubles as it grows and frees the old half-size copy into this shard's allocator arena,
+    /// where glibc keeps it: the caller may hand such memory back to the kernel. That happens
+    /// a few times per doubling of the table, never per message.
+    pub fn take_large_growth(&mut self) -> bool {
+        std::mem::take(&mut self.large_growth)
     }
 
     /// This shard's own queue members on (account, pattern, queue), as the summary records
@@ -492,6 +509,12 @@ fn hash32(hasher: &ahash::RandomState, subject: &[u8]) -> u32 {
     // The low half of a good 64-bit hash is as good a 32-bit hash.
     hasher.hash_one(subject) as u32
 }
+
+/// The bytes a literal table slot takes (key, value and control byte), for its size.
+const LITERAL_SLOT_BYTES: usize = 9;
+
+/// A literal table this large frees a block worth returning to the kernel when it grows.
+pub const LARGE_TABLE_BYTES: usize = 256 * 1024;
 
 /// The literal table's keys are hashes already: the table uses them as they are.
 #[derive(Default)]

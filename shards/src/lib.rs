@@ -14,7 +14,8 @@
 //!    [`interest`] (the interest summary), [`message`] (a message's shape at each stage),
 //!    [`outbound`], [`mesh`] (queues and doorbells, generic in what they carry), [`options`],
 //!    [`mapping`], [`account`], [`auth`], [`permissions`], [`tls`], [`monitor`] (snapshot
-//!    data), [`config`], [`local_sync`], [`websocket`] (upgrade, frames, compression).
+//!    data), [`config`], [`local_sync`], [`memory`] (returning freed memory to the kernel),
+//!    [`websocket`] (upgrade, frames, compression).
 //! 2. [`client`]: one connection's state, shared by its tasks and by deliveries.
 //! 3. [`shard`]: a shard's state and the message path through it: routing, outboxes,
 //!    delivery, subscriptions and interest, internal subscribers and publishers.
@@ -36,6 +37,7 @@ pub mod jetstream;
 pub mod lifecycle;
 pub mod local_sync;
 pub mod mapping;
+pub mod memory;
 pub mod mesh;
 pub mod message;
 pub mod monitor;

@@ -42,6 +42,52 @@ impl Future for Notified<'_> {
     }
 }
 
+/// Wakes every task that waits on it, however many: each [`LocalBroadcast::notify_all`]
+/// starts a new generation, and a wait resolves once the generation it started in is over.
+/// (A [`LocalNotify`] keeps one waker: with several waiters only the last one would wake.)
+#[derive(Default)]
+pub struct LocalBroadcast {
+    generation: Cell<u64>,
+    wakers: RefCell<Vec<Waker>>,
+}
+
+impl LocalBroadcast {
+    pub fn notify_all(&self) {
+        self.generation.set(self.generation.get().wrapping_add(1));
+        for waker in std::mem::take(&mut *self.wakers.borrow_mut()) {
+            waker.wake();
+        }
+    }
+
+    /// Resolves at the next [`LocalBroadcast::notify_all`] after this call.
+    pub fn wait(&self) -> BroadcastWait<'_> {
+        BroadcastWait {
+            broadcast: self,
+            generation: self.generation.get(),
+        }
+    }
+}
+
+pub struct BroadcastWait<'a> {
+    broadcast: &'a LocalBroadcast,
+    generation: u64,
+}
+
+impl Future for BroadcastWait<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<()> {
+        if self.broadcast.generation.get() != self.generation {
+            return Poll::Ready(());
+        }
+        let mut wakers = self.broadcast.wakers.borrow_mut();
+        if !wakers.iter().any(|waker| waker.will_wake(context.waker())) {
+            wakers.push(context.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
 /// Lets the runtime poll I/O and other tasks once before this task continues.
 pub fn yield_now() -> YieldNow {
     YieldNow { yielded: false }

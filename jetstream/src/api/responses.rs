@@ -444,6 +444,11 @@ pub struct StreamSnapshotResponse {
 }
 
 impl StreamSnapshotResponse {
+    /// The successful reply; the caller sets the configuration and state.
+    pub fn ok() -> Self {
+        Self::empty()
+    }
+
     fn empty() -> Self {
         StreamSnapshotResponse {
             response: ApiResponse::ok(super::STREAM_SNAPSHOT_RESPONSE_TYPE),
@@ -465,6 +470,11 @@ pub struct StreamRestoreResponse {
 }
 
 impl StreamRestoreResponse {
+    /// The successful reply; the caller sets the deliver subject.
+    pub fn ok() -> Self {
+        Self::empty()
+    }
+
     fn empty() -> Self {
         StreamRestoreResponse {
             response: ApiResponse::ok(super::STREAM_RESTORE_RESPONSE_TYPE),

@@ -38,6 +38,7 @@ pub struct StreamInfo {
 
 /// A stream's state (Go's `StreamState`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct StreamState {
     /// Messages kept.
     pub messages: u64,

@@ -186,20 +186,11 @@ pub fn refuse_unsupported(config: &StreamConfig) -> Result<(), ApiError> {
     if !config.sources.is_empty() {
         return not_yet("stream sources are");
     }
-    if config.republish.is_some() {
-        return not_yet("republish is");
-    }
-    if config.subject_transform.is_some() {
-        return not_yet("subject transforms are");
-    }
     if config.allow_msg_schedules {
         return not_yet("message schedules are");
     }
     if config.allow_batched {
         return Err(ApiError::new(ErrorId::BatchPublishDisabled));
-    }
-    if config.allow_atomic {
-        return Err(ApiError::new(ErrorId::AtomicPublishDisabled));
     }
     Ok(())
 }

@@ -37,6 +37,7 @@
 //! the runtime to stop reading from publishers first), and the dedupe window holds at most
 //! `dedupe_max_entries` ids.
 
+mod batch;
 mod dedupe;
 mod publish;
 
@@ -49,6 +50,7 @@ use crate::api::StreamConfig;
 use crate::errors::{ApiError, ErrorId};
 
 pub use dedupe::{Dedupe, DedupeEntry};
+pub(crate) use publish::parse_ttl as message_ttl;
 
 /// Identifies one store or load action, so that its outcome can be reported back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -67,6 +69,9 @@ pub struct Publish {
     pub payload: Bytes,
     /// Arrival time, nanoseconds since the epoch: the message's timestamp.
     pub now_ns: i64,
+    /// Where the stored message is republished (the stream's `republish` transform applied
+    /// to `subject` by the runtime), `None` when it is not.
+    pub republish_to: Option<String>,
 }
 
 /// What the runtime must do.
@@ -90,6 +95,17 @@ pub enum Action {
         token: Token,
         /// The subject.
         subject: String,
+    },
+    /// Publish a stored message again (the stream's `republish`), before the PubAck that
+    /// follows it in the same actions.
+    Republish {
+        /// The destination subject.
+        subject: String,
+        /// Raw headers: the message's, with the `Nats-Stream`, `-Subject`, `-Sequence`,
+        /// `-Time-Stamp` and `-Last-Sequence` (and `-Msg-Size`) headers added.
+        headers: Bytes,
+        /// The payload, empty for `headers_only`.
+        payload: Bytes,
     },
     /// Publish `payload` to `subject` (a PubAck or an error reply).
     Reply {
@@ -136,6 +152,20 @@ struct InFlight {
     rollup_all: bool,
     may_fail: bool,
     duplicate_replies: Vec<String>,
+    republish: Option<Box<PendingRepublish>>,
+    /// For the commit of an atomic batch: its id and size, for the PubAck.
+    batch: Option<(String, u64)>,
+}
+
+/// What a republish needs once the store succeeded.
+#[derive(Debug, Clone)]
+struct PendingRepublish {
+    destination: String,
+    /// The subject's last sequence before this message (Go's `Nats-Last-Sequence`).
+    last_subject_seq: u64,
+    headers: Bytes,
+    payload: Bytes,
+    timestamp_ns: i64,
 }
 
 /// The publish-path state of one stream.
@@ -154,6 +184,10 @@ pub struct StreamMachine {
     dedupe: Dedupe,
     last_msg_id: String,
     counter_cache: std::collections::HashMap<String, (u64, i128)>,
+    /// Atomic batches being staged.
+    batches: batch::Batches,
+    /// A batch commit is deciding its messages (their batch headers are let through).
+    committing_batch: bool,
 }
 
 impl StreamMachine {
@@ -178,6 +212,8 @@ impl StreamMachine {
             dedupe: Dedupe::new(limits.dedupe_max_entries),
             last_msg_id: String::new(),
             counter_cache: std::collections::HashMap::new(),
+            batches: batch::Batches::default(),
+            committing_batch: false,
         }
     }
 
@@ -244,6 +280,7 @@ impl StreamMachine {
     /// Prunes the dedupe window; call it from a timer.
     pub fn tick(&mut self, now_ns: i64) {
         self.dedupe.prune(now_ns, self.config.duplicate_window);
+        self.batches.expire(now_ns);
     }
 
     /// Handles a captured message.
@@ -290,11 +327,17 @@ impl StreamMachine {
                 if let Some(id) = &entry.msg_id {
                     self.dedupe.settle(id, Some(seq));
                 }
+                if let Some(republish) = &entry.republish {
+                    actions.push(self.republish_action(&entry.subject, seq, republish));
+                }
                 if let Some(value) = entry.counter_value {
                     self.remember_counter(&entry.subject, seq, value);
                 }
                 if let Some(reply) = &entry.reply {
-                    let ack = self.pub_ack(seq, entry.counter_value, false);
+                    let ack = match &entry.batch {
+                        Some((id, count)) => self.batch_ack(seq, id, *count),
+                        None => self.pub_ack(seq, entry.counter_value, false),
+                    };
                     push_reply(actions, reply, ack);
                 }
                 for reply in &entry.duplicate_replies {
@@ -384,6 +427,10 @@ impl StreamMachine {
         if self.in_flight.len() >= self.limits.max_in_flight {
             return true;
         }
+        if batch::is_commit(&publish.headers) {
+            // A commit checks its messages against the stream as stored.
+            return !self.in_flight.is_empty() || self.pending_load.is_some();
+        }
         publish::depends_on_sequences(&publish.headers)
             && self.in_flight.iter().any(|entry| entry.may_fail)
     }
@@ -442,10 +489,65 @@ impl StreamMachine {
         Bytes::from(out)
     }
 
+    /// Go's republished message: the stored headers (if any) with the stream's headers
+    /// added in Go's order, and the payload (only its size with `headers_only`).
+    fn republish_action(&self, subject: &str, seq: u64, republish: &PendingRepublish) -> Action {
+        let headers_only = self
+            .config
+            .republish
+            .as_ref()
+            .is_some_and(|republish| republish.headers_only);
+        let time = crate::time::Timestamp::from_unix_nanos(republish.timestamp_ns).to_rfc3339();
+        let mut added = format!(
+            "Nats-Stream: {}\r\nNats-Subject: {subject}\r\nNats-Sequence: {seq}\r\nNats-Time-Stamp: {time}\r\nNats-Last-Sequence: {}\r\n",
+            self.config.name, republish.last_subject_seq
+        );
+        if headers_only {
+            added.push_str(&format!("Nats-Msg-Size: {}\r\n", republish.payload.len()));
+        }
+        let mut headers = Vec::with_capacity(republish.headers.len() + added.len() + 12);
+        if republish.headers.len() >= 4 {
+            // The message's own block without its final CRLF, then ours.
+            headers.extend_from_slice(&republish.headers[..republish.headers.len() - 2]);
+        } else {
+            headers.extend_from_slice(b"NATS/1.0\r\n");
+        }
+        headers.extend_from_slice(added.as_bytes());
+        headers.extend_from_slice(b"\r\n");
+        Action::Republish {
+            subject: republish.destination.clone(),
+            headers: Bytes::from(headers),
+            payload: if headers_only {
+                Bytes::new()
+            } else {
+                republish.payload.clone()
+            },
+        }
+    }
+
+    /// The PubAck of a committed batch: the last sequence, the batch id and its size.
+    fn batch_ack(&self, seq: u64, id: &str, count: u64) -> Bytes {
+        let plain = self.pub_ack(seq, None, false);
+        let mut out = String::from_utf8_lossy(&plain[..plain.len() - 1]).into_owned();
+        out.push_str(",\"batch\":");
+        out.push_str(&crate::json::to_string(&id));
+        out.push_str(",\"count\":");
+        out.push_str(&count.to_string());
+        out.push('}');
+        Bytes::from(out)
+    }
+
+    /// A PubAck carrying `error`.
+    fn error_ack(&self, error: &ApiError) -> Bytes {
+        Bytes::from(crate::api::PubAckResponse::error(
+            &self.config.name,
+            error.clone(),
+        ))
+    }
+
     fn reply_error(&self, actions: &mut Vec<Action>, reply: Option<&str>, error: ApiError) {
         if let Some(reply) = reply.filter(|_| !self.config.no_ack) {
-            let payload = crate::api::PubAckResponse::error(&self.config.name, error);
-            push_reply(actions, reply, Bytes::from(payload));
+            push_reply(actions, reply, self.error_ack(&error));
         }
     }
 }

@@ -54,7 +54,7 @@ fn parse_sequence(value: &[u8]) -> u64 {
 
 /// Go's `parseMessageTTL`: `never`, a Go duration of at least a second, or whole seconds.
 /// `Ok(None)` when absent; `Ok(Some(-1))` for never.
-fn parse_ttl(raw: &[u8]) -> Result<Option<i64>, ()> {
+pub(crate) fn parse_ttl(raw: &[u8]) -> Result<Option<i64>, ()> {
     let Some(value) = headers::get_str(raw, names::TTL).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
@@ -92,10 +92,11 @@ impl StreamMachine {
             machine.reply_error(actions, reply.as_deref(), error);
         };
         let raw = publish.headers.clone();
-        if !raw.is_empty() && !header_str(&raw, names::BATCH_ID).is_empty() {
-            // Natrix refuses atomic batches (`allow_atomic` is refused on create), so every
-            // batch message gets the Go server's answer for a stream without them.
-            return fail(self, actions, ApiError::new(ErrorId::AtomicPublishDisabled));
+        if !self.committing_batch
+            && !raw.is_empty()
+            && !header_str(&raw, names::BATCH_ID).is_empty()
+        {
+            return self.batch_publish(store, publish, actions);
         }
         if self.config.sealed {
             return fail(self, actions, ApiError::new(ErrorId::StreamSealed));
@@ -273,6 +274,15 @@ impl StreamMachine {
             ttl_seconds = marker_ttl;
             publish.headers = headers::set(&publish.headers, names::TTL, &ttl_seconds.to_string());
         }
+        let republish = publish.republish_to.clone().map(|destination| {
+            Box::new(super::PendingRepublish {
+                destination,
+                last_subject_seq: self.last_seq_for(store, &publish.subject),
+                headers: publish.headers.clone(),
+                payload: publish.payload.clone(),
+                timestamp_ns: publish.now_ns,
+            })
+        });
         self.issue_store(
             publish,
             msg_id,
@@ -280,6 +290,7 @@ impl StreamMachine {
             ttl_seconds,
             rollup_sub,
             rollup_all,
+            republish,
             actions,
         );
     }
@@ -293,6 +304,7 @@ impl StreamMachine {
         ttl_seconds: i64,
         rollup_sub: bool,
         rollup_all: bool,
+        republish: Option<Box<super::PendingRepublish>>,
         actions: &mut Vec<Action>,
     ) {
         let token = self.next_token();
@@ -347,6 +359,8 @@ impl StreamMachine {
             rollup_all,
             may_fail,
             duplicate_replies: Vec::new(),
+            republish,
+            batch: None,
         });
     }
 

@@ -30,6 +30,10 @@ struct Harness {
     replies: Vec<(String, String)>,
     unreported: Vec<(Token, Result<u64, natrix_storage::StoreError>)>,
     pipelined: bool,
+    /// Every publish is republished here when set (the runtime's transform, simplified).
+    republish_to: Option<String>,
+    /// Republished messages: subject, headers, payload.
+    republished: Vec<(String, String, Bytes)>,
 }
 
 fn config(adjust: impl FnOnce(&mut StreamConfig)) -> StreamConfig {
@@ -56,6 +60,8 @@ impl Harness {
             replies: Vec::new(),
             unreported: Vec::new(),
             pipelined: false,
+            republish_to: None,
+            republished: Vec::new(),
         }
     }
 
@@ -82,6 +88,7 @@ impl Harness {
                 headers: raw,
                 payload: Bytes::from(payload.to_owned()),
                 now_ns,
+                republish_to: self.republish_to.clone(),
             },
             &mut actions,
         );
@@ -112,6 +119,14 @@ impl Harness {
                 Action::Reply { subject, payload } => {
                     let text = String::from_utf8(payload.to_vec()).expect("utf8");
                     self.replies.push((subject, text));
+                }
+                Action::Republish {
+                    subject,
+                    headers,
+                    payload,
+                } => {
+                    let text = String::from_utf8(headers.to_vec()).expect("utf8");
+                    self.republished.push((subject, text, payload));
                 }
             }
         }
@@ -471,6 +486,7 @@ fn file_store_pipelined_publishes_get_the_predicted_sequences() {
                     headers: builder.finish(),
                     payload: Bytes::from_static(b"payload"),
                     now_ns: 1_000 + index,
+                    republish_to: None,
                 },
                 &mut actions,
             );
@@ -503,4 +519,375 @@ fn file_store_pipelined_publishes_get_the_predicted_sequences() {
         assert_eq!(store.state().last_seq, 20);
         store.close().await.expect("close");
     });
+}
+
+#[test]
+fn stored_messages_are_republished_with_the_go_servers_headers() {
+    let mut harness = Harness::new(config(|config| {
+        config.republish = Some(crate::api::RePublish {
+            src: "s.>".to_owned(),
+            dest: "r.>".to_owned(),
+            headers_only: false,
+        });
+    }));
+    harness.republish_to = Some("r.s.a".to_owned());
+    harness.publish_at("s.a", &[], "one", 1_700_000_000_000_000_000);
+    harness.publish_at("s.a", &[("X-Trace", "7")], "two", 1_700_000_000_500_000_000);
+    assert_eq!(harness.republished.len(), 2);
+    let (subject, headers, payload) = &harness.republished[0];
+    assert_eq!(subject, "r.s.a");
+    assert_eq!(
+        headers,
+        "NATS/1.0\r\nNats-Stream: S\r\nNats-Subject: s.a\r\nNats-Sequence: 1\r\n\
+         Nats-Time-Stamp: 2023-11-14T22:13:20Z\r\nNats-Last-Sequence: 0\r\n\r\n"
+    );
+    assert_eq!(&payload[..], b"one");
+    let (_, headers, _) = &harness.republished[1];
+    assert_eq!(
+        headers,
+        "NATS/1.0\r\nX-Trace: 7\r\nNats-Stream: S\r\nNats-Subject: s.a\r\n\
+         Nats-Sequence: 2\r\nNats-Time-Stamp: 2023-11-14T22:13:20.5Z\r\n\
+         Nats-Last-Sequence: 1\r\n\r\n"
+    );
+    // The PubAck follows the republish.
+    assert_eq!(harness.replies.len(), 2);
+}
+
+#[test]
+fn headers_only_republish_sends_the_size_instead_of_the_payload() {
+    let mut harness = Harness::new(config(|config| {
+        config.republish = Some(crate::api::RePublish {
+            src: ">".to_owned(),
+            dest: "r.>".to_owned(),
+            headers_only: true,
+        });
+    }));
+    harness.republish_to = Some("r.s.b".to_owned());
+    harness.publish("s.b", &[], "12345");
+    let (_, headers, payload) = &harness.republished[0];
+    assert!(
+        headers.ends_with("Nats-Last-Sequence: 0\r\nNats-Msg-Size: 5\r\n\r\n"),
+        "{headers}"
+    );
+    assert!(payload.is_empty());
+    // A publish that fails is not republished.
+    harness.republish_to = Some("r.bad".to_owned());
+    harness.publish("s.b", &[("Nats-Expected-Stream", "OTHER")], "x");
+    assert_eq!(harness.republished.len(), 1);
+}
+
+fn atomic() -> StreamConfig {
+    config(|config| config.allow_atomic = true)
+}
+
+fn batch_headers<'a>(
+    id: &'a str,
+    seq: &'a str,
+    commit: Option<&'a str>,
+) -> Vec<(&'a str, &'a str)> {
+    let mut headers = vec![("Nats-Batch-Id", id), ("Nats-Batch-Sequence", seq)];
+    if let Some(commit) = commit {
+        headers.push(("Nats-Batch-Commit", commit));
+    }
+    headers
+}
+
+#[test]
+fn an_atomic_batch_is_staged_then_stored_whole_at_its_commit() {
+    let mut harness = Harness::new(atomic());
+    harness.publish("s.a", &batch_headers("b1", "1", None), "one");
+    harness.publish("s.b", &batch_headers("b1", "2", None), "two");
+    assert_eq!(harness.store.state().msgs, 0, "staged, not stored");
+    assert_eq!(
+        harness.replies[0].1, "",
+        "a staged message is answered empty"
+    );
+    harness.publish("s.a", &batch_headers("b1", "3", Some("1")), "three");
+    assert_eq!(
+        harness.replies[2].1,
+        r#"{"stream":"S","seq":3,"batch":"b1","count":3}"#
+    );
+    assert_eq!(harness.store.state().msgs, 3);
+    // The id is free again; a stray message of the finished batch is incomplete.
+    harness.publish("s.a", &batch_headers("b1", "4", None), "late");
+    assert!(
+        harness.replies[3].1.contains("10176"),
+        "{}",
+        harness.replies[3].1
+    );
+}
+
+#[test]
+fn an_end_of_batch_commit_is_not_stored_and_marks_the_last_message() {
+    let mut harness = Harness::new(atomic());
+    harness.publish("s.a", &batch_headers("e", "1", None), "one");
+    harness.publish("s.a", &batch_headers("e", "2", None), "two");
+    harness.publish("s.a", &batch_headers("e", "3", Some("eob")), "");
+    assert_eq!(
+        harness.replies[2].1,
+        r#"{"stream":"S","seq":2,"batch":"e","count":2}"#
+    );
+    let last = now(harness.store.load_msg(2)).unwrap().unwrap();
+    assert_eq!(
+        crate::headers::get_str(&last.headers, "Nats-Batch-Commit"),
+        Some("1")
+    );
+    assert_eq!(harness.store.state().msgs, 2);
+}
+
+#[test]
+fn a_failing_message_leaves_nothing_of_its_batch() {
+    let mut harness = Harness::new(atomic());
+    let mut first = batch_headers("f", "1", None);
+    first.push(("Nats-Msg-Id", "id-1"));
+    harness.publish("s.a", &first, "one");
+    let mut second = batch_headers("f", "2", Some("1"));
+    second.push(("Nats-Expected-Stream", "OTHER"));
+    harness.publish("s.a", &second, "two");
+    assert!(
+        harness.replies[1].1.contains("10060"),
+        "{}",
+        harness.replies[1].1
+    );
+    assert_eq!(harness.store.state().msgs, 0);
+    // The machine forgot the batch's sequence and message id.
+    harness.publish("s.a", &[("Nats-Msg-Id", "id-1")], "again");
+    assert_eq!(harness.replies[2].1, r#"{"stream":"S","seq":1}"#);
+}
+
+#[test]
+fn batch_checks_see_the_messages_before_them() {
+    let mut harness = Harness::new(atomic());
+    let mut first = batch_headers("c", "1", None);
+    first.push(("Nats-Expected-Last-Sequence", "0"));
+    harness.publish("s.a", &first, "one");
+    let mut second = batch_headers("c", "2", Some("1"));
+    second.push(("Nats-Expected-Last-Subject-Sequence", "0"));
+    harness.publish("s.a", &second, "two");
+    assert!(
+        harness.replies[1].1.contains("10164"),
+        "{}",
+        harness.replies[1].1
+    );
+    // Duplicate ids inside a batch, and gaps, are refused.
+    let mut one = batch_headers("d", "1", None);
+    one.push(("Nats-Msg-Id", "same"));
+    harness.publish("s.a", &one, "x");
+    let mut two = batch_headers("d", "2", Some("1"));
+    two.push(("Nats-Msg-Id", "same"));
+    harness.publish("s.a", &two, "y");
+    assert!(
+        harness.replies[3].1.contains("10201"),
+        "{}",
+        harness.replies[3].1
+    );
+    harness.publish("s.a", &batch_headers("g", "1", None), "x");
+    harness.publish("s.a", &batch_headers("g", "3", Some("1")), "y");
+    assert!(
+        harness.replies[5].1.contains("10176"),
+        "{}",
+        harness.replies[5].1
+    );
+    assert_eq!(harness.store.state().msgs, 0);
+}
+
+#[test]
+fn batches_are_refused_where_they_are_not_enabled_or_malformed() {
+    let mut harness = Harness::new(config(|_| {}));
+    harness.publish("s.a", &batch_headers("x", "1", Some("1")), "one");
+    assert!(
+        harness.replies[0].1.contains("10174"),
+        "{}",
+        harness.replies[0].1
+    );
+    let mut harness = Harness::new(atomic());
+    harness.publish("s.a", &[("Nats-Batch-Id", "x")], "no sequence");
+    assert!(
+        harness.replies[0].1.contains("10175"),
+        "{}",
+        harness.replies[0].1
+    );
+    harness.publish("s.a", &batch_headers("x", "1", Some("yes")), "bad commit");
+    assert!(
+        harness.replies[1].1.contains("10200"),
+        "{}",
+        harness.replies[1].1
+    );
+    let long = "i".repeat(65);
+    harness.publish("s.a", &batch_headers(&long, "1", None), "long id");
+    assert!(
+        harness.replies[2].1.contains("10179"),
+        "{}",
+        harness.replies[2].1
+    );
+    harness.publish("s.a", &batch_headers("big", "1001", Some("1")), "too far");
+    assert!(
+        harness.replies[3].1.contains("10199"),
+        "{}",
+        harness.replies[3].1
+    );
+    assert_eq!(harness.store.state().msgs, 0);
+}
+
+#[test]
+fn a_commit_waits_for_the_stores_in_flight() {
+    let mut harness = Harness::new(atomic());
+    harness.pipelined = true;
+    harness.publish("s.x", &[], "plain");
+    harness.publish("s.a", &batch_headers("w", "1", None), "one");
+    harness.publish("s.a", &batch_headers("w", "2", Some("1")), "two");
+    assert_eq!(harness.machine.held(), 1, "the commit waits");
+    harness.complete_all(false);
+    harness.complete_all(false);
+    let acks: Vec<&str> = harness
+        .replies
+        .iter()
+        .map(|(_, text)| text.as_str())
+        .collect();
+    assert!(
+        acks.contains(&r#"{"stream":"S","seq":3,"batch":"w","count":2}"#),
+        "{acks:?}"
+    );
+    assert_eq!(harness.store.state().msgs, 3);
+}
+
+#[test]
+fn idle_batches_are_abandoned() {
+    let mut harness = Harness::new(atomic());
+    harness.publish_at("s.a", &batch_headers("t", "1", None), "one", 1_000_000_000);
+    harness
+        .machine
+        .tick(1_000_000_000 + super::batch::BATCH_TIMEOUT_NS + 1);
+    harness.publish_at(
+        "s.a",
+        &batch_headers("t", "2", Some("1")),
+        "two",
+        20_000_000_000,
+    );
+    assert!(
+        harness.replies[1].1.contains("10176"),
+        "{}",
+        harness.replies[1].1
+    );
+}
+
+#[test]
+fn interleaved_batches_commit_one_after_the_other() {
+    let mut harness = Harness::new(atomic());
+    harness.pipelined = true;
+    for seq in 1..=3 {
+        let commit = (seq == 3).then_some("1");
+        let seq_text = seq.to_string();
+        harness.publish("s.a", &batch_headers("p", &seq_text, commit), "p");
+        harness.publish("s.b", &batch_headers("q", &seq_text, commit), "q");
+    }
+    // q's commit waits for p's stores; a new batch's first message waits behind it.
+    harness.publish("s.c", &batch_headers("r", "1", None), "r");
+    for _ in 0..4 {
+        harness.complete_all(false);
+    }
+    let acks: Vec<&str> = harness
+        .replies
+        .iter()
+        .map(|(_, text)| text.as_str())
+        .collect();
+    assert!(
+        acks.contains(&r#"{"stream":"S","seq":3,"batch":"p","count":3}"#),
+        "{acks:?}"
+    );
+    assert!(
+        acks.contains(&r#"{"stream":"S","seq":6,"batch":"q","count":3}"#),
+        "{acks:?}"
+    );
+    assert_eq!(
+        acks.iter().filter(|ack| ack.is_empty()).count(),
+        5,
+        "{acks:?}"
+    );
+    assert_eq!(harness.machine.held(), 0);
+}
+
+/// Clients that each send the next batch message only once the previous one was answered,
+/// with stores completing one at a time: every message is answered.
+#[test]
+fn concurrent_batch_clients_always_get_their_answers() {
+    let store = MemStore::new(store_config(&atomic()));
+    let mut machine = StreamMachine::new(atomic(), "", MachineLimits::default(), &store);
+    const CLIENTS: usize = 3;
+    const SIZE: usize = 4;
+    const BATCHES: usize = 5;
+    // (batch, seq) each client sends next; None when waiting for an answer.
+    let mut next: Vec<Option<(usize, usize)>> = vec![Some((0, 1)); CLIENTS];
+    let mut waiting: Vec<Option<String>> = vec![None; CLIENTS];
+    let mut unreported = std::collections::VecDeque::new();
+    let mut answered = 0;
+    for _round in 0..10_000 {
+        let mut actions = Vec::new();
+        for client in 0..CLIENTS {
+            if let Some((batch, seq)) = next[client].take() {
+                let reply = format!("c{client}.{batch}.{seq}");
+                let mut builder = HeaderBuilder::new(None, "");
+                builder.append("Nats-Batch-Id", &format!("c{client}-{batch}"));
+                builder.append("Nats-Batch-Sequence", &seq.to_string());
+                if seq == SIZE {
+                    builder.append("Nats-Batch-Commit", "1");
+                }
+                waiting[client] = Some(reply.clone());
+                machine.publish(
+                    &store,
+                    Publish {
+                        subject: format!("s.{client}"),
+                        reply: Some(reply),
+                        headers: builder.finish(),
+                        payload: Bytes::from_static(b"m"),
+                        now_ns: 1_000,
+                        republish_to: None,
+                    },
+                    &mut actions,
+                );
+            }
+        }
+        if let Some((token, outcome)) = unreported.pop_front() {
+            let outcome: Result<u64, natrix_storage::StoreError> = outcome;
+            machine.store_completed(&store, token, outcome.as_ref().copied(), &mut actions);
+        }
+        for action in actions {
+            match action {
+                Action::Store { token, message } => {
+                    unreported.push_back((token, now(store.store_msg(message))));
+                }
+                Action::Reply { subject, payload } => {
+                    let client: usize = subject[1..2].parse().unwrap();
+                    assert_eq!(waiting[client].as_deref(), Some(subject.as_str()));
+                    let text = String::from_utf8_lossy(&payload).into_owned();
+                    assert!(!text.contains("error"), "{subject}: {text}");
+                    waiting[client] = None;
+                    answered += 1;
+                    let parts: Vec<usize> = subject[3..]
+                        .split('.')
+                        .map(|p| p.parse().unwrap())
+                        .collect();
+                    let (batch, seq) = (parts[0], parts[1]);
+                    next[client] = if seq < SIZE {
+                        Some((batch, seq + 1))
+                    } else if batch + 1 < BATCHES {
+                        Some((batch + 1, 1))
+                    } else {
+                        None
+                    };
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        if answered == CLIENTS * SIZE * BATCHES {
+            break;
+        }
+    }
+    assert_eq!(
+        answered,
+        CLIENTS * SIZE * BATCHES,
+        "waiting: {waiting:?}, held {}",
+        machine.held()
+    );
+    assert_eq!(store.state().msgs, (CLIENTS * SIZE * BATCHES) as u64);
 }

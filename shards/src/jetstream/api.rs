@@ -236,9 +236,11 @@ impl JetStream {
                 let stream = stream.clone();
                 self.consumer_request(shard, request, &operation, &stream);
             }
-            ApiCall::StreamSnapshot(_) => {
-                let error = ApiError::stream_snapshot("snapshots are not supported by Natrix yet");
-                self.reply_error(shard, &request, error);
+            ApiCall::StreamSnapshot(_)
+                if natrix_jetstream::requests::is_empty_request(&request.body) =>
+            {
+                // Go refuses an empty snapshot request before it looks the stream up.
+                self.reply_error(shard, &request, ApiError::new(ErrorId::BadRequest));
             }
             _ => self.handle_stream_request(shard, request),
         }

@@ -48,6 +48,9 @@ const GATHER_TIMEOUT: Duration = Duration::from_secs(4);
 pub(super) struct Meta {
     streams: RefCell<HashMap<AccountId, BTreeMap<String, DirectoryEntry>>>,
     gathers: RefCell<HashMap<u64, Gather>>,
+    /// Streams being restored: their names are taken, but (as in the Go server, which
+    /// creates the stream only once the backup arrives) they are not listed yet.
+    restoring: RefCell<std::collections::HashSet<(AccountId, String)>>,
     next_token: Cell<u64>,
 }
 
@@ -88,8 +91,16 @@ impl Meta {
             .insert(entry.config.name.clone(), entry);
     }
 
+    /// A restore completed: the stream is listed from now on.
+    pub fn restored(&self, account: AccountId, stream: &str) {
+        self.restoring
+            .borrow_mut()
+            .remove(&(account, stream.to_owned()));
+    }
+
     /// Puts a directory entry back after an owner could not carry out a change.
     pub fn revert(&self, account: AccountId, stream: &str, previous: Option<Box<DirectoryEntry>>) {
+        self.restored(account, stream);
         let mut streams = self.streams.borrow_mut();
         let entries = streams.entry(account).or_default();
         match previous {
@@ -125,9 +136,12 @@ impl Meta {
             ApiCall::StreamUpdate(name) => self.update(js, &request, name),
             ApiCall::StreamDelete(name) => self.delete(&request, name),
             ApiCall::StreamNames => self.names(js, shard, &request),
-            ApiCall::StreamRestore(_) => Err(ApiError::stream_restore(
-                "restores are not supported by Natrix yet",
-            )),
+            ApiCall::StreamRestore(name) => {
+                match natrix_jetstream::requests::parse_restore(name, &request.body) {
+                    Ok(parsed) => self.approve_new(js, &request, name, &parsed, true),
+                    Err(error) => Err(error),
+                }
+            }
             _ => Err(ApiError::new(ErrorId::BadRequest)),
         };
         match result {
@@ -154,6 +168,39 @@ impl Meta {
     }
 }
 
+/// Refuses a subject transform or republish that the configuration checks accept but
+/// Natrix's transform engine (`crate::mapping`) cannot run (a mapping function it lacks),
+/// instead of storing it and ignoring it.
+fn check_transforms(config: &StreamConfig) -> Result<(), ApiError> {
+    let pairs = config
+        .subject_transform
+        .iter()
+        .map(|transform| (&transform.src, &transform.dest))
+        .chain(
+            config
+                .republish
+                .iter()
+                .map(|republish| (&republish.src, &republish.dest)),
+        );
+    for (source, destination) in pairs {
+        let source = if source.is_empty() {
+            ">"
+        } else {
+            source.as_str()
+        };
+        if let Err(error) = crate::mapping::check_destination(source, destination) {
+            return Err(ApiError::with_args(
+                ErrorId::StreamInvalidConfig,
+                &[(
+                    "{err}",
+                    &format!("subject transform to '{destination}': {error}"),
+                )],
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// What a meta call decided: nothing more to do, a change for the owner, or an error reply.
 type Decision = Result<Option<StreamChange>, ApiError>;
 
@@ -166,23 +213,42 @@ impl Meta {
     }
 
     fn create(&self, js: &JetStream, request: &ApiRequest, name: &str) -> Decision {
-        let fail = Err;
         let parsed = match StreamConfigRequest::from_json(&request.body) {
             Ok(parsed) => parsed,
-            Err(error) => return fail(ApiError::invalid_json(error)),
+            Err(error) => return Err(ApiError::invalid_json(error)),
         };
+        self.approve_new(js, request, name, &parsed, false)
+    }
+
+    /// The checks of a new stream, created (`restore` false) or restored from a backup: Go's
+    /// `checkStreamCfg`, the features Natrix refuses, the account's limits, the name (an
+    /// identical create is answered with the existing stream; a restore never replaces one)
+    /// and the subjects of the account's other streams.
+    fn approve_new(
+        &self,
+        js: &JetStream,
+        request: &ApiRequest,
+        name: &str,
+        parsed: &StreamConfigRequest,
+        restore: bool,
+    ) -> Decision {
+        let fail = Err;
         let limits = Self::config_limits(js, request.account);
         let streams = self.streams.borrow();
         let account_streams = streams.get(&request.account);
         let directory = AccountStreams(account_streams);
-        let config = match prepare_create(name, &parsed, &limits, &directory) {
+        let config = match prepare_create(name, parsed, &limits, &directory) {
             Ok(config) => config,
             Err(error) => return fail(error),
         };
-        if let Err(error) = refuse_unsupported(&config) {
+        if let Err(error) = refuse_unsupported(&config).and_then(|()| check_transforms(&config)) {
             return fail(error);
         }
-        if let Some(existing) = account_streams.and_then(|streams| streams.get(name)) {
+        let existing = account_streams.and_then(|streams| streams.get(name));
+        if restore && existing.is_some() {
+            return fail(ApiError::new(ErrorId::StreamNameExistRestoreFailed));
+        }
+        if let Some(existing) = existing {
             if matches_existing(&config, &existing.config) {
                 return Ok(Some(StreamChange::Existing));
             }
@@ -210,6 +276,11 @@ impl Meta {
         }
         drop(streams);
         let created_ns = now_ns();
+        if restore {
+            self.restoring
+                .borrow_mut()
+                .insert((request.account, name.to_owned()));
+        }
         self.insert(
             request.account,
             DirectoryEntry {
@@ -220,7 +291,7 @@ impl Meta {
         Ok(Some(StreamChange::Create {
             config,
             created_ns,
-            restore: false,
+            restore,
         }))
     }
 
@@ -244,7 +315,7 @@ impl Meta {
             Ok(config) => config,
             Err(error) => return fail(error),
         };
-        if let Err(error) = refuse_unsupported(&config) {
+        if let Err(error) = refuse_unsupported(&config).and_then(|()| check_transforms(&config)) {
             return fail(error);
         }
         let account_limits = js
@@ -296,10 +367,12 @@ impl Meta {
         let parsed: StreamNamesRequest =
             natrix_jetstream::json::from_request(&request.body).map_err(ApiError::invalid_json)?;
         let streams = self.streams.borrow();
+        let restoring = self.restoring.borrow();
         let names: Vec<String> = streams
             .get(&request.account)
             .into_iter()
             .flat_map(|streams| streams.values())
+            .filter(|entry| !restoring.contains(&(request.account, entry.config.name.clone())))
             .filter(|entry| {
                 parsed.subject.is_empty()
                     || entry.config.subjects.iter().any(|subject| {

@@ -18,12 +18,14 @@
 //!   run as tasks started in the order the machine asked for them.
 //! - `stream_api`, `direct`: the stream-scoped requests answered by the owner (info, purge,
 //!   message get and delete, direct get).
+//! - `backup`: snapshots and restores with the Go server's chunked flow and format.
 //! - `startup`: recovery of every stream at start, and shutdown.
 //! - `snapshot`: what `/jsz` reads of a shard.
 //! - `files`: the directory layout and the stream metafile. `placement`: who owns what.
 //!   `store`: a file or memory store behind one type.
 
 mod api;
+mod backup;
 mod direct;
 mod files;
 mod meta;
@@ -288,6 +290,11 @@ impl JetStreamHandler for JetStream {
             } => {
                 if let Some(meta) = &js.meta {
                     meta.revert(account, &stream, previous);
+                }
+            }
+            JetStreamMsg::Restored { account, stream } => {
+                if let Some(meta) = &js.meta {
+                    meta.restored(account, &stream);
                 }
             }
             JetStreamMsg::Query { token, query } => js.answer_query(shard, token, query),

@@ -28,6 +28,7 @@ use super::store::Store;
 use super::{now_ns, JetStream, JetStreamError};
 use crate::account::AccountId;
 use crate::local_sync::LocalNotify;
+use crate::mapping::SubjectTransform;
 use crate::message::Message;
 use crate::shard::{DirectoryEntry, InternalSubscriber, Shard, SubId};
 
@@ -55,7 +56,38 @@ pub(super) struct Stream {
     pausing: Cell<bool>,
     last_timestamp_ns: Cell<i64>,
     write_failure_logged: Cell<bool>,
+    /// The configuration's subject transform and republish, compiled.
+    transforms: RefCell<Transforms>,
     js: Weak<JetStream>,
+}
+
+/// A stream's subject rewrites, compiled from its configuration.
+#[derive(Default)]
+struct Transforms {
+    /// `subject_transform`: applied to every captured subject that matches its source.
+    input: Option<SubjectTransform>,
+    /// `republish`: where a stored message goes again, if its subject matches the source.
+    republish: Option<SubjectTransform>,
+}
+
+impl Transforms {
+    /// Compiles the transforms of `config`; the meta shard has checked that they compile.
+    fn of(config: &StreamConfig) -> Transforms {
+        let compile = |source: &str, destination: &str| {
+            let source = if source.is_empty() { ">" } else { source };
+            SubjectTransform::new(source, destination).ok()
+        };
+        Transforms {
+            input: config
+                .subject_transform
+                .as_ref()
+                .and_then(|transform| compile(&transform.src, &transform.dest)),
+            republish: config
+                .republish
+                .as_ref()
+                .and_then(|republish| compile(&republish.src, &republish.dest)),
+        }
+    }
 }
 
 /// The internal subscriber on a stream's subjects.
@@ -116,6 +148,7 @@ impl Stream {
             pausing: Cell::new(false),
             last_timestamp_ns: Cell::new(last_timestamp_ns),
             write_failure_logged: Cell::new(false),
+            transforms: RefCell::new(Transforms::of(&entry.config)),
             js: Rc::downgrade(js),
         });
         stream.recover_dedupe().await;
@@ -179,8 +212,26 @@ impl Stream {
         let header_len = message.header_len.min(message.payload.len());
         let now = now_ns().max(self.last_timestamp_ns.get());
         self.last_timestamp_ns.set(now);
+        let (subject, republish_to) = {
+            let transforms = self.transforms.borrow();
+            // As the Go server: a subject the transform's source does not match is kept.
+            let subject = transforms
+                .input
+                .as_ref()
+                .and_then(|transform| transform.apply(&message.subject))
+                .unwrap_or_else(|| message.subject.to_vec());
+            let republish_to = transforms
+                .republish
+                .as_ref()
+                .and_then(|transform| transform.apply(&subject))
+                .filter(|destination| {
+                    natrix_jetstream::subject::is_valid_literal_subject(destination)
+                })
+                .map(|destination| String::from_utf8_lossy(&destination).into_owned());
+            (String::from_utf8_lossy(&subject).into_owned(), republish_to)
+        };
         let publish = Publish {
-            subject: String::from_utf8_lossy(&message.subject).into_owned(),
+            subject,
             reply: message
                 .reply
                 .as_ref()
@@ -188,6 +239,7 @@ impl Stream {
             headers: message.payload.slice(..header_len),
             payload: message.payload.slice(header_len..),
             now_ns: now,
+            republish_to,
         };
         let mut actions = Vec::new();
         self.machine
@@ -225,6 +277,20 @@ impl Stream {
                         let loaded = stream.store.load_last_msg(&subject).await;
                         stream.loaded(&shard, token, loaded);
                     });
+                }
+                Action::Republish {
+                    subject,
+                    headers,
+                    payload,
+                } => {
+                    let message = Message::with_headers(
+                        self.account,
+                        Bytes::from(subject),
+                        None,
+                        &headers,
+                        &payload,
+                    );
+                    js.queue_reply(shard, message);
                 }
                 Action::Reply { subject, payload } => {
                     let message = Message::new(self.account, Bytes::from(subject), None, payload);
@@ -325,6 +391,7 @@ impl Stream {
             super::files::write_meta(dir, &entry).await?;
         }
         let subjects_changed = self.config().subjects != config.subjects;
+        *self.transforms.borrow_mut() = Transforms::of(&config);
         self.machine.borrow_mut().set_config(config);
         if subjects_changed && !self.closed.get() {
             self.unsubscribe(shard);

@@ -28,7 +28,9 @@ use crate::shard::{ApiCall, ApiRequest, DirectoryEntry, JetStreamMsg, Shard, Str
 pub(super) enum InfoView {
     /// `STREAM.INFO`: the server's `_nats.*` metadata and the cluster (leader) section.
     Info,
-    /// Create and update replies: the metadata, no cluster section.
+    /// Create (and restore) replies: the metadata, no cluster section, no domain.
+    Create,
+    /// Update replies: the metadata and the domain, no cluster section.
     Change,
     /// `STREAM.LIST` entries: the configuration as stored.
     List,
@@ -46,7 +48,7 @@ impl Stream {
         let config = self.config();
         let config = match view {
             InfoView::List => config,
-            InfoView::Info | InfoView::Change => {
+            InfoView::Info | InfoView::Create | InfoView::Change => {
                 with_dynamic_metadata(&config, &settings.version, API_LEVEL)
             }
         };
@@ -75,7 +77,12 @@ impl Stream {
             config,
             created: Timestamp::from_unix_nanos(self.created_ns.get()),
             state,
-            domain: settings.domain.clone(),
+            // As the Go server: a create reply leaves the domain out.
+            domain: if view == InfoView::Create {
+                String::new()
+            } else {
+                settings.domain.clone()
+            },
             cluster: (view == InfoView::Info).then(|| ClusterInfo {
                 leader: settings.server_name.clone(),
                 ..ClusterInfo::default()
@@ -135,6 +142,7 @@ impl JetStream {
             ApiCall::MsgGet(_) => self.msg_get(shard, &stream, request),
             ApiCall::MsgDelete(_) => self.msg_delete(shard, &stream, request),
             ApiCall::DirectGet { .. } => super::direct::direct_get(self, shard, &stream, request),
+            ApiCall::StreamSnapshot(_) => self.snapshot_stream(shard, &stream, request),
             _ => self.reply_error(shard, &request, ApiError::new(ErrorId::BadRequest)),
         }
     }
@@ -242,10 +250,12 @@ impl JetStream {
         compio::runtime::spawn(async move {
             match *change {
                 StreamChange::Create {
-                    config, created_ns, ..
+                    config,
+                    created_ns,
+                    restore,
                 } => {
                     let entry = DirectoryEntry { config, created_ns };
-                    js.create_stream(&shard, request, entry).await;
+                    js.create_stream(&shard, request, entry, restore).await;
                 }
                 StreamChange::Update { config, previous } => {
                     js.update_stream(&shard, request, config, previous).await;
@@ -255,7 +265,7 @@ impl JetStream {
                     let name = request.call.stream().unwrap_or_default().to_owned();
                     match js.stream(request.account, &name) {
                         Some(stream) => {
-                            let (info, _) = stream.info(&js, InfoView::Change, None);
+                            let (info, _) = stream.info(&js, InfoView::Create, None);
                             // The Go server says `did_create` for an identical create too.
                             let reply = StreamCreateResponse::ok(info, true);
                             js.reply_json(&shard, &request, &reply, false);
@@ -270,11 +280,14 @@ impl JetStream {
         .detach();
     }
 
+    /// Creates a stream the meta shard approved; with `restore`, empty and not capturing
+    /// until the client has sent its backup.
     async fn create_stream(
         self: &Rc<Self>,
         shard: &Rc<Shard>,
         request: ApiRequest,
         entry: DirectoryEntry,
+        restore: bool,
     ) {
         let name = entry.config.name.clone();
         let account_name = shard.config().accounts.get(request.account).name.clone();
@@ -292,7 +305,20 @@ impl JetStream {
                 if std::path::Path::new(dir).exists() {
                     files::remove_stream_dir(dir).await?;
                 }
-                files::write_meta(dir, &entry).await?;
+                if restore {
+                    // A restore writes the metafile once the backup is in: a crash before
+                    // leaves a directory that the next start does not load (and the next
+                    // create of the name removes), never a half-restored stream.
+                    compio::fs::create_dir_all(dir).await.map_err(|source| {
+                        super::JetStreamError::Io {
+                            operation: "create the stream directory",
+                            path: dir.clone(),
+                            source,
+                        }
+                    })?;
+                } else {
+                    files::write_meta(dir, &entry).await?;
+                }
             }
             Stream::open(self, request.account, &account_name, &entry, dir.clone()).await
         }
@@ -305,15 +331,24 @@ impl JetStream {
                     let _ = files::remove_stream_dir(dir).await;
                 }
                 self.revert(shard, request.account, &name, None);
-                self.reply_error(shard, &request, ApiError::stream_create(error));
+                let error = if restore {
+                    ApiError::stream_restore(error)
+                } else {
+                    ApiError::stream_create(error)
+                };
+                self.reply_error(shard, &request, error);
                 return;
             }
         };
+        if restore {
+            self.restore_stream(shard, request, stream).await;
+            return;
+        }
         self.streams
             .borrow_mut()
             .insert((request.account, name.clone()), Rc::clone(&stream));
         stream.start(shard);
-        let (info, _) = stream.info(self, InfoView::Change, None);
+        let (info, _) = stream.info(self, InfoView::Create, None);
         self.reply_json(
             shard,
             &request,
@@ -374,7 +409,7 @@ impl JetStream {
     }
 
     /// Tells the meta shard that an approved change did not happen.
-    fn revert(
+    pub(super) fn revert(
         &self,
         shard: &Shard,
         account: crate::account::AccountId,

@@ -139,7 +139,8 @@ pub struct Shard {
     /// any is, the shard stops reading from its connections and from the mesh, so that
     /// publishers are pushed back instead of a queue growing.
     input_paused: Cell<usize>,
-    input_resumed: LocalNotify,
+    /// Wakes every connection reader and the mesh task waiting for input to resume.
+    input_resumed: crate::local_sync::LocalBroadcast,
 }
 
 impl Shard {
@@ -186,7 +187,7 @@ impl Shard {
             activity: LocalNotify::default(),
             jetstream: RefCell::new(None),
             input_paused: Cell::new(0),
-            input_resumed: LocalNotify::default(),
+            input_resumed: crate::local_sync::LocalBroadcast::default(),
         });
         *shard.me.borrow_mut() = Rc::downgrade(&shard);
         shard
@@ -266,7 +267,7 @@ impl Shard {
         let paused = self.input_paused.get().saturating_sub(1);
         self.input_paused.set(paused);
         if paused == 0 {
-            self.input_resumed.notify();
+            self.input_resumed.notify_all();
         }
     }
 
@@ -278,7 +279,7 @@ impl Shard {
     /// Waits until no internal subscriber has paused the input.
     pub async fn wait_for_input_room(&self) {
         while self.input_paused() {
-            self.input_resumed.notified().await;
+            self.input_resumed.wait().await;
         }
     }
 

@@ -289,7 +289,13 @@ impl Shard {
     /// Handles the interest plane's messages from another shard.
     pub(crate) fn handle_interest_msg(&self, msg: InterestMsg) {
         match msg {
-            InterestMsg::Change(change) => self.interest.borrow_mut().apply(&change),
+            InterestMsg::Change(change) => {
+                let mut interest = self.interest.borrow_mut();
+                interest.apply(&change);
+                if interest.take_large_growth() {
+                    crate::memory::return_free_memory_to_the_kernel();
+                }
+            }
             InterestMsg::Barrier { origin, token } => {
                 self.outboxes.borrow_mut()[usize::from(origin)]
                     .push_back(ShardMsg::Interest(InterestMsg::BarrierAck { token }));

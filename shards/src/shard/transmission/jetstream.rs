@@ -34,6 +34,8 @@ pub enum JetStreamMsg {
         stream: String,
         previous: Option<Box<DirectoryEntry>>,
     },
+    /// Owner to meta shard: the restore of this stream completed; it is listed from now on.
+    Restored { account: AccountId, stream: String },
     /// Meta shard to every shard: report what you know for request `token`.
     Query { token: u64, query: Query },
     /// The answer to a [`JetStreamMsg::Query`].
