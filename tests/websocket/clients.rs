@@ -232,7 +232,7 @@ async fn async_nats_connects_over_ws_and_wss() {
 /// Whether `options` can connect to the WebSocket port and round-trip a PING.
 async fn can_connect(server: &WsServer, options: ConnectOptions) -> bool {
     let options = options
-        .connection_timeout(Duration::from_secs(2))
+        .connection_timeout(Duration::from_secs(5))
         .max_reconnects(Some(1));
     match options.connect(server.ws_url()).await {
         Ok(client) => client.flush().await.is_ok(),
@@ -299,7 +299,7 @@ async fn allowed_connection_types_tell_the_websocket_port_from_the_client_port()
         let name = server.name;
         let user = |user: &str, pass: &str| {
             ConnectOptions::with_user_and_password(user.into(), pass.into())
-                .connection_timeout(Duration::from_secs(2))
+                .connection_timeout(Duration::from_secs(5))
                 .max_reconnects(Some(1))
         };
         assert!(can_connect(&server, user("web", "w")).await, "{name}");
