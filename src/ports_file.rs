@@ -14,6 +14,8 @@ pub struct Listeners {
     pub client_tls: bool,
     pub monitor: Option<SocketAddr>,
     pub monitor_https: bool,
+    /// The WebSocket listener and its scheme (`ws`, `wss`).
+    pub websocket: Option<(SocketAddr, &'static str)>,
 }
 
 /// The file's path: `<dir>/<basename of argv[0]>_<pid>.ports`, as Go names it.
@@ -42,6 +44,9 @@ pub fn contents(listeners: &Listeners) -> String {
             "http"
         };
         fields.push(("monitoring", urls(scheme, monitor)));
+    }
+    if let Some((websocket, scheme)) = listeners.websocket {
+        fields.push(("websocket", urls(scheme, websocket)));
     }
     let body: Vec<String> = fields
         .into_iter()
@@ -137,6 +142,7 @@ mod tests {
             client_tls: true,
             monitor: Some("127.0.0.1:8222".parse().expect("addr")),
             monitor_https: false,
+            websocket: None,
         };
         assert_eq!(
             contents(&listeners),
@@ -147,6 +153,7 @@ mod tests {
             client_tls: false,
             monitor: None,
             monitor_https: false,
+            websocket: None,
         };
         assert!(contents(&wildcard).contains("nats://127.0.0.1:4222"));
         assert!(!contents(&wildcard).contains("monitoring"));

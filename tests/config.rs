@@ -182,10 +182,10 @@ fn go_options_natrix_lacks_are_named_in_warnings_at_start() {
     let path = write(
         &dir,
         "later.conf",
-        "mqtt {\n  port: 1883\n}\nwebsocket {\n  port: 8080\n}\n",
+        "mqtt {\n  port: 1883\n}\nleafnodes {\n  port: 7422\n}\n",
     );
     let server = TestServer::natrix(1, &["-c", path.to_str().expect("utf-8")]);
-    for key in ["mqtt", "websocket"] {
+    for key in ["mqtt", "leafnodes"] {
         assert!(
             server.startup_log.iter().any(|line| line.contains("[WRN]")
                 && line.contains(&format!("{key:?} is not supported by Natrix yet"))),

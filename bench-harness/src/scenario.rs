@@ -18,6 +18,9 @@ pub enum ScenarioKind {
         queue_group: bool,
         payload_len: usize,
     },
+    /// One publisher and one subscriber on one subject, both through the server's WebSocket
+    /// port (`websocket { no_tls: true }`), raw protocol in binary frames.
+    WebSocketPubSub { payload_len: usize },
     /// Closed loop: `in_flight` requesters each wait for a reply before the next request.
     RequestCapacity {
         in_flight: usize,
@@ -121,6 +124,11 @@ impl Scenario {
         )
     }
 
+    /// The server is started with a WebSocket port.
+    pub fn needs_websocket(&self) -> bool {
+        matches!(self.kind, ScenarioKind::WebSocketPubSub { .. })
+    }
+
     pub fn needs_jetstream(&self) -> bool {
         matches!(
             self.kind,
@@ -204,6 +212,18 @@ pub fn plan(options: &PlanOptions) -> Vec<Scenario> {
             format!("pub/sub 1:1, {}", size_label(size)),
             "pub-sub",
             flow(1, 1, false, size),
+        ));
+    }
+    let mut websocket_sizes = vec![small];
+    if medium != small {
+        websocket_sizes.push(medium);
+    }
+    for &size in &websocket_sizes {
+        scenarios.push(throughput(
+            format!("ws-pub-sub-1to1/{}", size_label(size)),
+            format!("pub/sub 1:1 over WebSocket, {}", size_label(size)),
+            "websocket",
+            ScenarioKind::WebSocketPubSub { payload_len: size },
         ));
     }
     let fan_out = options.fan_out;

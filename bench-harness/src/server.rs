@@ -217,6 +217,8 @@ fn resolve_executable(path: &Path) -> Result<PathBuf> {
 /// One running server under test.
 pub struct RunningServer {
     pub client_address: SocketAddr,
+    /// The WebSocket port, when the server was started with one.
+    pub websocket_address: Option<SocketAddr>,
     /// Absent for servers given by URL: no CPU or memory figures can be taken for them.
     child: Option<Child>,
     pub pid: Option<u32>,
@@ -224,6 +226,7 @@ pub struct RunningServer {
     pub command_line: String,
     log_tail: Arc<Mutex<VecDeque<String>>>,
     _store_dir: Option<TempDir>,
+    _config_dir: Option<TempDir>,
 }
 
 /// Everything needed to start a server for one scenario.
@@ -231,6 +234,8 @@ pub struct LaunchRequest<'a> {
     pub target: &'a ServerTarget,
     pub settings: &'a LaunchSettings,
     pub with_jetstream: bool,
+    /// Start with a plain WebSocket port (a config file with `websocket {}`).
+    pub with_websocket: bool,
     pub log_path: PathBuf,
     pub scratch_dir: &'a Path,
     /// Appended to the server's command line (tuning flags, for example).
@@ -247,12 +252,14 @@ impl RunningServer {
             ServerTarget::Url { address } => {
                 return Ok(Self {
                     client_address: *address,
+                    websocket_address: None,
                     child: None,
                     pid: None,
                     jetstream_flags_accepted: true,
                     command_line: format!("(external) nats://{address}"),
                     log_tail: Arc::default(),
                     _store_dir: None,
+                    _config_dir: None,
                 });
             }
             ServerTarget::Binary { flavor, path } => (*flavor, path),
@@ -300,6 +307,20 @@ impl RunningServer {
         } else {
             None
         };
+        let config_dir = if request.with_websocket {
+            // The same file for both servers: a WebSocket port on loopback, without TLS.
+            let dir = TempDir::new(request.scratch_dir, "config")?;
+            let file = dir.path.join("websocket.conf");
+            std::fs::write(
+                &file,
+                "websocket {\n  host: \"127.0.0.1\"\n  port: -1\n  no_tls: true\n}\n",
+            )
+            .with_context(|| format!("writing {}", file.display()))?;
+            args.extend(["-c".to_string(), file.display().to_string()]);
+            Some(dir)
+        } else {
+            None
+        };
         let mut launcher: Vec<String> = Vec::new();
         if let Some(priority) = request.settings.realtime_priority {
             launcher.extend(["chrt".to_string(), "-r".to_string(), priority.to_string()]);
@@ -333,6 +354,7 @@ impl RunningServer {
         let log_file = Arc::new(Mutex::new(log_file));
         let log_tail: Arc<Mutex<VecDeque<String>>> = Arc::default();
         let (address_sender, address_receiver) = mpsc::channel();
+        let websocket_address: Arc<Mutex<Option<SocketAddr>>> = Arc::default();
         let outputs: [Box<dyn std::io::Read + Send>; 2] = [
             Box::new(
                 child
@@ -350,9 +372,12 @@ impl RunningServer {
         for output in outputs {
             let log_file = Arc::clone(&log_file);
             let log_tail = Arc::clone(&log_tail);
-            let address_sender = address_sender.clone();
+            let addresses = ListenAddresses {
+                client: address_sender.clone(),
+                websocket: Arc::clone(&websocket_address),
+            };
             std::thread::spawn(move || {
-                forward_server_output(output, &log_file, &log_tail, &address_sender)
+                forward_server_output(output, &log_file, &log_tail, &addresses)
             });
         }
         drop(address_sender);
@@ -360,18 +385,26 @@ impl RunningServer {
         register_server_pid(pid);
         let mut server = Self {
             client_address: SocketAddr::from(([127, 0, 0, 1], 0)),
+            websocket_address: None,
             child: Some(child),
             pid: Some(pid),
             jetstream_flags_accepted: with_jetstream,
             command_line,
             log_tail,
             _store_dir: store_dir,
+            _config_dir: config_dir,
         };
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         loop {
             match address_receiver.recv_timeout(Duration::from_millis(50)) {
                 Ok(address) => {
                     server.client_address = address;
+                    // Both servers log the WebSocket port before the client port.
+                    server.websocket_address =
+                        websocket_address.lock().ok().and_then(|address| *address);
+                    if request.with_websocket && server.websocket_address.is_none() {
+                        bail!("logged no WebSocket port; log: {}", server.log_excerpt());
+                    }
                     return Ok(server);
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -511,22 +544,37 @@ pub fn kill_live_servers() {
 }
 
 const LISTENING_MARKER: &str = "Listening for client connections on ";
+const WEBSOCKET_MARKER: &str = "Listening for websocket clients on ws://";
+
+/// Where the listen addresses found in a server's log go.
+struct ListenAddresses {
+    client: mpsc::Sender<SocketAddr>,
+    websocket: Arc<Mutex<Option<SocketAddr>>>,
+}
 const LOG_TAIL_LINES: usize = 8;
 
 fn forward_server_output(
     output: Box<dyn std::io::Read + Send>,
     log_file: &Mutex<std::fs::File>,
     log_tail: &Mutex<VecDeque<String>>,
-    address_sender: &mpsc::Sender<SocketAddr>,
+    addresses: &ListenAddresses,
 ) {
     for line in BufReader::new(output).lines() {
         let Ok(line) = line else { return };
         if let Ok(mut file) = log_file.lock() {
             let _ = writeln!(file, "{line}");
         }
+        if let Some(address) = line.split(WEBSOCKET_MARKER).nth(1) {
+            if let (Ok(address), Ok(mut slot)) = (
+                address.trim().parse::<SocketAddr>(),
+                addresses.websocket.lock(),
+            ) {
+                *slot = Some(address);
+            }
+        }
         if let Some(address) = line.split(LISTENING_MARKER).nth(1) {
             if let Ok(address) = address.trim().parse::<SocketAddr>() {
-                let _ = address_sender.send(address);
+                let _ = addresses.client.send(address);
             }
         }
         if let Ok(mut tail) = log_tail.lock() {

@@ -26,6 +26,8 @@ pub struct FlowShape {
     pub subscribers: usize,
     pub queue_group: bool,
     pub payload_len: usize,
+    /// Every connection goes through the server's WebSocket port (`address` is that port).
+    pub websocket: bool,
 }
 
 /// Runs one round and returns messages per second: delivered messages (summed over
@@ -48,24 +50,34 @@ pub fn run_flow(
 
     let mut subscriber_connections = Vec::with_capacity(shape.subscribers);
     for index in 0..shape.subscribers {
-        let mut connection =
-            RawConnection::connect(address, &format!("bench-sub-{index}"), handshake_timeout)?;
+        let mut connection = RawConnection::connect_over(
+            address,
+            &format!("bench-sub-{index}"),
+            handshake_timeout,
+            shape.websocket,
+        )?;
         let queue_group = shape.queue_group.then_some("bench-workers");
         connection.subscribe(&subject, queue_group, 1, handshake_timeout)?;
         subscriber_connections.push(connection);
     }
     let mut publisher_connections = Vec::with_capacity(shape.publishers);
     for index in 0..shape.publishers {
-        publisher_connections.push(RawConnection::connect(
+        publisher_connections.push(RawConnection::connect_over(
             address,
             &format!("bench-pub-{index}"),
             handshake_timeout,
+            shape.websocket,
         )?);
     }
 
     let (batch, frames_per_batch) =
         pub_batch(&subject, None, shape.payload_len, limits.write_batch_bytes);
-    let batch = Arc::new(batch);
+    // Over WebSocket, a batch goes out as one frame, built once.
+    let batch = if shape.websocket {
+        Arc::new(crate::websocket::client_frame(&batch))
+    } else {
+        Arc::new(batch)
+    };
     let frame_len = (batch.len() as u64 / frames_per_batch).max(1);
     let window_messages = (limits.flow_window_bytes / frame_len).max(2 * frames_per_batch);
     let messages_per_publisher = limits.publish_messages_max / shape.publishers.max(1) as u64;
@@ -297,7 +309,7 @@ fn count_deliveries(
             progress.fail(format!("subscriber {index} got -ERR {text}"));
             return;
         }
-        if must_answer_ping && connection.stream.write_all(b"PONG\r\n").is_err() {
+        if must_answer_ping && connection.send(b"PONG\r\n").is_err() {
             progress.fail(format!("subscriber {index}: could not answer PING"));
             return;
         }

@@ -188,6 +188,8 @@ pub struct RawConnection {
     pub server_info: Option<String>,
     pub scanner: FrameScanner,
     read_buffer: Vec<u8>,
+    /// Set for a connection to the WebSocket port: frames are taken apart before the scanner.
+    websocket: Option<crate::websocket::FrameDecoder>,
 }
 
 /// Size of socket reads once a connection carries traffic. Large reads amortize syscalls the
@@ -198,24 +200,53 @@ const READ_BUFFER_BYTES_INITIAL: usize = 4 * 1024;
 impl RawConnection {
     /// Connects, sends `CONNECT` and waits for the `PONG` that proves the server accepted it.
     pub fn connect(address: SocketAddr, name: &str, timeout: Duration) -> Result<Self> {
-        let stream = TcpStream::connect_timeout(&address, timeout)
+        Self::connect_over(address, name, timeout, false)
+    }
+
+    /// [`connect`](Self::connect), over the WebSocket port when `websocket` is set.
+    pub fn connect_over(
+        address: SocketAddr,
+        name: &str,
+        timeout: Duration,
+        websocket: bool,
+    ) -> Result<Self> {
+        let mut stream = TcpStream::connect_timeout(&address, timeout)
             .with_context(|| format!("connecting to {address}"))?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(Duration::from_millis(100)))?;
         stream.set_write_timeout(Some(timeout))?;
+        let early = if websocket {
+            crate::websocket::upgrade(&mut stream, &address.to_string(), timeout)?
+        } else {
+            Vec::new()
+        };
         let mut connection = Self {
             stream,
             server_info: None,
             scanner: FrameScanner::new(),
             read_buffer: vec![0; READ_BUFFER_BYTES_INITIAL],
+            websocket: websocket.then(crate::websocket::FrameDecoder::default),
         };
+        if !early.is_empty() {
+            connection.handle_input(&early, |_| {})?;
+        }
         let connect = format!(
             "CONNECT {{\"verbose\":false,\"pedantic\":false,\"headers\":false,\
              \"protocol\":1,\"name\":\"{name}\",\"lang\":\"natrix-bench-raw\"}}\r\nPING\r\n"
         );
-        connection.stream.write_all(connect.as_bytes())?;
+        connection.send(connect.as_bytes())?;
         connection.wait_for_pong(timeout).context("handshake")?;
         Ok(connection)
+    }
+
+    /// Writes protocol bytes, in one WebSocket frame on a WebSocket connection.
+    pub fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if self.websocket.is_some() {
+            self.stream
+                .write_all(&crate::websocket::client_frame(bytes))
+        } else {
+            self.stream.write_all(bytes)
+        }
     }
 
     /// Subscribes and waits until the server confirms that the interest is in place.
@@ -230,14 +261,14 @@ impl RawConnection {
             Some(group) => format!("SUB {subject} {group} {sid}\r\nPING\r\n"),
             None => format!("SUB {subject} {sid}\r\nPING\r\n"),
         };
-        self.stream.write_all(command.as_bytes())?;
+        self.send(command.as_bytes())?;
         self.wait_for_pong(timeout)
     }
 
     /// Sends `PING` and reads until its `PONG`, ignoring messages: the round trip proves that
     /// the server has processed everything this connection sent before.
     pub fn flush(&mut self, timeout: Duration) -> Result<()> {
-        self.stream.write_all(b"PING\r\n")?;
+        self.send(b"PING\r\n")?;
         self.wait_for_pong(timeout)
     }
 
@@ -262,7 +293,7 @@ impl RawConnection {
                 _ => {}
             })?;
             if must_answer_ping {
-                self.stream.write_all(b"PONG\r\n")?;
+                self.send(b"PONG\r\n")?;
             }
             if server_info.is_some() {
                 self.server_info = server_info;
@@ -282,7 +313,10 @@ impl RawConnection {
         match self.stream.read(&mut self.read_buffer) {
             Ok(0) => bail!("server closed the connection"),
             Ok(read_len) => {
-                self.scanner.feed(&self.read_buffer[..read_len], on_frame)?;
+                let input = std::mem::take(&mut self.read_buffer);
+                let handled = self.handle_input(&input[..read_len], on_frame);
+                self.read_buffer = input;
+                handled?;
                 if read_len == self.read_buffer.len() && read_len < READ_BUFFER_BYTES {
                     self.read_buffer.resize(READ_BUFFER_BYTES, 0);
                 }
@@ -298,6 +332,28 @@ impl RawConnection {
             }
             Err(error) => Err(error).context("reading from the server"),
         }
+    }
+
+    /// Scans bytes read from the server (taking WebSocket frames apart first).
+    fn handle_input(
+        &mut self,
+        input: &[u8],
+        mut on_frame: impl FnMut(ServerFrame<'_>),
+    ) -> Result<()> {
+        let Some(decoder) = self.websocket.as_mut() else {
+            return self.scanner.feed(input, on_frame);
+        };
+        let scanner = &mut self.scanner;
+        let mut closed = false;
+        decoder.feed(
+            input,
+            |payload| scanner.feed(payload, &mut on_frame),
+            |opcode| closed |= opcode == 8,
+        )?;
+        if closed {
+            bail!("server sent a WebSocket close frame");
+        }
+        Ok(())
     }
 }
 

@@ -17,11 +17,12 @@ use serde_json::Value;
 static ONE_RUN_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// The scenario ids of a quick run with default options.
-const QUICK_SCENARIOS: [&str; 20] = [
+const QUICK_SCENARIOS: [&str; 21] = [
     "pub-only/16B",
     "pub-only/64KiB",
     "pub-sub-1to1/16B",
     "pub-sub-1to1/64KiB",
+    "ws-pub-sub-1to1/16B",
     "fan-out-1to4/16B",
     "many-4to4/16B",
     "queue-4/16B",

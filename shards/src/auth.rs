@@ -22,8 +22,10 @@ use crate::subject::is_valid_subject;
 
 /// Raw bytes of the nonce in INFO (Go: `nonceRawLen`); 15 characters once encoded.
 const NONCE_RAW_LEN: usize = 11;
-/// The only connection type Natrix serves (Go: `jwt.ConnectionTypeStandard`).
+/// The connection type of the client port (Go: `jwt.ConnectionTypeStandard`).
 const CONNECTION_TYPE_STANDARD: &str = "STANDARD";
+/// The connection type of the WebSocket port (Go: `jwt.ConnectionTypeWebsocket`).
+const CONNECTION_TYPE_WEBSOCKET: &str = "WEBSOCKET";
 /// The connection types the Go server knows (`validateAllowedConnectionTypes`).
 const KNOWN_CONNECTION_TYPES: &[&str] = &[
     "STANDARD",
@@ -65,6 +67,8 @@ pub struct Authenticator {
     users: AHashMap<String, AuthUser>,
     nkeys: AHashMap<String, AuthUser>,
     no_auth_user: Option<String>,
+    /// The connection type users' `allowed_connection_types` must list (when they list any).
+    connection_type: &'static str,
 }
 
 /// A configured user or nkey with its effective permissions compiled.
@@ -125,7 +129,30 @@ impl Authenticator {
             users,
             nkeys,
             no_auth_user: options.no_auth_user.clone().filter(|name| !name.is_empty()),
+            connection_type: CONNECTION_TYPE_STANDARD,
         }
+    }
+
+    /// The authenticator of WebSocket clients (Go's `processClientOrLeafAuthentication` for
+    /// a `WS` client): when the `websocket {}` block sets a user, a token or a
+    /// `no_auth_user`, those replace the server's single user, token and `no_auth_user`
+    /// (the users and nkeys lists stay); users are checked against the `WEBSOCKET`
+    /// connection type.
+    pub fn for_websocket(
+        options: &AuthOptions,
+        websocket: &crate::websocket::WebsocketOptions,
+    ) -> Authenticator {
+        let mut effective = options.clone();
+        if websocket.auth_override() {
+            effective.username = websocket.username.clone();
+            effective.password = websocket.password.clone();
+            effective.token = websocket.token.clone();
+            effective.no_auth_user = websocket.no_auth_user.clone();
+        }
+        let mut authenticator = Authenticator::new(&effective);
+        authenticator.required = options.required() || websocket.auth_override();
+        authenticator.connection_type = CONNECTION_TYPE_WEBSOCKET;
+        authenticator
     }
 
     /// Whether clients must authenticate (Go: the server's `AuthRequired`, before the
@@ -152,7 +179,7 @@ impl Authenticator {
         self.no_auth_user.as_ref().is_some_and(|name| {
             self.users
                 .get(name)
-                .is_some_and(|user| connection_type_allowed(&user.allowed_connection_types))
+                .is_some_and(|user| self.connection_type_allowed(&user.allowed_connection_types))
         })
     }
 
@@ -183,7 +210,7 @@ impl Authenticator {
             }
             if !nkey.is_empty() {
                 match self.nkeys.get(&nkey) {
-                    Some(user) if connection_type_allowed(&user.allowed_connection_types) => {
+                    Some(user) if self.connection_type_allowed(&user.allowed_connection_types) => {
                         nkey_user = Some(user)
                     }
                     _ => return Err(failure(&username, &nkey, &token, "unknown nkey")),
@@ -196,7 +223,7 @@ impl Authenticator {
                 let found = find_certificate_user(
                     self.users
                         .values()
-                        .filter(|user| connection_type_allowed(&user.allowed_connection_types))
+                        .filter(|user| self.connection_type_allowed(&user.allowed_connection_types))
                         .map(|user| user.name.as_str()),
                     identities,
                     true,
@@ -223,7 +250,9 @@ impl Authenticator {
                 }
                 if !username.is_empty() {
                     match self.users.get(&username) {
-                        Some(found) if connection_type_allowed(&found.allowed_connection_types) => {
+                        Some(found)
+                            if self.connection_type_allowed(&found.allowed_connection_types) =>
+                        {
                             user = Some(found)
                         }
                         _ => return Err(failure(&username, &nkey, &token, "unknown user")),
@@ -455,24 +484,33 @@ pub fn validate(options: &AuthOptions) -> Result<(), AuthConfigError> {
             })?;
         }
     }
-    if let Some(no_auth_user) = options
-        .no_auth_user
-        .as_ref()
-        .filter(|name| !name.is_empty())
-    {
-        if options.users.is_empty() && options.nkeys.is_empty() {
-            return Err(AuthConfigError::NoAuthUserWithoutUsers(
-                no_auth_user.clone(),
-            ));
-        }
-        let known = options
-            .users
-            .iter()
-            .any(|user| user.username == *no_auth_user)
-            || options.nkeys.iter().any(|user| user.nkey == *no_auth_user);
-        if !known {
-            return Err(AuthConfigError::UnknownNoAuthUser(no_auth_user.clone()));
-        }
+    if let Some(no_auth_user) = options.no_auth_user.as_deref() {
+        validate_no_auth_user(options, no_auth_user)?;
+    }
+    Ok(())
+}
+
+/// Go's `validateNoAuthUser`: a `no_auth_user` (of the server, or of the `websocket {}`
+/// block) must name a configured user or nkey. An empty name is no `no_auth_user`.
+pub fn validate_no_auth_user(
+    options: &AuthOptions,
+    no_auth_user: &str,
+) -> Result<(), AuthConfigError> {
+    if no_auth_user.is_empty() {
+        return Ok(());
+    }
+    if options.users.is_empty() && options.nkeys.is_empty() {
+        return Err(AuthConfigError::NoAuthUserWithoutUsers(
+            no_auth_user.to_string(),
+        ));
+    }
+    let known = options
+        .users
+        .iter()
+        .any(|user| user.username == no_auth_user)
+        || options.nkeys.iter().any(|user| user.nkey == no_auth_user);
+    if !known {
+        return Err(AuthConfigError::UnknownNoAuthUser(no_auth_user.to_string()));
     }
     Ok(())
 }
@@ -512,11 +550,13 @@ fn is_valid_public_user_key(key: &str) -> bool {
     key.starts_with('U') && nkeys::KeyPair::from_public_key(key).is_ok()
 }
 
-fn connection_type_allowed(allowed: &[String]) -> bool {
-    allowed.is_empty()
-        || allowed
-            .iter()
-            .any(|kind| kind.eq_ignore_ascii_case(CONNECTION_TYPE_STANDARD))
+impl Authenticator {
+    fn connection_type_allowed(&self, allowed: &[String]) -> bool {
+        allowed.is_empty()
+            || allowed
+                .iter()
+                .any(|kind| kind.eq_ignore_ascii_case(self.connection_type))
+    }
 }
 
 /// Who the client claimed to be, as Go's `getAuthUser` prints it (nkey first, then user,

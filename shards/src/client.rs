@@ -20,6 +20,7 @@ use crate::outbound::Outbound;
 use crate::permissions::ClientPermissions;
 use crate::protocol::{ClientError, ConnectOptions};
 use crate::tls::{TlsIdentities, TlsSession};
+use crate::websocket::WebSocket;
 
 /// Identifies a subscription within its shard (a key of the shard's subscription slab).
 pub type SubId = usize;
@@ -42,6 +43,8 @@ pub enum CloseReason {
     AuthenticationTimeout,
     /// Credentials refused, or operations before CONNECT when auth is required.
     AuthenticationViolation,
+    /// The connection's input was unreadable (a WebSocket protocol error, for instance).
+    ReadError,
 }
 
 impl CloseReason {
@@ -58,6 +61,7 @@ impl CloseReason {
             CloseReason::ParseError => "Parse Error",
             CloseReason::AuthenticationTimeout => "Authentication Timeout",
             CloseReason::AuthenticationViolation => "Authentication Failure",
+            CloseReason::ReadError => "Read Error",
         }
     }
 
@@ -90,6 +94,9 @@ pub struct Client {
     /// plaintext path pays one branch. Boxed: the session is large and rarely there, and the
     /// hot fields of a plaintext connection stay close together.
     pub(crate) tls: Option<Box<TlsSession>>,
+    /// The framing layer of a WebSocket connection; like `tls`, one branch per read and
+    /// write for the others.
+    pub(crate) websocket: Option<Box<WebSocket>>,
     pub outbound: RefCell<Outbound>,
     pub writer_wake: LocalNotify,
     pub(crate) writer_done: LocalNotify,
@@ -140,6 +147,7 @@ impl Client {
         peer: SocketAddr,
         stream: TcpStream,
         tls: Option<Box<TlsSession>>,
+        websocket: Option<Box<WebSocket>>,
         nonce: String,
     ) -> Self {
         let connect = ConnectOptions::default();
@@ -148,6 +156,7 @@ impl Client {
             peer,
             stream,
             tls,
+            websocket,
             outbound: RefCell::default(),
             writer_wake: LocalNotify::default(),
             writer_done: LocalNotify::default(),
@@ -191,6 +200,11 @@ impl Client {
             user: self.auth_user.borrow().clone(),
             tls_version,
             tls_cipher,
+            connection_type: if self.websocket.is_some() {
+                "websocket"
+            } else {
+                "nats"
+            },
         }
     }
 
@@ -276,9 +290,24 @@ impl Client {
         self.interest_pending.set(pending);
     }
 
-    /// The Go server's log prefix for a client: `IP:PORT - cid:N`.
+    /// Whether the connection came through the WebSocket port.
+    pub fn is_websocket(&self) -> bool {
+        self.websocket.is_some()
+    }
+
+    /// The Go server's log prefix for a client: `IP:PORT - cid:N`; for a WebSocket client
+    /// `IP:PORT - wid:N`, after the `X-Forwarded-For` address when there is one.
     pub fn log_prefix(&self) -> String {
-        format!("{} - cid:{}", self.peer, self.id)
+        match &self.websocket {
+            None => format!("{} - cid:{}", self.peer, self.id),
+            Some(websocket) => match &websocket.forwarded_for {
+                Some(address) if address.contains(':') => {
+                    format!("[{address}]/{} - wid:{}", self.peer, self.id)
+                }
+                Some(address) => format!("{address}/{} - wid:{}", self.peer, self.id),
+                None => format!("{} - wid:{}", self.peer, self.id),
+            },
+        }
     }
 
     /// Starts closing: queue the error line (or drop queued data for a slow consumer) and
@@ -288,10 +317,22 @@ impl Client {
         if self.close_reason.get().is_some() {
             return;
         }
+        let reason = match &self.websocket {
+            Some(_) => crate::websocket::effective_close_reason(reason),
+            None => reason,
+        };
         self.close_reason.set(Some(reason));
+        if let Some(websocket) = &self.websocket {
+            // Sent after whatever is queued, as the Go server does.
+            websocket.queue_close(reason);
+        }
         if reason.is_slow_consumer() {
             self.outbound.borrow_mut().discard();
             self.shutdown_socket();
+        } else if matches!(reason, CloseReason::ReadError) {
+            // Go skips the flush: what was queued is dropped (a frame error's close frame,
+            // queued apart, still goes out).
+            self.outbound.borrow_mut().discard();
         } else if let Some(error) = reason.error() {
             self.outbound.borrow_mut().push_raw(&error.line());
         }

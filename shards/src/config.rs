@@ -11,6 +11,7 @@ use crate::account::AccountTable;
 use crate::auth::Authenticator;
 use crate::options::ServerOptions;
 use crate::protocol::ServerInfo;
+use crate::websocket::WebsocketConfig;
 
 /// A whole server configuration, as the control plane builds it and sends it to every shard.
 #[derive(Debug)]
@@ -23,6 +24,8 @@ pub struct Configuration {
     pub accounts: Arc<AccountTable>,
     /// The client port's TLS configuration; `None` for plaintext.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The WebSocket listener's settings; `None` without a `websocket {}` port.
+    pub websocket: Option<Arc<WebsocketConfig>>,
     /// JetStream as the server runs it; `None` when it is not enabled. Fixed at start (a
     /// reload carries it over), as most JetStream settings of the Go server are.
     pub jetstream: Option<Arc<JetStreamSettings>>,
@@ -75,6 +78,15 @@ pub struct ShardConfig {
     /// The users and their compiled permissions.
     pub auth: Authenticator,
     pub jetstream: Option<Arc<JetStreamSettings>>,
+    /// The WebSocket listener's settings and its clients' authenticator.
+    pub websocket: Option<ShardWebsocket>,
+}
+
+/// What a shard needs to serve WebSocket clients.
+pub struct ShardWebsocket {
+    pub config: Arc<WebsocketConfig>,
+    /// WebSocket clients authenticate with the `websocket {}` block's overrides.
+    pub auth: Authenticator,
 }
 
 impl ShardConfig {
@@ -87,7 +99,37 @@ impl ShardConfig {
             info: configuration.info.clone(),
             accounts: Arc::clone(&configuration.accounts),
             tls: configuration.tls.clone(),
+            websocket: configuration
+                .websocket
+                .as_ref()
+                .map(|config| ShardWebsocket {
+                    auth: Authenticator::for_websocket(
+                        &configuration.options.auth,
+                        &config.options,
+                    ),
+                    config: Arc::clone(config),
+                }),
             jetstream: configuration.jetstream.clone(),
         }
+    }
+}
+
+impl ShardConfig {
+    /// The authenticator for a connection: WebSocket clients have their own.
+    pub fn authenticator(&self, websocket: bool) -> &Authenticator {
+        match (&self.websocket, websocket) {
+            (Some(shard_websocket), true) => &shard_websocket.auth,
+            _ => &self.auth,
+        }
+    }
+
+    /// Whether a connection's verified client certificate picks its user
+    /// (`verify_and_map` in the `tls {}` block of its port).
+    pub fn maps_certificates(&self, websocket: bool) -> bool {
+        let settings = match (&self.websocket, websocket) {
+            (Some(shard_websocket), true) => shard_websocket.config.options.tls.as_ref(),
+            _ => self.options.tls.as_ref(),
+        };
+        settings.is_some_and(|tls| tls.verify_and_map)
     }
 }

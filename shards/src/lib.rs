@@ -14,14 +14,16 @@
 //!    [`interest`] (the interest summary), [`message`] (a message's shape at each stage),
 //!    [`outbound`], [`mesh`] (queues and doorbells, generic in what they carry), [`options`],
 //!    [`mapping`], [`account`], [`auth`], [`permissions`], [`tls`], [`monitor`] (snapshot
-//!    data), [`config`], [`local_sync`], [`memory`] (returning freed memory to the kernel).
+//!    data), [`config`], [`local_sync`], [`memory`] (returning freed memory to the kernel),
+//!    [`websocket`] (upgrade, frames, compression).
 //! 2. [`client`]: one connection's state, shared by its tasks and by deliveries.
 //! 3. [`shard`]: a shard's state and the message path through it: routing, outboxes,
 //!    delivery, subscriptions and interest, internal subscribers and publishers.
 //! 4. [`jetstream`]: JetStream on a shard: the API service, the streams it owns, the meta
 //!    shard's directory (uses `shard`'s internal subscribers, publishers and mesh).
 //! 5. [`session`]: the client protocol on a connection (CONNECT, PUB, SUB, PING, auth).
-//! 6. [`conn`]: a connection's tasks: reader, writer, TLS start, pinger.
+//! 6. [`conn`]: a connection's tasks: reader, writer, TLS start, WebSocket start and
+//!    reader, pinger.
 //! 7. [`lifecycle`]: a shard's life: its tasks (JetStream started first), the control
 //!    plane's messages, shutdown.
 
@@ -48,3 +50,4 @@ pub mod shard;
 pub mod subject;
 pub mod sublist;
 pub mod tls;
+pub mod websocket;

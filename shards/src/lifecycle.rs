@@ -94,14 +94,28 @@ pub async fn run_shard(
     control: ControlReceiver<ControlMsg>,
     listener: std::net::TcpListener,
 ) -> std::io::Result<()> {
+    run_shard_with_websocket(shard, control, listener, None).await
+}
+
+/// [`run_shard`], also accepting WebSocket clients on `websocket_listener` (the shard's
+/// SO_REUSEPORT socket on the `websocket {}` port).
+pub async fn run_shard_with_websocket(
+    shard: Rc<Shard>,
+    control: ControlReceiver<ControlMsg>,
+    listener: std::net::TcpListener,
+    websocket_listener: Option<std::net::TcpListener>,
+) -> std::io::Result<()> {
     let listener = compio::net::TcpListener::from_std(listener)?;
+    let websocket_listener = websocket_listener
+        .map(compio::net::TcpListener::from_std)
+        .transpose()?;
     compio::runtime::spawn(run_mesh(Rc::clone(&shard), control)).detach();
     compio::runtime::spawn(Rc::clone(&shard).run_outbox_retry()).detach();
     compio::runtime::spawn(run_pinger(Rc::clone(&shard))).detach();
     if !shard.config().options.tuning.spin_before_park.is_zero() {
         compio::runtime::spawn(run_spinner(Rc::clone(&shard))).detach();
     }
-    accept_until_stopped(&shard, listener).await;
+    accept_until_stopped(&shard, listener, websocket_listener).await;
     // Lame duck mode stops accepting long before the shard stops.
     if !shard.shutting_down.get() {
         shard.shutdown.notified().await;
@@ -115,8 +129,14 @@ pub async fn run_shard(
 /// accept in flight: the socket is shut down for reading, which completes the pending accept
 /// with an error, and only then dropped. An io_uring accept still in flight would keep the
 /// socket (and the port) alive after the process has exited.
-async fn accept_until_stopped(shard: &Rc<Shard>, listener: compio::net::TcpListener) {
-    let fd = listener.as_raw_fd();
+async fn accept_until_stopped(
+    shard: &Rc<Shard>,
+    listener: compio::net::TcpListener,
+    websocket_listener: Option<compio::net::TcpListener>,
+) {
+    let fds: Vec<_> = std::iter::once(listener.as_raw_fd())
+        .chain(websocket_listener.as_ref().map(AsRawFd::as_raw_fd))
+        .collect();
     let stopping = Rc::new(std::cell::Cell::new(false));
     let stopper = {
         let shard = Rc::clone(shard);
@@ -124,13 +144,23 @@ async fn accept_until_stopped(shard: &Rc<Shard>, listener: compio::net::TcpListe
         compio::runtime::spawn(async move {
             shard.stop_accepting.notified().await;
             stopping.set(true);
-            // SAFETY: `fd` is the listener's open socket: the accept loop below owns the
-            // listener and closes it only after this shutdown has made its accept return.
-            unsafe {
-                libc::shutdown(fd, libc::SHUT_RDWR);
+            for fd in fds {
+                // SAFETY: `fd` is an open listening socket: the accept loops below own the
+                // listeners and close them only after this shutdown has made their accepts
+                // return.
+                unsafe {
+                    libc::shutdown(fd, libc::SHUT_RDWR);
+                }
             }
         })
     };
+    let websocket_loop = websocket_listener.map(|websocket_listener| {
+        compio::runtime::spawn(crate::conn::websocket::accept_websocket(
+            Rc::clone(shard),
+            websocket_listener,
+            Rc::clone(&stopping),
+        ))
+    });
     loop {
         match listener.accept().await {
             Ok((stream, peer)) if !stopping.get() => {
@@ -151,6 +181,9 @@ async fn accept_until_stopped(shard: &Rc<Shard>, listener: compio::net::TcpListe
         }
     }
     drop(listener);
+    if let Some(websocket_loop) = websocket_loop {
+        let _ = websocket_loop.await;
+    }
     let _ = stopper.await;
 }
 

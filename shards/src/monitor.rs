@@ -122,6 +122,8 @@ pub struct ConnectionSnapshot {
     pub version: String,
     pub tls_version: String,
     pub tls_cipher: String,
+    /// `nats` or `websocket` (Go's `type`).
+    pub connection_type: &'static str,
     pub authorized_user: String,
     pub account: String,
 }
@@ -209,6 +211,8 @@ pub struct ClientDescription {
     pub user: String,
     pub tls_version: String,
     pub tls_cipher: String,
+    /// `/connz`'s `type`: `nats`, or `websocket`.
+    pub connection_type: &'static str,
 }
 
 /// Sums per-shard account counters; `AccountId`s are the same on every shard.

@@ -44,6 +44,8 @@ pub struct ServerOptions {
     pub cluster: Option<ClusterOptions>,
     /// TLS on the client port (`tls {}`, `--tls*`); plaintext when `None`.
     pub tls: Option<TlsSettings>,
+    /// `websocket {}` with a port: the WebSocket listener for browser and edge clients.
+    pub websocket: Option<crate::websocket::WebsocketOptions>,
     pub tuning: Tuning,
     /// The Go server's `config_digest` of the config file (`sha256:...`), for `/varz` and the
     /// start-up log; empty without a config file.
@@ -341,6 +343,7 @@ impl Default for ServerOptions {
             jetstream: None,
             cluster: None,
             tls: None,
+            websocket: None,
             tuning: Tuning {
                 mesh_queue_capacity: DEFAULT_MESH_QUEUE_CAPACITY,
                 ..Tuning::default()

@@ -71,6 +71,7 @@ impl Shards {
             options: Arc::new(options),
             info,
             tls: None,
+            websocket: None,
             jetstream: None,
         });
         let shared = Arc::new(SharedState::default());

@@ -104,7 +104,7 @@ pub fn varz(monitor: &Monitor) -> Reply {
         "gateway": {},
         "leaf": {},
         "mqtt": {},
-        "websocket": {},
+        "websocket": websocket_varz(&config),
         "jetstream": {},
         "tls_timeout": tls_timeout,
         "write_deadline": duration_nanos(options.write_deadline),
@@ -167,6 +167,63 @@ pub fn varz(monitor: &Monitor) -> Reply {
         varz["tls_cert_not_after"] = json!(go_time(not_after));
     }
     Reply::json(pretty(&varz))
+}
+
+/// `/varz`'s `websocket` section (Go's `WebsocketOptsVarz`: empty fields left out), with the
+/// bound port.
+fn websocket_varz(config: &crate::bootstrap::ServedConfig) -> Value {
+    let mut section = Map::new();
+    let (Some(options), Some(served)) = (
+        config.settings.options.websocket.as_ref(),
+        config.settings.websocket.as_ref(),
+    ) else {
+        return Value::Object(section);
+    };
+    let mut put = |key: &str, value: Value, present: bool| {
+        if present {
+            section.insert(key.to_string(), value);
+        }
+    };
+    put("host", json!(options.host), !options.host.is_empty());
+    put("port", json!(served.port), served.port != 0);
+    let advertise = options.advertise.clone().unwrap_or_default();
+    put("advertise", json!(advertise), !advertise.is_empty());
+    let no_auth_user = options.no_auth_user.clone().unwrap_or_default();
+    put(
+        "no_auth_user",
+        json!(no_auth_user),
+        !no_auth_user.is_empty(),
+    );
+    let jwt_cookie = options.jwt_cookie.clone().unwrap_or_default();
+    put("jwt_cookie", json!(jwt_cookie), !jwt_cookie.is_empty());
+    let handshake = options.handshake_timeout.unwrap_or_default();
+    put(
+        "handshake_timeout",
+        json!(duration_nanos(handshake)),
+        !handshake.is_zero(),
+    );
+    let auth_timeout = options.auth_timeout.unwrap_or_default();
+    put("auth_timeout", json!(auth_timeout), auth_timeout != 0.0);
+    put("no_tls", json!(true), options.no_tls);
+    let tls_map = options.tls.as_ref().is_some_and(|tls| tls.verify_and_map);
+    put("tls_map", json!(true), tls_map);
+    let pinned = options
+        .tls
+        .as_ref()
+        .and_then(|tls| tls.pinned_set())
+        .unwrap_or_default();
+    put("tls_pinned_certs", json!(pinned), !pinned.is_empty());
+    put("same_origin", json!(true), options.same_origin);
+    put(
+        "allowed_origins",
+        json!(options.allowed_origins),
+        !options.allowed_origins.is_empty(),
+    );
+    put("compression", json!(true), options.compression);
+    if let Some(not_after) = config.websocket_cert_not_after {
+        section.insert("tls_cert_not_after".into(), json!(go_time(not_after)));
+    }
+    Value::Object(section)
 }
 
 /// `/shardz` (Natrix): one entry per shard.
@@ -447,7 +504,7 @@ fn connection_document(
     };
     put("cid", json!(connection.cid));
     put("kind", json!("Client"));
-    put("type", json!("nats"));
+    put("type", json!(connection.connection_type));
     put("ip", json!(connection.ip));
     put("port", json!(connection.port));
     put("start", json!(go_time(connection.start)));

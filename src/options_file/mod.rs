@@ -11,8 +11,8 @@
 //!
 //! One module per config block, each an `impl Reader` block: `server` (top-level keys, listen
 //! addresses, monitoring ports), `auth` (`authorization {}`, users, permissions), `tls`,
-//! `accounts` (accounts, exports, imports), `mappings`, `jetstream`, `cluster`, `tuning`
-//! (Natrix's own block); `values` has the typed readers every block uses, Go's durations, and
+//! `accounts` (accounts, exports, imports), `mappings`, `jetstream`, `cluster`, `websocket`,
+//! `tuning` (Natrix's own block); `values` has the typed readers every block uses, Go's durations, and
 //! the one walk over an "array of maps with a type" (exports and imports, later JetStream
 //! sources and cluster routes).
 
@@ -25,6 +25,7 @@ mod server;
 mod tls;
 mod tuning;
 mod values;
+mod websocket;
 
 #[cfg(test)]
 mod tests;

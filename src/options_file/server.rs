@@ -35,8 +35,6 @@ const NOT_SUPPORTED_YET: &[&str] = &[
     "no_header_support",
     "connect_error_reports",
     "reconnect_error_reports",
-    "websocket",
-    "ws",
     "mqtt",
     "server_tags",
     "server_metadata",
@@ -245,6 +243,7 @@ impl Reader {
                     }
                 }
                 "tls" => self.tls(entry, settings),
+                "websocket" | "ws" => self.websocket(entry, settings),
                 "allow_non_tls" => self.allow_non_tls = self.boolean(entry),
                 "jetstream" => self.jetstream(entry, settings),
                 "store_dir" | "storedir" => {

@@ -17,7 +17,15 @@ impl Reader {
     /// `tls {}`: the client port's certificate, client verification, handshake options. The
     /// certificate and key are loaded here, so `-t` reports a bad file as the Go server does.
     pub(super) fn tls(&mut self, entry: &Entry, settings: &mut Settings) {
-        let Some(map) = self.map(entry) else { return };
+        if let Some(tls) = self.tls_settings(entry) {
+            settings.options.tls = Some(tls);
+        }
+    }
+
+    /// A `tls {}` block (of the client port, or of the `websocket {}` block), checked by
+    /// loading its certificate and key.
+    pub(super) fn tls_settings(&mut self, entry: &Entry) -> Option<TlsSettings> {
+        let map = self.map(entry)?;
         let mut tls = TlsSettings::new("", "");
         let mut cert_file = None;
         let mut key_file = None;
@@ -121,14 +129,14 @@ impl Reader {
                 &entry.item.pos,
                 "missing 'cert_file' or 'key_file' in TLS configuration",
             );
-            return;
+            return None;
         };
         tls.cert_file = cert_file.into();
         tls.key_file = key_file.into();
         if let Err(error) = tls.server_config() {
             self.error(&entry.item.pos, error);
-            return;
+            return None;
         }
-        settings.options.tls = Some(tls);
+        Some(tls)
     }
 }

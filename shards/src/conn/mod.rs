@@ -1,11 +1,14 @@
 //! A connection's own tasks on its shard: [`serve`] takes an accepted socket through the TLS
 //! start and authentication timer into the read loop ([`reader`]), with a writer task
 //! ([`writer`]) that flushes the outbound buffer; the shard's [`pinger`] finds stale
-//! connections. The protocol itself is `session`'s; these modules move bytes.
+//! connections. [`websocket`] does the same for the WebSocket port, after the HTTP upgrade,
+//! with its own read loop that decodes frames. The protocol itself is `session`'s; these
+//! modules move bytes.
 
 pub mod pinger;
 pub mod reader;
 pub mod tls_start;
+pub mod websocket;
 pub mod writer;
 
 use std::net::SocketAddr;
@@ -65,10 +68,25 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
             plaintext: BytesMut::new(),
         },
     };
-    let client = Rc::new(Client::new(id, peer, stream, start.session, nonce));
+    let client = Rc::new(Client::new(id, peer, stream, start.session, None, nonce));
+    let info_line = (!start.info_sent && !start.skip_info).then(|| info.line());
+    serve_client(shard, client, info_line, over_limit, start.plaintext).await;
+}
+
+/// Runs an accepted (and, for TLS or WebSocket, started) connection: sends INFO, starts the
+/// writer, registers the client and reads until it closes, then cleans up. The connection
+/// is already counted in `shared.connections`; `over_limit` closes it after INFO.
+pub(crate) async fn serve_client(
+    shard: Rc<Shard>,
+    client: Rc<Client>,
+    info_line: Option<Vec<u8>>,
+    over_limit: bool,
+    initial_input: BytesMut,
+) {
+    let id = client.id;
     client.bind_account(GLOBAL_ACCOUNT, &shard.config().accounts);
-    if !start.info_sent && !start.skip_info {
-        client.outbound.borrow_mut().push_raw(&info.line());
+    if let Some(line) = info_line {
+        client.outbound.borrow_mut().push_raw(&line);
     }
     compio::runtime::spawn(writer::run_writer(Rc::clone(&shard), Rc::clone(&client))).detach();
 
@@ -84,12 +102,20 @@ pub async fn serve(shard: Rc<Shard>, stream: TcpStream, peer: SocketAddr) {
         shard.clients.borrow_mut().insert(id, Rc::clone(&client));
         let accepted = &shard.monitor.total_connections;
         accepted.set(accepted.get() + 1);
-        if shard.config().auth.required() {
+        if shard
+            .config()
+            .authenticator(client.is_websocket())
+            .required()
+        {
             client.awaiting_connect.set(true);
             start_auth_timer(&shard, &client);
         }
         client.writer_wake.notify();
-        reader::read_loop(&shard, &client, start.plaintext).await;
+        if client.is_websocket() {
+            websocket::read_loop(&shard, &client, initial_input).await;
+        } else {
+            reader::read_loop(&shard, &client, initial_input).await;
+        }
         let reason = client
             .close_reason
             .get()

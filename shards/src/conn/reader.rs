@@ -16,7 +16,7 @@ use crate::tls::TlsSession;
 
 /// The first read buffer; it doubles while reads fill it, up to [`READ_BUFFER_MAX`].
 pub(crate) const READ_BUFFER_MIN: usize = 4 * 1024;
-const READ_BUFFER_MAX: usize = 64 * 1024;
+pub(crate) const READ_BUFFER_MAX: usize = 64 * 1024;
 
 /// Reads and handles input until the connection closes. `buffer` holds plaintext that arrived
 /// with the TLS handshake (or the bytes read to tell TLS from plaintext), handled first.
@@ -66,7 +66,7 @@ pub(crate) async fn read_loop(shard: &Rc<Shard>, client: &Rc<Client>, mut buffer
 
 /// Reads ciphertext until it yields plaintext, and appends the plaintext to `buffer`.
 /// Returns the plaintext byte count; 0 when the peer closed (or sent close_notify).
-async fn read_decrypted(
+pub(crate) async fn read_decrypted(
     client: &Client,
     session: &TlsSession,
     ciphertext: &mut Vec<u8>,

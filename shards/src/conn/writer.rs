@@ -13,6 +13,7 @@ use compio::net::TcpStream;
 use crate::client::{Client, CloseReason};
 use crate::shard::Shard;
 use crate::tls::TlsSession;
+use crate::websocket::WebSocket;
 
 /// Writes the outbound buffer whenever there is something in it; closes the socket once the
 /// connection is closing and everything queued has been sent.
@@ -21,7 +22,11 @@ pub(crate) async fn run_writer(shard: Rc<Shard>, client: Rc<Client>) {
     let mut ciphertext = Vec::new();
     loop {
         let tls_output = client.tls.as_deref().is_some_and(TlsSession::wants_write);
-        if client.outbound.borrow().is_empty() && !tls_output {
+        let websocket_output = client
+            .websocket
+            .as_deref()
+            .is_some_and(WebSocket::has_output);
+        if client.outbound.borrow().is_empty() && !tls_output && !websocket_output {
             if client.is_closed() {
                 break;
             }
@@ -29,6 +34,11 @@ pub(crate) async fn run_writer(shard: Rc<Shard>, client: Rc<Client>) {
             continue;
         }
         let chunks = client.outbound.borrow_mut().take();
+        // A WebSocket connection's data goes out in frames (one branch for the others).
+        let chunks = match &client.websocket {
+            Some(websocket) => websocket.frame(chunks),
+            None => chunks,
+        };
         let write = async {
             if let Some(session) = &client.tls {
                 write_encrypted(&client.stream, session, &chunks, &mut ciphertext).await
@@ -78,7 +88,7 @@ const CLOSE_NOTIFY_TIMEOUT: Duration = Duration::from_secs(1);
 const CIPHERTEXT_BATCH_MAX: usize = 256 * 1024;
 
 /// Sends what the TLS session has queued (handshake records, alerts), then `chunks` encrypted.
-async fn write_encrypted(
+pub(crate) async fn write_encrypted(
     stream: &TcpStream,
     session: &TlsSession,
     chunks: &[Bytes],

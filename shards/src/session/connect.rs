@@ -21,13 +21,19 @@ pub const DEFAULT_AUTH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Closes the connection with `Authentication Timeout` unless CONNECT arrives in time.
 pub(crate) fn start_auth_timer(shard: &Rc<Shard>, client: &Rc<Client>) {
-    let timeout = shard
-        .config()
-        .options
-        .auth
-        .timeout
+    let config = shard.config();
+    // A WebSocket client may have its own (`websocket { authorization { timeout } }`).
+    let websocket_timeout = config
+        .websocket
+        .as_ref()
+        .filter(|_| client.is_websocket())
+        .and_then(|websocket| websocket.config.options.auth_timeout)
+        .filter(|seconds| seconds.is_finite() && *seconds > 0.0)
+        .map(Duration::from_secs_f64);
+    let timeout = websocket_timeout
+        .or(config.options.auth.timeout)
         .filter(|timeout| !timeout.is_zero())
-        .unwrap_or_else(|| match &shard.config().options.tls {
+        .unwrap_or_else(|| match &config.options.tls {
             // Go's getDefaultAuthTimeout: the TLS timeout plus a second, so the handshake
             // does not eat the client's time to authenticate.
             Some(tls) => tls.timeout + Duration::from_secs(1),
@@ -58,13 +64,11 @@ pub(crate) fn start_auth_timer(shard: &Rc<Shard>, client: &Rc<Client>) {
 /// becomes; otherwise it is an authorization violation. Returns whether to go on.
 pub(crate) fn log_in_without_connect(shard: &Rc<Shard>, client: &Rc<Client>) -> bool {
     client.awaiting_connect.set(false);
-    if shard.config().auth.allows_operations_before_connect() {
+    let config = shard.config();
+    let authenticator = config.authenticator(client.is_websocket());
+    if authenticator.allows_operations_before_connect() {
         let anonymous = ConnectOptions::default();
-        if let Ok(identity) = shard
-            .config()
-            .auth
-            .authenticate(&anonymous, &client.nonce, None)
-        {
+        if let Ok(identity) = authenticator.authenticate(&anonymous, &client.nonce, None) {
             set_identity(shard, client, identity);
             return true;
         }
@@ -89,7 +93,7 @@ fn authorization_violation(shard: &Shard, client: &Rc<Client>, failure: Option<&
 }
 
 pub(crate) fn handle_connect(shard: &Rc<Shard>, client: &Rc<Client>, json: &[u8]) {
-    let options = match ConnectOptions::from_json(json) {
+    let mut options = match ConnectOptions::from_json(json) {
         Ok(options) => options,
         Err(error) => {
             tracing::debug!(
@@ -103,26 +107,26 @@ pub(crate) fn handle_connect(shard: &Rc<Shard>, client: &Rc<Client>, json: &[u8]
     };
     // Any CONNECT stops the auth timer; every CONNECT authenticates again, as in Go.
     client.awaiting_connect.set(false);
+    if let Some(websocket) = &client.websocket {
+        // Cookies of the upgrade request stand in for credentials CONNECT leaves out.
+        websocket.cookies.fill_in(&mut options);
+    }
     // With `verify_and_map`, the verified client certificate names the user.
-    let identities = shard
-        .config()
-        .options
-        .tls
-        .as_ref()
-        .is_some_and(|tls| tls.verify_and_map)
+    let config = shard.config();
+    let identities = config
+        .maps_certificates(client.is_websocket())
         .then(|| client.tls_identities());
-    let identity =
-        match shard
-            .config()
-            .auth
-            .authenticate(&options, &client.nonce, identities.as_deref())
-        {
-            Ok(identity) => identity,
-            Err(failure) => {
-                authorization_violation(shard, client, Some(&failure));
-                return;
-            }
-        };
+    let identity = match config.authenticator(client.is_websocket()).authenticate(
+        &options,
+        &client.nonce,
+        identities.as_deref(),
+    ) {
+        Ok(identity) => identity,
+        Err(failure) => {
+            authorization_violation(shard, client, Some(&failure));
+            return;
+        }
+    };
     // Naming an account in CONNECT is refused, as the Go server does.
     if options.new_account
         || options
@@ -177,15 +181,13 @@ pub fn recheck_after_reload(shard: &Shard, client: &Rc<Client>) {
     }
     let config = shard.config();
     let identities = config
-        .options
-        .tls
-        .as_ref()
-        .is_some_and(|tls| tls.verify_and_map)
+        .maps_certificates(client.is_websocket())
         .then(|| client.tls_identities());
     let connect = client.connect.borrow().clone();
+    let authenticator = config.authenticator(client.is_websocket());
     // As the Go server does, a client whose user is gone or now belongs to another account is
     // closed without an error (it reconnects and authenticates afresh).
-    if let Some(named) = config.auth.named_user_account(&connect) {
+    if let Some(named) = authenticator.named_user_account(&connect) {
         let moved = match named {
             None => true,
             Some(account) => {
@@ -200,9 +202,7 @@ pub fn recheck_after_reload(shard: &Shard, client: &Rc<Client>) {
             return;
         }
     }
-    let identity = match config
-        .auth
-        .authenticate(&connect, &client.nonce, identities.as_deref())
+    let identity = match authenticator.authenticate(&connect, &client.nonce, identities.as_deref())
     {
         Ok(identity) => identity,
         Err(failure) => {

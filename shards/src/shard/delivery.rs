@@ -209,6 +209,9 @@ impl Shard {
     pub fn send_info_update(&self, client: &Rc<Client>, mut info: ServerInfo) {
         info.client_id = client.id;
         info.client_ip = client.peer.ip().to_string();
+        if let Some(websocket) = &client.websocket {
+            websocket.adjust_info(&mut info);
+        }
         self.send_line(client, &info.line());
     }
 

@@ -188,6 +188,7 @@ impl Shard {
             version: description.version,
             tls_version: description.tls_version,
             tls_cipher: description.tls_cipher,
+            connection_type: description.connection_type,
             authorized_user: description.user,
             account,
         }
