@@ -172,6 +172,11 @@ impl StreamStore for MemStore {
         Ok(inner.apply_all(deletes(expired)))
     }
 
+    fn expired(&self, now_ns: i64) -> Vec<u64> {
+        let inner = self.inner.borrow();
+        inner.catalog.plan_expiry(&inner.config, now_ns)
+    }
+
     async fn update_config(&self, config: StoreConfig) -> Result<()> {
         let mut inner = self.inner.borrow_mut();
         inner.config = config;

@@ -450,9 +450,15 @@ async fn max_age_and_ttl_expire_messages<S: StreamStore>(store: S) {
         .await
         .unwrap();
     store.store_msg(at("c", 1_080, None)).await.unwrap();
+    assert_eq!(store.expired(1_059), Vec::<u64>::new());
     assert_eq!(store.expire(1_059).await.unwrap(), 0);
+    // `expired` names what `expire` removes, and removes nothing itself.
+    assert_eq!(store.expired(1_060), vec![2]);
+    assert_eq!(store.expired(1_100), vec![1, 2]);
+    assert_eq!(store.state().msgs, 3);
     assert_eq!(store.expire(1_060).await.unwrap(), 1);
     assert_eq!(kept_seqs(&store).await, vec![1, 3]);
+    assert_eq!(store.expired(1_100), vec![1]);
     assert_eq!(store.expire(1_100).await.unwrap(), 1);
     assert_eq!(kept_seqs(&store).await, vec![3]);
     assert_eq!(store.expire(1_180).await.unwrap(), 1);

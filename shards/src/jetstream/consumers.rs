@@ -525,7 +525,7 @@ fn options(stream: &Stream, shard: &Shard, js: &JetStream) -> ConsumerSetOptions
 fn to_message(account: AccountId, outgoing: Outgoing) -> Message {
     let subject = Bytes::from(outgoing.subject);
     let reply = outgoing.reply.map(Bytes::from);
-    if outgoing.headers.is_empty() {
+    let message = if outgoing.headers.is_empty() {
         Message::new(account, subject, reply, outgoing.payload)
     } else {
         Message::with_headers(
@@ -535,6 +535,10 @@ fn to_message(account: AccountId, outgoing: Outgoing) -> Message {
             &outgoing.headers,
             &outgoing.payload,
         )
+    };
+    match outgoing.shown_subject {
+        Some(shown) => message.shown_as(Bytes::from(shown)),
+        None => message,
     }
 }
 

@@ -54,6 +54,7 @@ struct PendingMessage {
     account: AccountId,
     spans: Spans,
     header_len: usize,
+    shown_subject: Option<Bytes>,
 }
 
 impl PendingMessage {
@@ -62,6 +63,7 @@ impl PendingMessage {
             account: publication.account,
             spans: publication.spans.clone(),
             header_len: publication.header_len,
+            shown_subject: publication.shown_subject.cloned(),
         }
     }
 
@@ -72,6 +74,7 @@ impl PendingMessage {
             reply: self.spans.reply.map(|reply| reply.resolve(frozen)),
             payload: self.spans.payload.resolve(frozen),
             header_len: self.header_len,
+            shown_subject: self.shown_subject,
         }
     }
 }
@@ -159,7 +162,15 @@ impl Handoffs {
         let internal = self
             .internal
             .into_iter()
-            .map(|(subscriber, pending)| (subscriber, pending.resolve(frozen)))
+            .map(|(subscriber, pending)| {
+                // An internal subscriber sees the subject a client would see.
+                let message = pending.resolve(frozen);
+                let message = match message.as_received() {
+                    std::borrow::Cow::Borrowed(_) => message,
+                    std::borrow::Cow::Owned(received) => received,
+                };
+                (subscriber, message)
+            })
             .collect();
         (per_shard, internal)
     }

@@ -1086,6 +1086,11 @@ impl StreamStore for FileStore {
         self.remove_logged(plan).await
     }
 
+    fn expired(&self, now_ns: i64) -> Vec<u64> {
+        let state = self.shared.borrow();
+        state.catalog.plan_expiry(&state.config, now_ns)
+    }
+
     async fn update_config(&self, config: StoreConfig) -> Result<()> {
         let plan: Vec<Removal> = {
             let mut state = self.shared.borrow_mut();
