@@ -618,3 +618,112 @@ async fn deliveries_carry_the_stream_subject_not_the_deliver_subject() {
         .as_ref()
         .is_some_and(|reply| reply.starts_with("$JS.ACK.ORDERS.raw.")));
 }
+
+/// The walk of `nats-py`'s KV and object-store APIs: prints one line per call.
+const PYTHON_WALK: &str = r#"
+import asyncio, sys, nats
+from nats.js.api import KeyValueConfig, ObjectStoreConfig
+
+async def step(name, coro):
+    try:
+        result = await coro
+    except Exception as error:
+        result = "error " + type(error).__name__
+    print(name + ": " + str(result))
+    return result
+
+def entry(e):
+    if not hasattr(e, "key"):
+        return str(e)
+    return "%s=%r rev %s op %s" % (e.key, e.value, e.revision, e.operation)
+
+async def main(url):
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    kv = await js.create_key_value(KeyValueConfig(bucket="py", history=4))
+    await step("put a", kv.put("a", b"1"))
+    await step("put a", kv.put("a", b"2"))
+    await step("create a", kv.create("a", b"x"))
+    await step("create b", kv.create("b", b"x"))
+    await step("update b stale", kv.update("b", b"y", last=1))
+    await step("update b", kv.update("b", b"y", last=3))
+    print("get a: " + entry(await kv.get("a")))
+    print("get a rev 1: " + entry(await kv.get("a", revision=1)))
+    await step("get missing", kv.get("missing"))
+    print("keys: %s" % sorted(await kv.keys()))
+    print("history a: %s" % [entry(e) for e in await kv.history("a")])
+    await step("delete a", kv.delete("a"))
+    await step("get deleted", kv.get("a"))
+    await step("purge b", kv.purge("b"))
+    watcher = await kv.watchall()
+    seen = []
+    while True:
+        update = await watcher.updates(timeout=5)
+        if update is None:
+            break
+        seen.append(entry(update))
+    print("watch initial: %s" % seen)
+    await kv.put("c", b"3")
+    print("watch live: " + entry(await watcher.updates(timeout=5)))
+    await watcher.stop()
+    await step("purge deletes", kv.purge_deletes(olderthan=-1))
+    status = await kv.status()
+    print("status: %s %s %s" % (status.bucket, status.values, status.history))
+    await step("delete bucket", js.delete_key_value("py"))
+
+    obs = await js.create_object_store("pyobj")
+    data = bytes(i % 251 for i in range(300 * 1024))
+    info = await obs.put("big", data)
+    print("put big: %s %s %s" % (info.size, info.chunks, info.digest))
+    info = await obs.put("empty", b"")
+    print("put empty: %s %s %s" % (info.size, info.chunks, info.digest))
+    result = await obs.get("big")
+    print("get big same: %s" % (result.data == data))
+    print("get empty: %r" % (await obs.get("empty")).data)
+    print("list: %s" % sorted(i.name for i in await obs.list()))
+    await step("delete big", obs.delete("big"))
+    await step("get deleted", obs.get("big"))
+    print("list after delete: %s" % sorted(i.name for i in await obs.list()))
+    status = await obs.status()
+    print("obj status: %s %s" % (status.bucket, status.sealed))
+    await step("delete store", js.delete_object_store("pyobj"))
+    await nc.close()
+
+asyncio.run(main(sys.argv[1]))
+"#;
+
+fn python_walk(server: &TestServer) -> String {
+    let venv = std::env::var("NATRIX_VENV")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv").to_owned());
+    let python = std::path::Path::new(&venv).join("bin/python");
+    let output = std::process::Command::new(python)
+        .args(["-c", PYTHON_WALK, &server.url()])
+        .output()
+        .expect("python runs");
+    assert!(
+        output.status.success(),
+        "nats-py failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// `nats-py`'s KV and object store (put, get, create, update, delete, purge, keys, history,
+/// watch, purge_deletes, status; object put, get, list, delete, status) observe the same on
+/// Natrix (three shards) as on the Go server.
+#[test]
+fn the_python_kv_and_object_store_behave_as_on_the_go_server() {
+    let natrix_store = StoreDir::new("natrix-kv", "python");
+    let natrix = TestServer::natrix(3, &["-js", "-sd", natrix_store.path()]);
+    let go_store = StoreDir::new("natrix-kv-go", "python");
+    let go = TestServer::go(&["-js", "-sd", go_store.path()]);
+    let on_natrix = python_walk(&natrix);
+    let on_go = python_walk(&go);
+    for (natrix_line, go_line) in on_natrix.lines().zip(on_go.lines()) {
+        assert_eq!(natrix_line, go_line, "\nNatrix:\n{on_natrix}\nGo:\n{on_go}");
+    }
+    assert_eq!(on_natrix.lines().count(), on_go.lines().count());
+    assert!(on_natrix.contains("keys: ['a', 'b']"), "{on_natrix}");
+    assert!(on_natrix.contains("get big same: True"), "{on_natrix}");
+}
