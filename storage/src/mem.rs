@@ -193,6 +193,10 @@ impl StreamStore for MemStore {
         self.inner.borrow().catalog.state()
     }
 
+    fn deleted(&self, limit: usize) -> Vec<u64> {
+        self.inner.borrow().catalog.deleted(limit)
+    }
+
     fn filtered_state(&self, filter: &str, start_seq: u64) -> SimpleState {
         self.inner
             .borrow()

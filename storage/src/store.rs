@@ -91,6 +91,10 @@ pub trait StreamStore {
     /// Counters of the whole stream.
     fn state(&self) -> StreamState;
 
+    /// The interior deletes, ascending, at most `limit` of them (`STREAM.INFO` with
+    /// `deleted_details`).
+    fn deleted(&self, limit: usize) -> Vec<u64>;
+
     /// Counts of messages matching `filter` at or after `start_seq`.
     fn filtered_state(&self, filter: &str, start_seq: u64) -> SimpleState;
 

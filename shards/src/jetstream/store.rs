@@ -72,6 +72,10 @@ impl StreamStore for Store {
         both!(self, store => store.load_last_msg(filter).await)
     }
 
+    fn deleted(&self, limit: usize) -> Vec<u64> {
+        both!(self, store => store.deleted(limit))
+    }
+
     fn expired(&self, now_ns: i64) -> Vec<u64> {
         both!(self, store => store.expired(now_ns))
     }

@@ -1113,6 +1113,10 @@ impl StreamStore for FileStore {
         self.shared.borrow().catalog.state()
     }
 
+    fn deleted(&self, limit: usize) -> Vec<u64> {
+        self.shared.borrow().catalog.deleted(limit)
+    }
+
     fn filtered_state(&self, filter: &str, start_seq: u64) -> SimpleState {
         self.shared
             .borrow()
