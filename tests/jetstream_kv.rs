@@ -727,3 +727,133 @@ fn the_python_kv_and_object_store_behave_as_on_the_go_server() {
     assert!(on_natrix.contains("keys: ['a', 'b']"), "{on_natrix}");
     assert!(on_natrix.contains("get big same: True"), "{on_natrix}");
 }
+
+/// An account with JetStream exports its API, its KV subjects and a delivery prefix; another
+/// account imports them (the API under `js.api`, and the KV subjects under `js.api.$KV`, where
+/// `async-nats` publishes puts when its JetStream context has a prefix). The importing account's clients use the
+/// bucket through the imports: puts, gets, stale updates, history and watchers (ordered push
+/// consumers whose deliver subjects cross the stream import). Written to a config file and
+/// run on Natrix (three shards) and on the Go server, transcripts compared.
+#[tokio::test]
+async fn kv_is_used_across_accounts_through_imports_as_on_the_go_server() {
+    let dirs = [
+        StoreDir::new("natrix-kv", "xacc"),
+        StoreDir::new("natrix-kv-go", "xacc"),
+    ];
+    let mut transcripts = Vec::new();
+    for (index, dir) in dirs.iter().enumerate() {
+        let config = format!(
+            r#"
+jetstream {{ store_dir: "{}/store" }}
+accounts {{
+  JS: {{
+    jetstream: enabled
+    users: [ {{user: js, password: js}} ]
+    exports: [ {{ service: "$JS.API.>" }}, {{ service: "$KV.>" }}, {{ stream: "kvw.>" }} ]
+  }}
+  APP: {{
+    users: [ {{user: app, password: app}} ]
+    imports: [
+      {{ service: {{ account: JS, subject: "$JS.API.>" }}, to: "js.api.>" }}
+      {{ service: {{ account: JS, subject: "$KV.>" }}, to: "js.api.$KV.>" }}
+      {{ stream: {{ account: JS, subject: "kvw.>" }} }}
+    ]
+  }}
+}}
+"#,
+            dir.path()
+        );
+        let config_path = format!("{}/server.conf", dir.path());
+        std::fs::write(&config_path, config).expect("config file");
+        let server = if index == 0 {
+            TestServer::natrix(3, &["-c", &config_path])
+        } else {
+            TestServer::go(&["-c", &config_path])
+        };
+        let owner = async_nats::ConnectOptions::with_user_and_password("js".into(), "js".into())
+            .connect(server.url())
+            .await
+            .expect("owner connects");
+        jetstream::new(owner)
+            .create_key_value(kv::Config {
+                bucket: "shared".to_owned(),
+                history: 3,
+                ..Default::default()
+            })
+            .await
+            .expect("owner creates the bucket");
+        let app = async_nats::ConnectOptions::with_user_and_password("app".into(), "app".into())
+            .custom_inbox_prefix("kvw")
+            .connect(server.url())
+            .await
+            .expect("importer connects");
+        let js = jetstream::with_prefix(app, "js.api");
+        let mut t = Transcript::default();
+        let kv = js
+            .get_key_value("shared")
+            .await
+            .expect("bucket through the import");
+        t.note("put", kv.put("k", "1".into()).await.map_err(|e| e.kind()));
+        t.note("put", kv.put("k", "2".into()).await.map_err(|e| e.kind()));
+        t.note("get", kv.get("k").await.map_err(|e| e.kind()));
+        t.note(
+            "update stale",
+            kv.update("k", "x".into(), 1).await.map_err(|e| e.kind()),
+        );
+        t.note(
+            "update",
+            kv.update("k", "3".into(), 2).await.map_err(|e| e.kind()),
+        );
+        let history: Vec<String> = kv
+            .history("k")
+            .await
+            .expect("history")
+            .map(|entry| entry.map_or_else(|e| format!("error {:?}", e.kind()), |e| entry_line(&e)))
+            .collect()
+            .await;
+        t.note("history", history);
+        let mut watch = kv.watch_with_history("k").await.expect("watch");
+        t.note("watch", watched(&mut watch, 1).await);
+        t.note("delete", kv.delete("k").await.map_err(|e| e.kind()));
+        t.note("watch after delete", watched(&mut watch, 1).await);
+        t.note("get after delete", kv.get("k").await.map_err(|e| e.kind()));
+        // A push consumer created before anyone in the importing account subscribes to its
+        // deliver subject waits for that interest, then delivers.
+        let stream = js
+            .get_stream("KV_shared")
+            .await
+            .expect("stream through the import");
+        stream
+            .create_consumer(async_nats::jetstream::consumer::push::Config {
+                durable_name: Some("late".to_owned()),
+                deliver_subject: "kvw.late".to_owned(),
+                ..Default::default()
+            })
+            .await
+            .expect("push consumer through the import");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut late = js.client().subscribe("kvw.late").await.expect("subscribe");
+        let first = tokio::time::timeout(Duration::from_secs(5), late.next()).await;
+        t.note(
+            "late subscriber's first delivery",
+            first.ok().flatten().map(|message| {
+                (
+                    message.subject.to_string(),
+                    String::from_utf8_lossy(&message.payload).into_owned(),
+                )
+            }),
+        );
+        transcripts.push(t.0);
+    }
+    assert_eq!(transcripts[0], transcripts[1], "left Natrix, right Go");
+    let joined = transcripts[0].join("\n");
+    assert!(joined.contains("rev 3 delta 0 Put\"]"), "{joined}");
+    assert!(
+        joined.contains("watch after delete: [\"k=\\\"\\\" rev 4"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("late subscriber's first delivery: Some((\"$KV.shared.k\", \"2\"))"),
+        "{joined}"
+    );
+}

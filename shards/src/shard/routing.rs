@@ -22,7 +22,7 @@ use crate::message::{Handoff, Message, Publication, Spans};
 
 /// Links through imports may lead back into an account that exports again; a publish
 /// follows at most this many hops, so a cycle in the configuration cannot loop forever.
-const MAX_ACCOUNT_HOPS: usize = 4;
+pub(crate) const MAX_ACCOUNT_HOPS: usize = 4;
 
 /// What one read batch (or one internal publish) routed beyond the client subscribers it
 /// served at once, waiting for the batch's bytes to be frozen: handoffs per destination shard,
