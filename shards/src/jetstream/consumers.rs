@@ -515,6 +515,7 @@ fn options(stream: &Stream, shard: &Shard, js: &JetStream) -> ConsumerSetOptions
             server_max_request_batch: 0,
             account_max_ack_pending: account_limits.map_or(-1, |limits| limits.max_ack_pending),
             account_max_consumers: account_limits.map_or(-1, |limits| limits.max_consumers),
+            server_default_max_consumers: settings.default_max_consumers,
         },
         max_payload: i64::try_from(shard.config().options.max_payload).unwrap_or(i64::MAX),
         seed: rand::random(),
