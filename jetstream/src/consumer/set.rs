@@ -125,28 +125,37 @@ impl ConsumerSet {
     }
 
     /// The subjects the runtime subscribes to (in the stream's account) and hands to
-    /// [`ConsumerSet::ack`] and [`ConsumerSet::flow_control_reply`].
+    /// [`ConsumerSet::ack`] and [`ConsumerSet::flow_control_reply`]: both the 9-token and the
+    /// 11-token (and longer) forms whichever form deliveries carry, as Go 2.14+ subscribes to
+    /// both, so acks keep working across a change of the `js_ack_fc_v2` flag.
     pub fn subscriptions(&self) -> Vec<String> {
         let stream = &self.shared.stream.name;
-        let mut subjects = vec![
+        let (domain, account_hash) = match &self.shared.options.ack_format {
+            AckFormat::V2 {
+                domain,
+                account_hash,
+            } => (domain.clone(), account_hash.clone()),
+            AckFormat::V1 => {
+                let domain = &self.shared.options.domain;
+                let domain = if domain.is_empty() { "_" } else { domain };
+                (
+                    domain.to_owned(),
+                    wire::account_hash(&self.shared.options.account),
+                )
+            }
+        };
+        vec![
             format!("{}{stream}.*.*.*.*.*.*", wire::ACK_PREFIX),
             format!("{}{stream}.*.*", wire::FLOW_CONTROL_PREFIX),
-        ];
-        if let AckFormat::V2 {
-            domain,
-            account_hash,
-        } = &self.shared.options.ack_format
-        {
-            subjects.push(format!(
+            format!(
                 "{}{domain}.{account_hash}.{stream}.*.*.*.*.*.>",
                 wire::ACK_PREFIX
-            ));
-            subjects.push(format!(
+            ),
+            format!(
                 "{}{domain}.{account_hash}.{stream}.*.*",
                 wire::FLOW_CONTROL_PREFIX
-            ));
-        }
-        subjects
+            ),
+        ]
     }
 
     /// The names of the consumers, sorted.
