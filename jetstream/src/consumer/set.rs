@@ -12,7 +12,7 @@ use super::machine::{Consumer, Env, RetentionAck, Shared, SECOND_NS};
 use super::persist::{RecordMetadata, RecoverError};
 use super::wire::{self, AckFormat};
 use super::{Action, Context, Token};
-use crate::api::{AckPolicy, RetentionPolicy, StreamConfig};
+use crate::api::{AckPolicy, ConsumerConfig, RetentionPolicy, StreamConfig};
 
 /// How often an interest stream compacts below every consumer's ack floor (Go checks its
 /// interest state every 2 minutes).
@@ -161,6 +161,17 @@ impl ConsumerSet {
     /// The names of the consumers, sorted.
     pub fn names(&self) -> Vec<String> {
         self.consumers.keys().cloned().collect()
+    }
+
+    /// Every consumer clients see (not direct ones) as a backup holds it: its configuration
+    /// as stored and its record as it is now (unsaved changes included, as Go's snapshot
+    /// takes the consumer's current state).
+    pub fn backup_records(&self) -> Vec<(String, ConsumerConfig, natrix_storage::ConsumerState)> {
+        self.consumers
+            .iter()
+            .filter(|(_, consumer)| !consumer.config.direct)
+            .map(|(name, consumer)| (name.clone(), consumer.config.clone(), consumer.record()))
+            .collect()
     }
 
     /// Number of consumers.
