@@ -346,3 +346,69 @@ async fn flow_control_requests_use_the_7_token_subject_with_the_flag_as_go() {
     assert_eq!(expected.0, 7, "{expected:?}");
     assert_eq!(expected, actual);
 }
+
+/// `nats-py` against Natrix with the flag: it reads the 11-token subject's metadata (domain
+/// `_` read as none) and its acks, naks and acks-with-reply go through.
+#[test]
+fn the_python_client_reads_and_acks_the_11_token_subject() {
+    let dir = std::env::temp_dir().join(format!("natrix-ackv2-py-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let file = dir.join("natrix.conf");
+    let config = format!(
+        "jetstream {{ store_dir: \"{}\" }}\nfeature_flags {{ js_ack_fc_v2: true }}\n",
+        dir.join("store").display()
+    );
+    std::fs::write(&file, config).expect("config");
+    let server = TestServer::natrix(3, &["-c", file.to_str().expect("utf-8")]);
+    let script = format!(
+        r#"
+import asyncio, nats
+from nats.js.api import StreamConfig
+
+async def main():
+    nc = await nats.connect("{url}")
+    js = nc.jetstream()
+    await js.add_stream(StreamConfig(name="PY", subjects=["py.>"]))
+    for i in range(3):
+        await js.publish("py.a", b"m%d" % i)
+    sub = await js.pull_subscribe("py.a", durable="D")
+    msgs = await sub.fetch(3, timeout=2)
+    assert len(msgs) == 3, msgs
+    assert len(msgs[0].reply.split(".")) == 11, msgs[0].reply
+    meta = msgs[1].metadata
+    assert meta.stream == "PY" and meta.consumer == "D", meta
+    assert meta.sequence.stream == 2 and meta.sequence.consumer == 2, meta
+    assert meta.num_delivered == 1 and meta.num_pending == 1, meta
+    assert not meta.domain, meta
+    await msgs[0].ack()
+    await msgs[1].nak()
+    await msgs[2].ack_sync()
+    again = await sub.fetch(1, timeout=2)
+    assert again[0].data == b"m1" and again[0].metadata.num_delivered == 2, again[0].metadata
+    await again[0].ack_sync()
+    info = await js.consumer_info("PY", "D")
+    assert info.num_ack_pending == 0 and info.ack_floor.stream_seq == 3, info
+    await nc.close()
+    print("ok")
+
+asyncio.run(main())
+"#,
+        url = server.url()
+    );
+    let venv = std::env::var("NATRIX_VENV")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv").to_owned());
+    let output = std::process::Command::new(std::path::Path::new(&venv).join("bin/python"))
+        .args(["-c", &script])
+        .output()
+        .expect("python runs");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        output.status.success(),
+        "nats-py failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "ok");
+}
