@@ -538,6 +538,7 @@ async fn limits_match(go: &TestServer, natrix: &TestServer) -> Vec<String> {
         "/jsz?consumers=true&config=true",
         "/jsz?accounts=true&streams=true",
         "/jsz?acc=$G&consumers=true",
+        "/jsz?acc=A&consumers=true&config=true",
     ] {
         let go_jsz = masked_jsz(go.monitor_port.expect("go monitor"), query);
         let natrix_jsz = masked_jsz(natrix.monitor_port.expect("natrix monitor"), query);
@@ -653,4 +654,22 @@ async fn a_stream_without_max_consumers_takes_a_thousand_consumers_as_go_2_15() 
     let _ = std::fs::remove_dir_all(&dir);
     assert!(go_reply.contains("10026"), "{go_reply}");
     assert_eq!(mask(&go_reply), mask(&natrix_reply));
+}
+
+#[tokio::test]
+async fn an_accounts_max_consumers_caps_every_stream_as_go() {
+    let config = "jetstream { store_dir: \"{dir}\" }\n\
+        accounts { A { jetstream { max_consumers: 3, max_memory: 1GB, max_store: 2GB }, users [{ user: a, password: a }] } }\n\
+        no_auth_user: a\n";
+    let (go, natrix, dir) = start_both("account", config);
+    let differences = limits_match(&go, &natrix).await;
+    drop(go);
+    drop(natrix);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        differences.is_empty(),
+        "{} replies differ:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
 }

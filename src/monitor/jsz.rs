@@ -180,16 +180,17 @@ pub fn jsz(monitor: &Monitor, query: &Query) -> Result<Reply, BadRequest> {
         "messages": usage.messages,
         "bytes": usage.bytes,
     });
-    let selected: Vec<(&String, &Account)> = accounts
-        .iter()
-        .filter(|(name, _)| filter.is_empty() || **name == filter)
-        .collect();
-    body["total"] = json!(selected.len());
-    if with_accounts || !filter.is_empty() {
+    // As Go: `total` counts every account with JetStream; a named account that exists is
+    // shown alone (no paging), else `accounts` pages through all of them; no details, no key.
+    body["total"] = json!(accounts.len());
+    let selected: Vec<(&String, &Account)> = match accounts.get_key_value(&filter) {
+        Some(found) if !filter.is_empty() => vec![found],
+        _ if with_accounts => accounts.iter().skip(offset).take(limit).collect(),
+        _ => Vec::new(),
+    };
+    if !selected.is_empty() {
         let details: Vec<Value> = selected
             .into_iter()
-            .skip(offset)
-            .take(limit)
             .map(|(name, account)| {
                 let reserved = table
                     .id(name)
