@@ -496,12 +496,14 @@ const JSZ_MASKED: &[&str] = &[
 
 /// `/jsz` with [`JSZ_MASKED`] values replaced by `*`, the stream and consumer lists sorted
 /// by name (Go lists them in map order), and without `sync_always` (Natrix's default sync
-/// policy, documented in the README; Go's default leaves the key out).
+/// policy, documented in the README; Go's default leaves the key out) and `inflight`.
 fn masked_jsz(port: u16, query: &str) -> serde_json::Value {
     fn walk(value: &mut serde_json::Value) {
         match value {
             serde_json::Value::Object(map) => {
                 map.remove("sync_always");
+                // Go's API requests in flight at that instant (left out when none).
+                map.remove("inflight");
                 for (key, child) in map.iter_mut() {
                     if JSZ_MASKED.contains(&key.as_str()) && !child.is_object() {
                         *child = serde_json::Value::String("*".into());
