@@ -234,6 +234,14 @@ const SCRIPT: &[Step] = &[
     request("$JS.API.STREAM.MSG.DELETE.ORDERS", ""),
     request("$JS.API.INFO", ""),
     request("$JS.API.STREAM.INFO.ORDERS", ""),
+    request("$JS.API.STREAM.INFO.ORDERS", r#"{"deleted_details":true}"#),
+    request(
+        "$JS.API.STREAM.INFO.ORDERS",
+        r#"{"deleted_details":true,"subjects_filter":"orders.*"}"#,
+    ),
+    // The last message deleted: the Go stores list it as deleted too.
+    request("$JS.API.STREAM.MSG.DELETE.MEM", r#"{"seq":2}"#),
+    request("$JS.API.STREAM.INFO.MEM", r#"{"deleted_details":true}"#),
     request(
         "$JS.API.STREAM.PURGE.ORDERS",
         r#"{"filter":"orders.a","keep":1}"#,

@@ -27,6 +27,7 @@
 mod footprint;
 mod host;
 mod jetstream;
+mod kv;
 mod latency;
 mod plot;
 mod report;

@@ -10,6 +10,7 @@ use anyhow::{anyhow, Result};
 use crate::footprint;
 use crate::host::{allowed_cpus, cpus_busy_seconds};
 use crate::jetstream;
+use crate::kv;
 use crate::latency;
 use crate::report::{RunShape, ScenarioReport, SideSummary};
 use crate::scenario::{Limits, RequestRate, RoundOutcome, Scenario, ScenarioKind};
@@ -293,6 +294,9 @@ fn measure(
             return RoundOutcome::Failed(format!("filling the stream: {error:#}"));
         }
     }
+    if let Err(error) = runtime.block_on(kv::prepare(address, &scenario.kind)) {
+        return RoundOutcome::Failed(format!("filling the bucket: {error:#}"));
+    }
     let sampled_from = Instant::now();
     let server_cpus_busy_before = cpus_busy_seconds(server_cpu_list);
     let server_before = server.sample();
@@ -364,6 +368,20 @@ fn measure(
         )),
         ScenarioKind::JetStreamConsume { messages, mode, .. } => {
             runtime.block_on(jetstream::run_consume(address, messages, mode, limits))
+        }
+        ScenarioKind::KvPut { payload_len } => {
+            runtime.block_on(kv::run_put(address, payload_len, limits))
+        }
+        ScenarioKind::KvGet {
+            clients,
+            keys,
+            payload_len,
+        } => runtime.block_on(kv::run_get(address, clients, keys, payload_len, limits)),
+        ScenarioKind::ObjectPut { object_len } => {
+            runtime.block_on(kv::run_object_put(address, object_len, limits))
+        }
+        ScenarioKind::ObjectGet { object_len } => {
+            runtime.block_on(kv::run_object_get(address, object_len, limits))
         }
     };
     let server_after = server.sample();

@@ -45,6 +45,18 @@ pub enum ScenarioKind {
         messages: u64,
         mode: ConsumeMode,
     },
+    /// `kv.put`, one at a time, each awaiting its PubAck.
+    KvPut { payload_len: usize },
+    /// `kv.get` (a direct get) from `clients` connections over a bucket of `keys` keys.
+    KvGet {
+        clients: usize,
+        keys: u64,
+        payload_len: usize,
+    },
+    /// Object-store put of one object of `object_len` bytes, again and again.
+    ObjectPut { object_len: usize },
+    /// Object-store get of one object of `object_len` bytes, again and again.
+    ObjectGet { object_len: usize },
 }
 
 /// How a consume scenario reads the stream.
@@ -135,6 +147,10 @@ impl Scenario {
             ScenarioKind::JetStreamPublishSync { .. }
                 | ScenarioKind::JetStreamPublishAsync { .. }
                 | ScenarioKind::JetStreamConsume { .. }
+                | ScenarioKind::KvPut { .. }
+                | ScenarioKind::KvGet { .. }
+                | ScenarioKind::ObjectPut { .. }
+                | ScenarioKind::ObjectGet { .. }
         )
     }
 }
@@ -381,6 +397,47 @@ pub fn plan(options: &PlanOptions) -> Vec<Scenario> {
             },
         ));
     }
+    let kv_size = 128;
+    scenarios.push(Scenario {
+        id: format!("kv-put/{}", size_label(kv_size)),
+        title: format!("KV put (sync), {}", size_label(kv_size)),
+        group: "kv",
+        metric: "ops/s",
+        better: Better::Higher,
+        kind: ScenarioKind::KvPut {
+            payload_len: kv_size,
+        },
+    });
+    let kv_clients = 16;
+    scenarios.push(Scenario {
+        id: format!("kv-get/{kv_clients}-clients/{}", size_label(kv_size)),
+        title: format!(
+            "KV get (direct), {kv_clients} clients, {}",
+            size_label(kv_size)
+        ),
+        group: "kv",
+        metric: "ops/s",
+        better: Better::Higher,
+        kind: ScenarioKind::KvGet {
+            clients: kv_clients,
+            keys: if options.quick { 100 } else { 1000 },
+            payload_len: kv_size,
+        },
+    });
+    let object_len = if options.quick { 1 << 20 } else { 10 << 20 };
+    for (verb, kind) in [
+        ("put", ScenarioKind::ObjectPut { object_len }),
+        ("get", ScenarioKind::ObjectGet { object_len }),
+    ] {
+        scenarios.push(Scenario {
+            id: format!("obj-{verb}/{}", size_label(object_len)),
+            title: format!("object store {verb}, {}", size_label(object_len)),
+            group: "kv",
+            metric: "MiB/s",
+            better: Better::Higher,
+            kind,
+        });
+    }
     scenarios
 }
 
@@ -401,7 +458,9 @@ fn throughput_kind(id: String, title: String, group: &'static str, kind: Scenari
 
 /// `16B`, `1KiB`, `64KiB`: short labels for ids and tables.
 pub fn size_label(bytes: usize) -> String {
-    if bytes >= 1024 && bytes % 1024 == 0 {
+    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
+        format!("{}MiB", bytes >> 20)
+    } else if bytes >= 1024 && bytes % 1024 == 0 {
         format!("{}KiB", bytes / 1024)
     } else {
         format!("{bytes}B")

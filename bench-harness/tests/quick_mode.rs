@@ -17,7 +17,7 @@ use serde_json::Value;
 static ONE_RUN_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// The scenario ids of a quick run with default options.
-const QUICK_SCENARIOS: [&str; 21] = [
+const QUICK_SCENARIOS: [&str; 25] = [
     "pub-only/16B",
     "pub-only/64KiB",
     "pub-sub-1to1/16B",
@@ -39,6 +39,10 @@ const QUICK_SCENARIOS: [&str; 21] = [
     "js-consume/pull-b1000-explicit/128B",
     "js-consume/push/128B",
     "js-consume/ordered/128B",
+    "kv-put/128B",
+    "kv-get/16-clients/128B",
+    "obj-put/1MiB",
+    "obj-get/1MiB",
 ];
 
 #[test]

@@ -29,6 +29,11 @@ pub struct Message {
     /// Headers and body; the first `header_len` bytes are the headers (`NATS/1.0...`).
     pub payload: Bytes,
     pub header_len: usize,
+    /// The subject subscribers see when it differs from the one the message is routed on:
+    /// a JetStream delivery is routed on the consumer's deliver subject (or the pull
+    /// request's inbox) but shows the stream message's own subject, as the Go server's
+    /// `pa.deliver` does. `None` for every message a client publishes.
+    pub shown_subject: Option<Bytes>,
 }
 
 impl Message {
@@ -45,6 +50,7 @@ impl Message {
             reply,
             payload: body.into(),
             header_len: 0,
+            shown_subject: None,
         }
     }
 
@@ -66,6 +72,26 @@ impl Message {
             reply,
             payload: Bytes::from(payload),
             header_len: headers.len(),
+            shown_subject: None,
+        }
+    }
+
+    /// The same message, routed on its subject but shown to subscribers as `shown`.
+    pub fn shown_as(mut self, shown: Bytes) -> Self {
+        self.shown_subject = Some(shown);
+        self
+    }
+
+    /// The message as a subscriber receives it: under its shown subject, when it has one
+    /// (an internal subscriber sees what a client would see in its `MSG`).
+    pub fn as_received(&self) -> std::borrow::Cow<'_, Message> {
+        match &self.shown_subject {
+            None => std::borrow::Cow::Borrowed(self),
+            Some(shown) => std::borrow::Cow::Owned(Message {
+                subject: shown.clone(),
+                shown_subject: None,
+                ..self.clone()
+            }),
         }
     }
 
@@ -82,7 +108,7 @@ impl Message {
     /// The message as a subscriber's `MSG` frame is built from it; the payload is shared.
     pub fn view(&self) -> MsgView<'_> {
         MsgView {
-            subject: &self.subject,
+            subject: self.shown_subject.as_ref().unwrap_or(&self.subject),
             reply: self.reply.as_deref(),
             payload: &self.payload,
             header_len: self.header_len,
@@ -163,6 +189,8 @@ pub struct Publication<'a> {
     pub payload: &'a [u8],
     pub header_len: usize,
     pub spans: Spans,
+    /// See [`Message::shown_subject`]; only internal publishers set it.
+    pub shown_subject: Option<&'a Bytes>,
 }
 
 impl<'a> Publication<'a> {
@@ -188,6 +216,7 @@ impl<'a> Publication<'a> {
                 reply: reply.map(Span::Buffer),
                 payload: Span::Buffer(payload),
             },
+            shown_subject: None,
         }
     }
 
@@ -204,6 +233,7 @@ impl<'a> Publication<'a> {
                 reply: message.reply.clone().map(Span::Owned),
                 payload: Span::Owned(message.payload.clone()),
             },
+            shown_subject: message.shown_subject.as_ref(),
         }
     }
 
@@ -244,7 +274,7 @@ impl<'a> Publication<'a> {
     #[inline]
     pub fn view(&self) -> MsgView<'_> {
         MsgView {
-            subject: self.subject,
+            subject: self.shown_subject.map_or(self.subject, |shown| &shown[..]),
             reply: self.reply,
             payload: self.payload,
             header_len: self.header_len,
@@ -291,5 +321,19 @@ mod tests {
         assert_eq!(message.headers(), b"NATS/1.0\r\n\r\n");
         assert_eq!(message.body(), b"body");
         assert_eq!(message.view().header_len, 12);
+    }
+
+    #[test]
+    fn a_shown_subject_is_what_subscribers_see_but_not_what_routes() {
+        let message = Message::new(0, "_INBOX.x", None, "body").shown_as(Bytes::from("orders.1"));
+        assert_eq!(message.view().subject, b"orders.1");
+        let publication = Publication::from_message(&message);
+        assert_eq!(publication.subject, b"_INBOX.x");
+        assert_eq!(publication.view().subject, b"orders.1");
+        let received = message.as_received();
+        assert_eq!(received.subject, "orders.1");
+        assert_eq!(received.view().subject, b"orders.1");
+        let plain = Message::new(0, "a", None, "b");
+        assert!(matches!(plain.as_received(), std::borrow::Cow::Borrowed(_)));
     }
 }

@@ -235,6 +235,30 @@ impl<L> Catalog<L> {
         }
     }
 
+    /// The deleted sequences the Go stores list (`num_deleted` of them): every sequence from
+    /// the first to the last that holds no message, those after the last kept message
+    /// included; ascending, at most `limit` of them.
+    pub fn deleted(&self, limit: usize) -> Vec<u64> {
+        let mut deleted = Vec::new();
+        let mut expected = self.first_seq();
+        let kept = self
+            .messages
+            .keys()
+            .copied()
+            .chain(std::iter::once(self.last_seq + 1));
+        for seq in kept {
+            while expected < seq && deleted.len() < limit {
+                deleted.push(expected);
+                expected += 1;
+            }
+            if deleted.len() >= limit {
+                break;
+            }
+            expected = seq + 1;
+        }
+        deleted
+    }
+
     fn matching_subjects<'a>(
         &'a self,
         filter: &'a str,

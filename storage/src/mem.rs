@@ -172,6 +172,11 @@ impl StreamStore for MemStore {
         Ok(inner.apply_all(deletes(expired)))
     }
 
+    fn expired(&self, now_ns: i64) -> Vec<u64> {
+        let inner = self.inner.borrow();
+        inner.catalog.plan_expiry(&inner.config, now_ns)
+    }
+
     async fn update_config(&self, config: StoreConfig) -> Result<()> {
         let mut inner = self.inner.borrow_mut();
         inner.config = config;
@@ -186,6 +191,10 @@ impl StreamStore for MemStore {
 
     fn state(&self) -> StreamState {
         self.inner.borrow().catalog.state()
+    }
+
+    fn deleted(&self, limit: usize) -> Vec<u64> {
+        self.inner.borrow().catalog.deleted(limit)
     }
 
     fn filtered_state(&self, filter: &str, start_seq: u64) -> SimpleState {

@@ -77,6 +77,11 @@ pub trait StreamStore {
     /// The owner calls it from a timer; the store keeps no clock.
     async fn expire(&self, now_ns: i64) -> Result<u64>;
 
+    /// The sequences that [`StreamStore::expire`] would remove at `now_ns`, ascending, without
+    /// removing them: for an owner that leaves a subject delete marker in place of the last
+    /// message of a subject (`subject_delete_marker_ttl`) and removes the others itself.
+    fn expired(&self, now_ns: i64) -> Vec<u64>;
+
     /// Replaces the limits and removes what the new limits no longer allow (discard old).
     async fn update_config(&self, config: StoreConfig) -> Result<()>;
 
@@ -85,6 +90,10 @@ pub trait StreamStore {
 
     /// Counters of the whole stream.
     fn state(&self) -> StreamState;
+
+    /// The interior deletes, ascending, at most `limit` of them (`STREAM.INFO` with
+    /// `deleted_details`).
+    fn deleted(&self, limit: usize) -> Vec<u64>;
 
     /// Counts of messages matching `filter` at or after `start_seq`.
     fn filtered_state(&self, filter: &str, start_seq: u64) -> SimpleState;

@@ -198,7 +198,11 @@ async fn removing_messages_updates_first_and_deleted_counts<S: StreamStore>(stor
     assert!(!store.remove_msg(99).await.unwrap());
     let state = store.state();
     assert_eq!((state.first_seq, state.msgs, state.num_deleted), (1, 3, 1));
+    assert_eq!(store.deleted(10), vec![2]);
+    assert_eq!(store.deleted(0), Vec::<u64>::new());
     assert!(store.remove_msg(1).await.unwrap());
+    // A removed first message moves the first sequence: it is no delete.
+    assert_eq!(store.deleted(10), Vec::<u64>::new());
     let state = store.state();
     assert_eq!((state.first_seq, state.msgs, state.num_deleted), (3, 2, 0));
     assert_eq!(store.load_msg(2).await.unwrap(), None);
@@ -207,6 +211,18 @@ async fn removing_messages_updates_first_and_deleted_counts<S: StreamStore>(stor
     let state = store.state();
     assert_eq!((state.first_seq, state.last_seq, state.msgs), (5, 4, 0));
     assert_eq!(store.store_msg(message("a", 9)).await.unwrap(), 5);
+}
+
+async fn interior_deletes_are_listed_up_to_a_limit<S: StreamStore>(store: S) {
+    store_all(&store, &["a"; 10]).await;
+    for seq in [2, 3, 5, 9, 10] {
+        assert!(store.remove_msg(seq).await.unwrap());
+    }
+    // 9 and 10 went from the end: the last sequence stays 10 and, as in the Go stores, they
+    // are listed (and counted) as deleted.
+    assert_eq!(store.deleted(100), vec![2, 3, 5, 9, 10]);
+    assert_eq!(store.deleted(2), vec![2, 3]);
+    assert_eq!(store.state().num_deleted, 5);
 }
 
 async fn purge_all_moves_first_past_last<S: StreamStore>(store: S) {
@@ -450,9 +466,15 @@ async fn max_age_and_ttl_expire_messages<S: StreamStore>(store: S) {
         .await
         .unwrap();
     store.store_msg(at("c", 1_080, None)).await.unwrap();
+    assert_eq!(store.expired(1_059), Vec::<u64>::new());
     assert_eq!(store.expire(1_059).await.unwrap(), 0);
+    // `expired` names what `expire` removes, and removes nothing itself.
+    assert_eq!(store.expired(1_060), vec![2]);
+    assert_eq!(store.expired(1_100), vec![1, 2]);
+    assert_eq!(store.state().msgs, 3);
     assert_eq!(store.expire(1_060).await.unwrap(), 1);
     assert_eq!(kept_seqs(&store).await, vec![1, 3]);
+    assert_eq!(store.expired(1_100), vec![1]);
     assert_eq!(store.expire(1_100).await.unwrap(), 1);
     assert_eq!(kept_seqs(&store).await, vec![3]);
     assert_eq!(store.expire(1_180).await.unwrap(), 1);
@@ -866,4 +888,5 @@ conformance!(
     purge_keep_counts_only_kept_messages_across_interior_deletes,
     discard_new_matrix_matches_the_go_server,
     wildcard_lookups_find_matches_far_from_the_start,
+    interior_deletes_are_listed_up_to_a_limit,
 );

@@ -348,3 +348,26 @@ impl RawClient {
         }
     }
 }
+
+/// A JetStream store directory of its own for one test, removed when dropped.
+pub struct StoreDir(std::path::PathBuf);
+
+impl StoreDir {
+    /// A fresh directory named after the test process, `prefix` and `name`.
+    pub fn new(prefix: &str, name: &str) -> StoreDir {
+        let dir = std::env::temp_dir().join(format!("{prefix}-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("store dir");
+        StoreDir(dir)
+    }
+
+    pub fn path(&self) -> &str {
+        self.0.to_str().expect("utf-8 path")
+    }
+}
+
+impl Drop for StoreDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

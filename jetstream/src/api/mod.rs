@@ -92,6 +92,10 @@ pub const LIST_LIMIT: usize = 256;
 /// Maximum subjects in one `STREAM.INFO` reply (Go's `JSMaxSubjectDetails`).
 pub const MAX_SUBJECT_DETAILS: usize = 100_000;
 
+/// Most deleted sequences one `STREAM.INFO` with `deleted_details` lists (the Go server lists
+/// them all; Natrix bounds the reply, and `num_deleted` still counts every one).
+pub const MAX_DELETED_DETAILS: usize = 100_000;
+
 fn is_false(value: &bool) -> bool {
     !*value
 }

@@ -490,7 +490,7 @@ impl Consumer {
         } else {
             self.track_pending(now, seq, dseq, Some(message_subject.clone()));
         }
-        env.publish(subject, Some(reply), headers, payload);
+        env.deliver(subject, &message_subject, reply, headers, payload);
         if self.maxpb > 0 && self.need_flow_control(size as i64) {
             self.send_flow_control(env);
         }

@@ -634,5 +634,6 @@ fn reply_json<T: Serialize>(actions: &mut Vec<Action>, reply: &str, response: &T
         reply: None,
         headers: Bytes::new(),
         payload: Bytes::from(json::to_vec(response)),
+        shown_subject: None,
     }));
 }

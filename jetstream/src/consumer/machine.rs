@@ -57,6 +57,26 @@ impl<S: StreamStore> Env<'_, '_, S> {
             reply,
             headers,
             payload,
+            shown_subject: None,
+        }));
+    }
+
+    /// Delivers a stream message: routed on `subject` (the deliver subject or the pull
+    /// request's reply), shown with the message's own subject `shown`.
+    pub fn deliver(
+        &mut self,
+        subject: &str,
+        shown: &str,
+        reply: String,
+        headers: Bytes,
+        payload: Bytes,
+    ) {
+        self.actions.push(Action::Publish(Outgoing {
+            subject: subject.to_owned(),
+            reply: Some(reply),
+            headers,
+            payload,
+            shown_subject: Some(shown.to_owned()),
         }));
     }
 

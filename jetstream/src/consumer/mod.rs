@@ -116,6 +116,9 @@ pub struct Outgoing {
     pub headers: Bytes,
     /// Its payload.
     pub payload: Bytes,
+    /// For a stream message delivered to a consumer: the message's own subject, which the
+    /// receiver sees while the message is routed on `subject` (the Go server's `pa.deliver`).
+    pub shown_subject: Option<String>,
 }
 
 /// What the runtime must do.

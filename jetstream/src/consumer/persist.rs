@@ -163,6 +163,7 @@ impl Consumer {
                     reply: None,
                     headers: Bytes::new(),
                     payload,
+                    shown_subject: None,
                 }));
             }
             return;

@@ -548,7 +548,7 @@ fn ack_format(flag: Option<bool>, domain: &str, account: &str) -> AckFormat {
 fn to_message(account: AccountId, outgoing: Outgoing) -> Message {
     let subject = Bytes::from(outgoing.subject);
     let reply = outgoing.reply.map(Bytes::from);
-    if outgoing.headers.is_empty() {
+    let message = if outgoing.headers.is_empty() {
         Message::new(account, subject, reply, outgoing.payload)
     } else {
         Message::with_headers(
@@ -558,6 +558,10 @@ fn to_message(account: AccountId, outgoing: Outgoing) -> Message {
             &outgoing.headers,
             &outgoing.payload,
         )
+    };
+    match outgoing.shown_subject {
+        Some(shown) => message.shown_as(Bytes::from(shown)),
+        None => message,
     }
 }
 

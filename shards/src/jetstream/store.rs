@@ -72,6 +72,14 @@ impl StreamStore for Store {
         both!(self, store => store.load_last_msg(filter).await)
     }
 
+    fn deleted(&self, limit: usize) -> Vec<u64> {
+        both!(self, store => store.deleted(limit))
+    }
+
+    fn expired(&self, now_ns: i64) -> Vec<u64> {
+        both!(self, store => store.expired(now_ns))
+    }
+
     async fn remove_msg(&self, seq: u64) -> Result<bool, StoreError> {
         both!(self, store => store.remove_msg(seq).await)
     }

@@ -12,6 +12,7 @@
 //! publishers wait in their sockets instead of a queue growing.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
@@ -35,6 +36,17 @@ use crate::shard::{DirectoryEntry, InternalSubscriber, Shard, SubId};
 /// Messages loaded at start to rebuild the dedupe window, at most (the newest ones).
 const DEDUPE_RECOVERY_MAX: u64 = 100_000;
 
+/// How long an expired message whose delete marker was published is not marked again
+/// (Go's `shouldProcessSdm`: two seconds).
+const MARKER_RETRY_NS: i64 = 2_000_000_000;
+
+/// Go's `isSubjectDeleteMarker`: a marker left by expiry, or a KV purge.
+fn is_subject_delete_marker(headers: &[u8]) -> bool {
+    use natrix_jetstream::headers::{self, names};
+    headers::get(headers, names::MARKER_REASON).is_some_and(|reason| !reason.is_empty())
+        || headers::get(headers, "KV-Operation") == Some(&b"PURGE"[..])
+}
+
 /// One stream on its owner.
 pub(super) struct Stream {
     pub account: AccountId,
@@ -56,6 +68,9 @@ pub(super) struct Stream {
     pausing: Cell<bool>,
     last_timestamp_ns: Cell<i64>,
     write_failure_logged: Cell<bool>,
+    /// Expired messages whose delete marker was published, with when (see
+    /// [`Stream::expire_with_markers`]).
+    marker_pending: RefCell<HashMap<u64, i64>>,
     /// The configuration's subject transform and republish, compiled.
     transforms: RefCell<Transforms>,
     js: Weak<JetStream>,
@@ -150,6 +165,7 @@ impl Stream {
             pausing: Cell::new(false),
             last_timestamp_ns: Cell::new(last_timestamp_ns),
             write_failure_logged: Cell::new(false),
+            marker_pending: RefCell::new(HashMap::new()),
             transforms: RefCell::new(Transforms::of(&entry.config)),
             js: Rc::downgrade(js),
             consumers: Default::default(),
@@ -166,7 +182,8 @@ impl Stream {
             self.consumers.start(self, shard, &js);
         }
         let stream = Rc::clone(self);
-        compio::runtime::spawn(async move { stream.run_timer().await }).detach();
+        let timer_shard = Rc::clone(shard);
+        compio::runtime::spawn(async move { stream.run_timer(timer_shard).await }).detach();
     }
 
     /// The configuration in force.
@@ -434,7 +451,7 @@ impl Stream {
     }
 
     /// Removes messages past their age or TTL and prunes the dedupe window, on a timer.
-    async fn run_timer(self: Rc<Self>) {
+    async fn run_timer(self: Rc<Self>, shard: Rc<Shard>) {
         loop {
             if self.closed.get() {
                 return;
@@ -449,7 +466,11 @@ impl Stream {
             let config = self.config();
             if config.max_age > 0 || config.allow_msg_ttl {
                 self.tasks.set(self.tasks.get() + 1);
-                let result = self.store.expire(now).await;
+                let result = if config.subject_delete_marker_ttl > 0 {
+                    self.expire_with_markers(&shard, &config, now).await
+                } else {
+                    self.store.expire(now).await.map(|_| ())
+                };
                 self.tasks.set(self.tasks.get() - 1);
                 if self.tasks.get() == 0 {
                     self.tasks_done.notify();
@@ -459,6 +480,92 @@ impl Stream {
                 }
             }
         }
+    }
+
+    /// Expiry with `subject_delete_marker_ttl` (Go's `expireMsgs` with SDM): an expired
+    /// message that is the last of its subject, and not a marker itself, is replaced by a
+    /// delete marker published into the stream (`Nats-Marker-Reason: MaxAge`, the marker TTL,
+    /// and a subject rollup that removes the message), so that watchers learn the key is gone;
+    /// every other expired message is removed. A message whose marker is on its way is not
+    /// marked again for two seconds, as in the Go server.
+    async fn expire_with_markers(
+        self: &Rc<Self>,
+        shard: &Shard,
+        config: &StreamConfig,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let expired = self.store.expired(now);
+        self.marker_pending
+            .borrow_mut()
+            .retain(|_, since| now.saturating_sub(*since) < MARKER_RETRY_NS);
+        let mut removing: HashMap<String, u64> = HashMap::new();
+        for seq in expired {
+            if self.closed.get() {
+                break;
+            }
+            if self.marker_pending.borrow().contains_key(&seq) {
+                continue;
+            }
+            let Some(message) = self.store.load_msg(seq).await? else {
+                continue;
+            };
+            let kept = self
+                .store
+                .subjects_totals(&message.subject)
+                .get(&message.subject)
+                .copied()
+                .unwrap_or(0);
+            let removed_before = removing.entry(message.subject.clone()).or_default();
+            let last = kept.saturating_sub(*removed_before) == 1;
+            if last && !is_subject_delete_marker(&message.headers) {
+                self.marker_pending.borrow_mut().insert(seq, now);
+                self.publish_delete_marker(shard, config, message.subject);
+            } else {
+                *removed_before += 1;
+                self.store.remove_msg(seq).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes a subject delete marker into the stream as the Go server's store callback
+    /// does: through the stream's own publish path (sequence, rollup, consumers,
+    /// republish), without the input subject transform and without a reply.
+    fn publish_delete_marker(
+        self: &Rc<Self>,
+        shard: &Shard,
+        config: &StreamConfig,
+        subject: String,
+    ) {
+        let ttl = natrix_jetstream::time::go_duration_string(
+            config.subject_delete_marker_ttl / 1_000_000_000 * 1_000_000_000,
+        );
+        let headers = format!(
+            "NATS/1.0\r\nNats-Marker-Reason: MaxAge\r\nNats-TTL: {ttl}\r\nNats-Rollup: sub\r\n\r\n"
+        );
+        let republish_to = self
+            .transforms
+            .borrow()
+            .republish
+            .as_ref()
+            .and_then(|transform| transform.apply(subject.as_bytes()))
+            .filter(|destination| natrix_jetstream::subject::is_valid_literal_subject(destination))
+            .map(|destination| String::from_utf8_lossy(&destination).into_owned());
+        let now = now_ns().max(self.last_timestamp_ns.get());
+        self.last_timestamp_ns.set(now);
+        let publish = Publish {
+            subject,
+            reply: None,
+            headers: Bytes::from(headers),
+            payload: Bytes::new(),
+            now_ns: now,
+            republish_to,
+        };
+        let mut actions = Vec::new();
+        self.machine
+            .borrow_mut()
+            .publish(&*self.store, publish, &mut actions);
+        self.perform(shard, actions);
     }
 
     /// When to look for expired messages next: when the oldest message reaches `max_age`,

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use natrix_jetstream::api::{
     ApiPaged, ClusterInfo, MsgDeleteResponse, MsgGetResponse, StoredMsg, StreamCreateResponse,
     StreamDeleteResponse, StreamInfo, StreamInfoRequest, StreamInfoResponse, StreamPurgeResponse,
-    StreamState, StreamUpdateResponse, API_LEVEL, MAX_SUBJECT_DETAILS,
+    StreamState, StreamUpdateResponse, API_LEVEL, MAX_DELETED_DETAILS, MAX_SUBJECT_DETAILS,
 };
 use natrix_jetstream::config::with_dynamic_metadata;
 use natrix_jetstream::errors::{ApiError, ErrorId};
@@ -54,6 +54,9 @@ impl Stream {
         };
         let mut state = StreamState::from_store(&self.store.state());
         state.consumer_count = self.consumers.count();
+        if request.is_some_and(|request| request.deleted_details) {
+            state.deleted = self.store.deleted(MAX_DELETED_DETAILS);
+        }
         let mut paged = ApiPaged::default();
         if let Some(request) = request.filter(|request| !request.subjects_filter.is_empty()) {
             let totals = self.store.subjects_totals(&request.subjects_filter);

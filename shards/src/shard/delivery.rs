@@ -45,8 +45,11 @@ impl Shard {
                 self.deliver_to_one_member(members, msg, None, &mut internal);
             }
         }
-        for subscriber in internal {
-            subscriber.deliver(self, message);
+        if !internal.is_empty() {
+            let received = message.as_received();
+            for subscriber in internal {
+                subscriber.deliver(self, &received);
+            }
         }
     }
 

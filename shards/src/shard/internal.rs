@@ -88,14 +88,48 @@ impl Shard {
         internal
     }
 
-    /// Whether a publish on `subject` in `account` may reach a subscriber: a subscription on
-    /// this shard or on another one matches it, or the account maps or links subjects (then
-    /// the answer is yes without looking further). Lets an internal publisher skip building
-    /// messages nobody receives (advisories).
+    /// Whether a publish on `subject` in `account` reaches a subscriber: a subscription on
+    /// this shard or on another one matches it in `account`, or in an account that a service
+    /// import, a stream export or a service reply leads to (at most
+    /// [`super::routing::MAX_ACCOUNT_HOPS`] deep, as routing goes). Subject mappings are not
+    /// applied, as the Go server's sublist check does not apply them. Lets an internal
+    /// publisher skip building messages nobody receives (advisories), and tells a push
+    /// consumer whether its deliver subject has interest, whichever account subscribed.
     pub fn has_interest(&self, account: AccountId, subject: &[u8]) -> bool {
-        if !self.config().accounts.routes_directly(account) {
+        self.has_interest_across(account, subject, 0)
+    }
+
+    fn has_interest_across(&self, account: AccountId, subject: &[u8], hops: usize) -> bool {
+        if self.has_interest_in_account(account, subject) {
             return true;
         }
+        let accounts = std::sync::Arc::clone(&self.config().accounts);
+        if accounts.routes_directly(account) || hops >= super::routing::MAX_ACCOUNT_HOPS {
+            return false;
+        }
+        if let Some((requester, reply)) = accounts.decode_reply(subject) {
+            if self.has_interest_across(requester, reply, hops + 1) {
+                return true;
+            }
+        }
+        let linked = accounts.get(account);
+        let services = linked
+            .service_links
+            .iter()
+            .map(|link| (link.target, &link.transform));
+        let streams = linked
+            .stream_links
+            .iter()
+            .map(|link| (link.target, &link.transform));
+        services.chain(streams).any(|(target, transform)| {
+            transform.apply(subject).is_some_and(|linked_subject| {
+                self.has_interest_across(target, &linked_subject, hops + 1)
+            })
+        })
+    }
+
+    /// Whether a subscription in `account` itself, on this shard or another, matches.
+    fn has_interest_in_account(&self, account: AccountId, subject: &[u8]) -> bool {
         let local = self
             .local
             .borrow_mut()

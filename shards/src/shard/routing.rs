@@ -22,7 +22,7 @@ use crate::message::{Handoff, Message, Publication, Spans};
 
 /// Links through imports may lead back into an account that exports again; a publish
 /// follows at most this many hops, so a cycle in the configuration cannot loop forever.
-const MAX_ACCOUNT_HOPS: usize = 4;
+pub(crate) const MAX_ACCOUNT_HOPS: usize = 4;
 
 /// What one read batch (or one internal publish) routed beyond the client subscribers it
 /// served at once, waiting for the batch's bytes to be frozen: handoffs per destination shard,
@@ -54,6 +54,7 @@ struct PendingMessage {
     account: AccountId,
     spans: Spans,
     header_len: usize,
+    shown_subject: Option<Bytes>,
 }
 
 impl PendingMessage {
@@ -62,6 +63,7 @@ impl PendingMessage {
             account: publication.account,
             spans: publication.spans.clone(),
             header_len: publication.header_len,
+            shown_subject: publication.shown_subject.cloned(),
         }
     }
 
@@ -72,6 +74,7 @@ impl PendingMessage {
             reply: self.spans.reply.map(|reply| reply.resolve(frozen)),
             payload: self.spans.payload.resolve(frozen),
             header_len: self.header_len,
+            shown_subject: self.shown_subject,
         }
     }
 }
@@ -159,7 +162,15 @@ impl Handoffs {
         let internal = self
             .internal
             .into_iter()
-            .map(|(subscriber, pending)| (subscriber, pending.resolve(frozen)))
+            .map(|(subscriber, pending)| {
+                // An internal subscriber sees the subject a client would see.
+                let message = pending.resolve(frozen);
+                let message = match message.as_received() {
+                    std::borrow::Cow::Borrowed(_) => message,
+                    std::borrow::Cow::Owned(received) => received,
+                };
+                (subscriber, message)
+            })
             .collect();
         (per_shard, internal)
     }

@@ -1086,6 +1086,11 @@ impl StreamStore for FileStore {
         self.remove_logged(plan).await
     }
 
+    fn expired(&self, now_ns: i64) -> Vec<u64> {
+        let state = self.shared.borrow();
+        state.catalog.plan_expiry(&state.config, now_ns)
+    }
+
     async fn update_config(&self, config: StoreConfig) -> Result<()> {
         let plan: Vec<Removal> = {
             let mut state = self.shared.borrow_mut();
@@ -1106,6 +1111,10 @@ impl StreamStore for FileStore {
 
     fn state(&self) -> StreamState {
         self.shared.borrow().catalog.state()
+    }
+
+    fn deleted(&self, limit: usize) -> Vec<u64> {
+        self.shared.borrow().catalog.deleted(limit)
     }
 
     fn filtered_state(&self, filter: &str, start_seq: u64) -> SimpleState {
