@@ -18,6 +18,9 @@ use crate::bootstrap::Fatal;
 const STORE_DIR_NAME: &str = "jetstream";
 /// Publishes a stream may hold while its stores are busy (Go's `streamDefaultMaxQueueMsgs`).
 const DEFAULT_MAX_BUFFERED_MSGS: usize = 10_000;
+/// Consumers a stream may have when neither it nor the configuration says (Go 2.15's
+/// `JSDefaultMaxConsumersPerStream`).
+const GO_DEFAULT_MAX_CONSUMERS_PER_STREAM: i64 = 1_000;
 /// Go's `JetStreamMaxMemDefault`, when the host's memory cannot be read.
 const DEFAULT_MAX_MEMORY: i64 = 1024 * 1024 * 1024;
 /// Go's `JetStreamMaxStoreDefault`, when the disk's free space cannot be read.
@@ -127,6 +130,10 @@ pub fn start(
         duplicate_window_max_ns: jetstream.duplicate_window_max.map_or(0, |window| {
             i64::try_from(window.as_nanos()).unwrap_or(i64::MAX)
         }),
+        default_max_consumers: match jetstream.default_max_consumers {
+            None | Some(0) => GO_DEFAULT_MAX_CONSUMERS_PER_STREAM,
+            Some(count) => count,
+        },
         max_buffered_msgs: jetstream
             .max_buffered_msgs
             .filter(|count| *count > 0)

@@ -98,15 +98,17 @@ struct Backup {
 }
 
 async fn backup(client: &async_nats::Client, stream: &str, chunk_size: usize) -> Backup {
+    backup_with(client, stream, json!({"chunk_size": chunk_size})).await
+}
+
+/// A backup with the snapshot request's other fields in `fields` (`deliver_subject` added).
+async fn backup_with(client: &async_nats::Client, stream: &str, fields: Value) -> Backup {
     let inbox = client.new_inbox();
     let mut chunks = client.subscribe(inbox.clone()).await.expect("subscribe");
     client.flush().await.expect("flush");
-    let reply = request(
-        client,
-        &format!("$JS.API.STREAM.SNAPSHOT.{stream}"),
-        json!({"deliver_subject": inbox, "chunk_size": chunk_size}),
-    )
-    .await;
+    let mut body = fields;
+    body["deliver_subject"] = json!(inbox);
+    let reply = request(client, &format!("$JS.API.STREAM.SNAPSHOT.{stream}"), body).await;
     assert_eq!(
         reply["type"], "io.nats.jetstream.api.v1.stream_snapshot_response",
         "{reply}"
@@ -467,4 +469,142 @@ async fn snapshot_and_restore_advisories_match_the_go_server() {
     let actual = backup_advisories(&natrix).await;
     assert_eq!(actual, expected);
     assert_eq!(actual.len(), 4);
+}
+
+/// A durable pull consumer `D` on `stream` (explicit acks, a minute to ack) that fetched ten
+/// messages (stream sequences 1..=6 and 8..=11: 7 is deleted) and double-acked the first
+/// six and the ninth: its ack floor is at stream sequence 7 (the deleted one is passed over),
+/// three are pending.
+async fn consumer_with_acks(client: &async_nats::Client, stream: &str) {
+    let created = request(
+        client,
+        &format!("$JS.API.CONSUMER.CREATE.{stream}.D"),
+        json!({"stream_name": stream, "config": {"durable_name": "D", "ack_policy": "explicit", "ack_wait": 60_000_000_000u64}}),
+    )
+    .await;
+    assert!(created.get("error").is_none(), "{created}");
+    let js = async_nats::jetstream::new(client.clone());
+    let consumer: async_nats::jetstream::consumer::PullConsumer = js
+        .get_consumer_from_stream("D", stream)
+        .await
+        .expect("consumer");
+    let mut batch = consumer
+        .fetch()
+        .max_messages(10)
+        .expires(Duration::from_secs(2))
+        .messages()
+        .await
+        .expect("fetch");
+    let mut index = 0;
+    while let Some(message) = batch.next().await {
+        let message = message.expect("message");
+        if index < 6 || index == 8 {
+            message.double_ack().await.expect("ack stored");
+        }
+        index += 1;
+    }
+    assert_eq!(index, 10);
+}
+
+/// What a consumer's info says of where it is.
+async fn consumer_position(client: &async_nats::Client, stream: &str) -> Value {
+    let info = request(
+        client,
+        &format!("$JS.API.CONSUMER.INFO.{stream}.D"),
+        json!({}),
+    )
+    .await;
+    // `last_active` is when the server saw the deliveries and acks: a restored consumer has
+    // seen none.
+    let pair = |pair: &Value| json!([pair["consumer_seq"], pair["stream_seq"]]);
+    json!({
+        "error": info.get("error"),
+        "delivered": pair(&info["delivered"]),
+        "ack_floor": pair(&info["ack_floor"]),
+        "num_ack_pending": info["num_ack_pending"],
+        "num_redelivered": info["num_redelivered"],
+        "num_pending": info["num_pending"],
+        "config": [info["config"]["durable_name"], info["config"]["ack_policy"], info["config"]["ack_wait"]],
+    })
+}
+
+/// The stream sequence of the next message `D` delivers.
+async fn next_delivery(client: &async_nats::Client, stream: &str) -> u64 {
+    let js = async_nats::jetstream::new(client.clone());
+    let consumer: async_nats::jetstream::consumer::PullConsumer = js
+        .get_consumer_from_stream("D", stream)
+        .await
+        .expect("consumer");
+    let mut batch = consumer
+        .fetch()
+        .max_messages(1)
+        .expires(Duration::from_secs(2))
+        .messages()
+        .await
+        .expect("fetch");
+    let message = batch.next().await.expect("a message").expect("message");
+    message.info().expect("ack subject").stream_sequence
+}
+
+#[tokio::test]
+async fn a_durable_consumer_resumes_where_its_acks_left_it_after_a_natrix_backup_and_restore() {
+    let first_store = StoreDir::new("consumer-first");
+    let second_store = StoreDir::new("consumer-second");
+    let first = TestServer::natrix(2, &["-js", "-sd", first_store.path()]);
+    let second = TestServer::natrix(3, &["-js", "-sd", second_store.path()]);
+    let first_client = async_nats::connect(first.url()).await.expect("connect");
+    let second_client = async_nats::connect(second.url()).await.expect("connect");
+    fill_stream(&first_client, "CB").await;
+    consumer_with_acks(&first_client, "CB").await;
+    let before = consumer_position(&first_client, "CB").await;
+    assert_eq!(before["ack_floor"], json!([6, 7]), "{before}");
+    assert_eq!(before["num_ack_pending"], 3, "{before}");
+
+    let saved = backup(&first_client, "CB", 1024).await;
+    assert_eq!(saved.meta["state"]["consumer_count"], 1, "{}", saved.meta);
+    let restored = restore(&second_client, "CB", &saved).await;
+    assert!(restored.get("error").is_none(), "{restored}");
+    assert_eq!(restored["state"]["consumer_count"], 1, "{restored}");
+    assert_eq!(consumer_position(&second_client, "CB").await, before);
+    assert_eq!(next_delivery(&second_client, "CB").await, 12);
+
+    // Left out on request: the restored stream has no consumer.
+    let without = backup_with(&first_client, "CB", json!({"no_consumers": true})).await;
+    let third_store = StoreDir::new("consumer-third");
+    let third = TestServer::natrix(1, &["-js", "-sd", third_store.path()]);
+    let third_client = async_nats::connect(third.url()).await.expect("connect");
+    let restored = restore(&third_client, "CB", &without).await;
+    assert_eq!(restored["state"]["consumer_count"], 0, "{restored}");
+    let info = request(&third_client, "$JS.API.CONSUMER.INFO.CB.D", json!({})).await;
+    assert_eq!(info["error"]["err_code"], 10014, "{info}");
+}
+
+#[tokio::test]
+async fn backups_with_a_consumer_cross_between_natrix_and_the_go_server() {
+    let natrix_store = StoreDir::new("consumer-cross-natrix");
+    let go_store = StoreDir::new("consumer-cross-go");
+    let natrix = TestServer::natrix(2, &["-js", "-sd", natrix_store.path()]);
+    let go = TestServer::go(&["-js", "-sd", go_store.path()]);
+    let natrix_client = async_nats::connect(natrix.url()).await.expect("connect");
+    let go_client = async_nats::connect(go.url()).await.expect("connect");
+
+    // Go → Natrix: the Go server's consumer entry brings the consumer back in Natrix.
+    fill_stream(&go_client, "GOC").await;
+    consumer_with_acks(&go_client, "GOC").await;
+    let go_position = consumer_position(&go_client, "GOC").await;
+    let saved = backup(&go_client, "GOC", 1024).await;
+    let restored = restore(&natrix_client, "GOC", &saved).await;
+    assert!(restored.get("error").is_none(), "{restored}");
+    assert_eq!(consumer_position(&natrix_client, "GOC").await, go_position);
+    assert_eq!(next_delivery(&natrix_client, "GOC").await, 12);
+
+    // Natrix → Go: Natrix's entry is one the Go server takes.
+    fill_stream(&natrix_client, "NAC").await;
+    consumer_with_acks(&natrix_client, "NAC").await;
+    let natrix_position = consumer_position(&natrix_client, "NAC").await;
+    let saved = backup(&natrix_client, "NAC", 1024).await;
+    let restored = restore(&go_client, "NAC", &saved).await;
+    assert!(restored.get("error").is_none(), "{restored}");
+    assert_eq!(consumer_position(&go_client, "NAC").await, natrix_position);
+    assert_eq!(next_delivery(&go_client, "NAC").await, 12);
 }

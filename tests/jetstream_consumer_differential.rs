@@ -20,6 +20,7 @@ const MASKED: &[&str] = &[
     "_nats.ver",
     "_nats.level",
     "level",
+    "leader",
 ];
 
 /// One step: a request whose replies are compared (`pull`: every message the request gets
@@ -228,14 +229,14 @@ const SCRIPT: &[Step] = &[
 ];
 
 /// The replies to every step, as text.
-async fn run_script(url: &str) -> Vec<String> {
+async fn run_script(url: &str, script: &[Step]) -> Vec<String> {
     let client = async_nats::ConnectOptions::new()
         .request_timeout(Some(Duration::from_secs(5)))
         .connect(url)
         .await
         .expect("connect");
     let mut replies = Vec::new();
-    for step in SCRIPT {
+    for step in script {
         let body = Bytes::from_static(step.body.as_bytes());
         if !step.pull {
             let text = match client.request(step.subject, body).await {
@@ -267,6 +268,20 @@ async fn run_script(url: &str) -> Vec<String> {
         replies.push(texts.join("\n      "));
     }
     replies
+}
+
+/// The steps whose replies differ, each with both replies.
+fn compare(script: &[Step], expected: &[String], actual: &[String]) -> Vec<String> {
+    let mut differences = Vec::new();
+    for ((step, go_reply), natrix_reply) in script.iter().zip(expected).zip(actual) {
+        if go_reply != natrix_reply {
+            differences.push(format!(
+                "{} {}\n   go:     {go_reply}\n   natrix: {natrix_reply}",
+                step.subject, step.body
+            ));
+        }
+    }
+    differences
 }
 
 /// A message as `status headers | reply | body`, with masked values.
@@ -341,16 +356,9 @@ async fn consumer_replies_and_pull_statuses_match_the_go_server_once_masked() {
     let go = TestServer::go(&["-js", "-sd", go_dir.to_str().expect("utf-8")]);
     let natrix = TestServer::natrix(3, &["-js", "-sd", natrix_dir.to_str().expect("utf-8")]);
     let (go_url, natrix_url) = (go.url(), natrix.url());
-    let (expected, actual) = tokio::join!(run_script(&go_url), run_script(&natrix_url));
-    let mut differences = Vec::new();
-    for ((step, go_reply), natrix_reply) in SCRIPT.iter().zip(&expected).zip(&actual) {
-        if go_reply != natrix_reply {
-            differences.push(format!(
-                "{} {}\n   go:     {go_reply}\n   natrix: {natrix_reply}",
-                step.subject, step.body
-            ));
-        }
-    }
+    let (expected, actual) =
+        tokio::join!(run_script(&go_url, SCRIPT), run_script(&natrix_url, SCRIPT));
+    let differences = compare(SCRIPT, &expected, &actual);
     drop(go);
     drop(natrix);
     for dir in [&go_dir, &natrix_dir] {
@@ -361,6 +369,309 @@ async fn consumer_replies_and_pull_statuses_match_the_go_server_once_masked() {
         "{} of {} replies differ:\n{}",
         differences.len(),
         expected.len(),
+        differences.join("\n")
+    );
+}
+
+/// Consumer limits: a stream's `max_consumers`, its `consumer_limits`, and what account info
+/// and stream info show of them.
+const LIMITS_SCRIPT: &[Step] = &[
+    request("$JS.API.INFO", ""),
+    request(
+        "$JS.API.STREAM.CREATE.L1",
+        r#"{"name":"L1","subjects":["l1.>"]}"#,
+    ),
+    request(
+        "$JS.API.STREAM.CREATE.L2",
+        r#"{"name":"L2","subjects":["l2.>"],"max_consumers":2}"#,
+    ),
+    request(
+        "$JS.API.STREAM.CREATE.L3",
+        r#"{"name":"L3","subjects":["l3.>"],"max_consumers":0,"consumer_limits":{"max_ack_pending":10,"inactive_threshold":60000000000}}"#,
+    ),
+    request(
+        "$JS.API.STREAM.CREATE.L4",
+        r#"{"name":"L4","subjects":["l4.>"],"max_consumers":-1}"#,
+    ),
+    request(
+        "$JS.API.CONSUMER.CREATE.L2.A",
+        r#"{"stream_name":"L2","config":{"durable_name":"A","ack_policy":"explicit"}}"#,
+    ),
+    request(
+        "$JS.API.CONSUMER.CREATE.L2.B",
+        r#"{"stream_name":"L2","config":{"name":"B","ack_policy":"explicit"}}"#,
+    ),
+    // At the limit: a third (durable, named ephemeral, legacy ephemeral) is refused...
+    request(
+        "$JS.API.CONSUMER.CREATE.L2.C",
+        r#"{"stream_name":"L2","config":{"durable_name":"C"}}"#,
+    ),
+    request(
+        "$JS.API.CONSUMER.DURABLE.CREATE.L2.C",
+        r#"{"stream_name":"L2","config":{"durable_name":"C"}}"#,
+    ),
+    request(
+        "$JS.API.CONSUMER.CREATE.L2",
+        r#"{"stream_name":"L2","config":{}}"#,
+    ),
+    // ...but an update of one that exists is not.
+    request(
+        "$JS.API.CONSUMER.CREATE.L2.A",
+        r#"{"stream_name":"L2","config":{"durable_name":"A","ack_policy":"explicit","max_ack_pending":5}}"#,
+    ),
+    // A delete makes room again.
+    request("$JS.API.CONSUMER.DELETE.L2.B", ""),
+    request(
+        "$JS.API.CONSUMER.CREATE.L2.C",
+        r#"{"stream_name":"L2","config":{"durable_name":"C"}}"#,
+    ),
+    request(
+        "$JS.API.CONSUMER.CREATE.L2.D",
+        r#"{"stream_name":"L2","config":{"durable_name":"D"}}"#,
+    ),
+    // The stream's consumer limits: inherited, and a larger value refused.
+    request(
+        "$JS.API.CONSUMER.CREATE.L3.A",
+        r#"{"stream_name":"L3","config":{"durable_name":"A","ack_policy":"explicit","max_ack_pending":20}}"#,
+    ),
+    request(
+        "$JS.API.CONSUMER.CREATE.L3.A",
+        r#"{"stream_name":"L3","config":{"durable_name":"A","ack_policy":"explicit","inactive_threshold":120000000000}}"#,
+    ),
+    request(
+        "$JS.API.CONSUMER.CREATE.L3.B",
+        r#"{"stream_name":"L3","config":{"durable_name":"B","ack_policy":"explicit"}}"#,
+    ),
+    request(
+        "$JS.API.CONSUMER.CREATE.L4.A",
+        r#"{"stream_name":"L4","config":{"durable_name":"A"}}"#,
+    ),
+    // -1 is capped by the server's default (1 in the configured run) as in Go 2.15.
+    request(
+        "$JS.API.CONSUMER.CREATE.L4.B",
+        r#"{"stream_name":"L4","config":{"durable_name":"B"}}"#,
+    ),
+    // Lowering the stream's limit below its consumer count.
+    request(
+        "$JS.API.STREAM.UPDATE.L2",
+        r#"{"name":"L2","subjects":["l2.>"],"max_consumers":1}"#,
+    ),
+    request(
+        "$JS.API.STREAM.UPDATE.L4",
+        r#"{"name":"L4","subjects":["l4.>"],"max_consumers":5}"#,
+    ),
+    request(
+        "$JS.API.CONSUMER.CREATE.L4.C",
+        r#"{"stream_name":"L4","config":{"durable_name":"C"}}"#,
+    ),
+    request("$JS.API.STREAM.INFO.L1", ""),
+    request("$JS.API.STREAM.INFO.L2", ""),
+    request("$JS.API.STREAM.INFO.L3", ""),
+    request("$JS.API.CONSUMER.NAMES.L2", ""),
+    request("$JS.API.INFO", ""),
+];
+
+/// Keys of `/jsz` whose scalar values differ between any two servers (times, identities,
+/// host-dependent sizes, versions), and the stored byte counts (Natrix counts a message's
+/// bytes as Go's memory store does, also for file streams; see the README).
+const JSZ_MASKED: &[&str] = &[
+    "now",
+    "server_id",
+    "created",
+    "ts",
+    "leader",
+    "store_dir",
+    "max_memory",
+    "max_storage",
+    "sync_interval",
+    "level",
+    "_nats.ver",
+    "_nats.level",
+    "first_ts",
+    "last_ts",
+    "bytes",
+    "storage",
+    "memory",
+];
+
+/// `/jsz` with [`JSZ_MASKED`] values replaced by `*`, the stream and consumer lists sorted
+/// by name (Go lists them in map order), and without `sync_always` (Natrix's default sync
+/// policy, documented in the README; Go's default leaves the key out) and `inflight`.
+fn masked_jsz(port: u16, query: &str) -> serde_json::Value {
+    fn walk(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                map.remove("sync_always");
+                // Go's API requests in flight at that instant (left out when none).
+                map.remove("inflight");
+                for (key, child) in map.iter_mut() {
+                    if JSZ_MASKED.contains(&key.as_str()) && !child.is_object() {
+                        *child = serde_json::Value::String("*".into());
+                    } else {
+                        walk(child);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => {
+                items.iter_mut().for_each(walk);
+                items.sort_by_key(|item| item.get("name").map(ToString::to_string));
+            }
+            _ => {}
+        }
+    }
+    let (status, body) = common::http_get(port, query);
+    assert_eq!(status, 200, "{query}: {body}");
+    let mut value: serde_json::Value = serde_json::from_str(&body).expect("/jsz is JSON");
+    walk(&mut value);
+    value
+}
+
+/// Runs the limits script on both servers and compares the replies and `/jsz`.
+async fn limits_match(go: &TestServer, natrix: &TestServer) -> Vec<String> {
+    let (go_url, natrix_url) = (go.url(), natrix.url());
+    let (expected, actual) = tokio::join!(
+        run_script(&go_url, LIMITS_SCRIPT),
+        run_script(&natrix_url, LIMITS_SCRIPT)
+    );
+    let mut differences = compare(LIMITS_SCRIPT, &expected, &actual);
+    for query in [
+        "/jsz",
+        "/jsz?consumers=true",
+        "/jsz?consumers=true&config=true",
+        "/jsz?accounts=true&streams=true",
+        "/jsz?acc=$G&consumers=true",
+        "/jsz?acc=A&consumers=true&config=true",
+    ] {
+        let go_jsz = masked_jsz(go.monitor_port.expect("go monitor"), query);
+        let natrix_jsz = masked_jsz(natrix.monitor_port.expect("natrix monitor"), query);
+        if go_jsz != natrix_jsz {
+            differences.push(format!(
+                "{query}\n   go:     {go_jsz}\n   natrix: {natrix_jsz}"
+            ));
+        }
+    }
+    differences
+}
+
+/// Starts both servers with `config` (its `{dir}` replaced by each one's store directory)
+/// and the monitoring port.
+fn start_both(name: &str, config: &str) -> (TestServer, TestServer, std::path::PathBuf) {
+    let dir = std::env::temp_dir().join(format!("natrix-jsclim-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut servers = Vec::new();
+    for server in ["go", "natrix"] {
+        let store = dir.join(server);
+        std::fs::create_dir_all(&store).expect("store dir");
+        let file = dir.join(format!("{server}.conf"));
+        let text = config.replace("{dir}", store.to_str().expect("utf-8"));
+        std::fs::write(&file, text).expect("config");
+        let path = file.to_str().expect("utf-8").to_owned();
+        servers.push((server, path));
+    }
+    let go = TestServer::go(&["-c", &servers[0].1, "-m", "-1"]);
+    let natrix = TestServer::natrix(3, &["-c", &servers[1].1, "-m", "-1"]);
+    (go, natrix, dir)
+}
+
+#[tokio::test]
+async fn consumer_limits_account_info_and_jsz_match_the_go_server() {
+    let (go, natrix, dir) = start_both("default", "jetstream { store_dir: \"{dir}\" }\n");
+    let differences = limits_match(&go, &natrix).await;
+    drop(go);
+    drop(natrix);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        differences.is_empty(),
+        "{} replies differ:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn a_configured_default_max_consumers_caps_streams_without_their_own_limit_as_go() {
+    let config = "jetstream { store_dir: \"{dir}\", limits { default_max_consumers: 1 } }\n";
+    let (go, natrix, dir) = start_both("configured", config);
+    let differences = limits_match(&go, &natrix).await;
+    drop(go);
+    drop(natrix);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        differences.is_empty(),
+        "{} replies differ:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+}
+
+/// Creates `count` ephemeral consumers on `stream` (a minute of inactivity allowed, so that
+/// none goes while the others are made), then one more; returns the last reply.
+async fn create_past(url: &str, stream: &str, count: usize) -> String {
+    let client = async_nats::ConnectOptions::new()
+        .request_timeout(Some(Duration::from_secs(30)))
+        .connect(url)
+        .await
+        .expect("connect");
+    let create = format!(r#"{{"name":"{stream}","subjects":["{stream}.>"]}}"#);
+    client
+        .request(format!("$JS.API.STREAM.CREATE.{stream}"), create.into())
+        .await
+        .expect("stream");
+    let body =
+        format!(r#"{{"stream_name":"{stream}","config":{{"inactive_threshold":60000000000}}}}"#);
+    let mut created = 0;
+    // In batches of 50 requests in flight.
+    for batch in 0..count.div_ceil(50) {
+        let requests = (0..50.min(count - batch * 50)).map(|_| {
+            client.request(
+                format!("$JS.API.CONSUMER.CREATE.{stream}"),
+                body.clone().into(),
+            )
+        });
+        for reply in futures_util::future::join_all(requests).await {
+            let reply = reply.expect("reply");
+            if !String::from_utf8_lossy(&reply.payload).contains("\"error\"") {
+                created += 1;
+            }
+        }
+    }
+    assert_eq!(created, count, "every consumer below the limit is created");
+    let reply = client
+        .request(format!("$JS.API.CONSUMER.CREATE.{stream}"), body.into())
+        .await
+        .expect("reply");
+    String::from_utf8_lossy(&reply.payload).into_owned()
+}
+
+#[tokio::test]
+async fn a_stream_without_max_consumers_takes_a_thousand_consumers_as_go_2_15() {
+    let (go, natrix, dir) = start_both("thousand", "jetstream { store_dir: \"{dir}\" }\n");
+    let (go_url, natrix_url) = (go.url(), natrix.url());
+    let (go_reply, natrix_reply) = tokio::join!(
+        create_past(&go_url, "K", 1000),
+        create_past(&natrix_url, "K", 1000)
+    );
+    drop(go);
+    drop(natrix);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(go_reply.contains("10026"), "{go_reply}");
+    assert_eq!(mask(&go_reply), mask(&natrix_reply));
+}
+
+#[tokio::test]
+async fn an_accounts_max_consumers_caps_every_stream_as_go() {
+    let config = "jetstream { store_dir: \"{dir}\" }\n\
+        accounts { A { jetstream { max_consumers: 3, max_memory: 1GB, max_store: 2GB }, users [{ user: a, password: a }] } }\n\
+        no_auth_user: a\n";
+    let (go, natrix, dir) = start_both("account", config);
+    let differences = limits_match(&go, &natrix).await;
+    drop(go);
+    drop(natrix);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        differences.is_empty(),
+        "{} replies differ:\n{}",
+        differences.len(),
         differences.join("\n")
     );
 }

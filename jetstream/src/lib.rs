@@ -89,6 +89,11 @@
 //!   does), no `409 Leadership Change`, no gateway or leaf node interest.
 //! - Pins, flow control tokens, generated names and advisory ids come from a generator the
 //!   runtime seeds (NUID-shaped ids), so that runs can be replayed.
+//! - A restored consumer is written as the record a restart reads and comes back when the
+//!   stream starts; its configuration is not checked again against the stream (Go adds it
+//!   through its restore path), and an ephemeral one restarts its inactivity clock at once
+//!   (Go keeps it durable until every message is restored). A snapshot takes the consumers'
+//!   records when it starts (Go: after `state.json`, while it writes).
 
 pub mod api;
 pub mod backup;

@@ -47,6 +47,9 @@ pub struct JetStreamSettings {
     pub sync: natrix_storage::SyncPolicy,
     /// The largest duplicate window a stream may have (nanoseconds, 0 for no limit).
     pub duplicate_window_max_ns: i64,
+    /// Consumers a stream may have when its `max_consumers` is 0 or less (Go 2.15's
+    /// `default_max_consumers`, 1000 unless configured); 0 or less is no limit.
+    pub default_max_consumers: i64,
     /// Publishes a stream may hold while its stores are busy, before it answers with `429`.
     pub max_buffered_msgs: usize,
     /// JetStream limits of each account, by account id; `None` for accounts without it.

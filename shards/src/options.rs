@@ -88,6 +88,9 @@ pub struct JetStreamOptions {
     pub sync_interval: Option<Duration>,
     /// `limits { duplicate_window }`: the largest duplicate window a stream may have.
     pub duplicate_window_max: Option<Duration>,
+    /// `limits { default_max_consumers }`: the consumers a stream may have when it sets no
+    /// `max_consumers` of its own (Go 2.15); `None` is Go's default, 1000; negative is none.
+    pub default_max_consumers: Option<i64>,
     /// `max_buffered_msgs`: publishes a stream may hold while its stores are busy, before it
     /// answers them with `429`; `None` keeps Natrix's default.
     pub max_buffered_msgs: Option<usize>,

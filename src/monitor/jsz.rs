@@ -19,13 +19,14 @@ use super::{Monitor, Reply, SNAPSHOT_TIMEOUT};
 const GO_DEFAULT_SYNC_INTERVAL_NS: u64 = 120_000_000_000;
 
 impl Monitor {
-    /// Every shard's JetStream snapshot (shards without JetStream answer nothing).
-    fn gather_jetstream(&self) -> Vec<JetStreamSnapshot> {
+    /// Every shard's JetStream snapshot (shards without JetStream answer nothing), with the
+    /// consumers of every stream when `with_consumers`.
+    fn gather_jetstream(&self, with_consumers: bool) -> Vec<JetStreamSnapshot> {
         let (reply, replies) = mpsc::channel();
         self.context.control.broadcast(|| {
             let reply = reply.clone();
             ControlMsg::Run(Box::new(move |shard| {
-                let _ = reply.send(natrix_shards::jetstream::snapshot(shard));
+                let _ = reply.send(natrix_shards::jetstream::snapshot(shard, with_consumers));
             }))
         });
         drop(reply);
@@ -81,10 +82,10 @@ impl Usage {
 }
 
 pub fn jsz(monitor: &Monitor, query: &Query) -> Result<Reply, BadRequest> {
-    let with_accounts = query.boolean("accounts")?;
-    let with_streams = query.boolean("streams")?;
+    let mut with_accounts = query.boolean("accounts")?;
+    let mut with_streams = query.boolean("streams")?;
     let with_config = query.boolean("config")?;
-    query.boolean("consumers")?;
+    let with_consumers = query.boolean("consumers")?;
     query.boolean("leader-only")?;
     query.boolean("raft")?;
     let offset = usize::try_from(query.int("offset")?.max(0)).unwrap_or(0);
@@ -93,6 +94,9 @@ pub fn jsz(monitor: &Monitor, query: &Query) -> Result<Reply, BadRequest> {
         _ => 1024,
     };
     let filter = query.get("acc").to_owned();
+    // As Go: consumers come with their streams, and streams with the accounts holding them.
+    with_streams |= with_consumers;
+    with_accounts |= with_streams && filter.is_empty();
     let config = monitor.config();
     let Some(settings) = config.settings.jetstream.clone() else {
         let body = json!({
@@ -108,7 +112,7 @@ pub fn jsz(monitor: &Monitor, query: &Query) -> Result<Reply, BadRequest> {
         return Ok(Reply::json(pretty(&body)));
     };
     let mut accounts: BTreeMap<String, Account> = BTreeMap::new();
-    for snapshot in monitor.gather_jetstream() {
+    for snapshot in monitor.gather_jetstream(with_consumers) {
         for AccountSnapshot {
             name,
             api_total,
@@ -170,28 +174,37 @@ pub fn jsz(monitor: &Monitor, query: &Query) -> Result<Reply, BadRequest> {
         "server_id": config.settings.info.server_id,
         "now": go_time(SystemTime::now()),
         "config": config_document,
-        "limits": {},
+        "limits": limits(&settings),
         "streams": all.len(),
         "consumers": all.iter().map(|stream| stream.state.consumer_count).sum::<u64>(),
         "messages": usage.messages,
         "bytes": usage.bytes,
     });
-    let selected: Vec<(&String, &Account)> = accounts
-        .iter()
-        .filter(|(name, _)| filter.is_empty() || **name == filter)
-        .collect();
-    body["total"] = json!(selected.len());
-    if with_accounts || !filter.is_empty() {
+    // As Go: `total` counts every account with JetStream; a named account that exists is
+    // shown alone (no paging), else `accounts` pages through all of them; no details, no key.
+    body["total"] = json!(accounts.len());
+    let selected: Vec<(&String, &Account)> = match accounts.get_key_value(&filter) {
+        Some(found) if !filter.is_empty() => vec![found],
+        _ if with_accounts => accounts.iter().skip(offset).take(limit).collect(),
+        _ => Vec::new(),
+    };
+    if !selected.is_empty() {
         let details: Vec<Value> = selected
             .into_iter()
-            .skip(offset)
-            .take(limit)
             .map(|(name, account)| {
+                let reserved = table
+                    .id(name)
+                    .and_then(|id| settings.account_limits(id))
+                    .map(|limits| (limits.max_memory, limits.max_store));
                 account_detail(
                     name,
                     account,
-                    with_streams,
-                    with_config,
+                    reserved,
+                    Options {
+                        streams: with_streams,
+                        consumers: with_consumers,
+                        config: with_config,
+                    },
                     &settings.server_name,
                 )
             })
@@ -201,26 +214,47 @@ pub fn jsz(monitor: &Monitor, query: &Query) -> Result<Reply, BadRequest> {
     Ok(Reply::json(pretty(&body)))
 }
 
+/// Go's `JSLimitOpts` as `/jsz` shows it (every field left out when zero).
+fn limits(settings: &natrix_shards::config::JetStreamSettings) -> Value {
+    let mut limits = json!({});
+    if settings.default_max_consumers != 0 {
+        limits["default_max_consumers"] = json!(settings.default_max_consumers);
+    }
+    limits
+}
+
+/// What an account's detail lists.
+#[derive(Clone, Copy)]
+struct Options {
+    streams: bool,
+    consumers: bool,
+    config: bool,
+}
+
+/// One account's detail; `reserved` is its JetStream limits' `(max_memory, max_store)`, shown
+/// as Go does: cast to unsigned, so "unlimited" (-1) reads 18446744073709551615.
 fn account_detail(
     name: &str,
     account: &Account,
-    with_streams: bool,
-    with_config: bool,
+    reserved: Option<(i64, i64)>,
+    options: Options,
     server_name: &str,
 ) -> Value {
     let usage = Usage::of(&account.streams);
+    let (reserved_memory, reserved_storage) =
+        reserved.map_or((0, 0), |(memory, store)| (memory as u64, store as u64));
     let mut detail = json!({
         "name": name,
         "id": name,
         "memory": usage.memory,
         "storage": usage.storage,
-        "reserved_memory": usage.reserved_memory,
-        "reserved_storage": usage.reserved_storage,
+        "reserved_memory": reserved_memory,
+        "reserved_storage": reserved_storage,
         "accounts": 0,
         "ha_assets": 0,
         "api": {"level": 0, "total": account.api_total, "errors": account.api_errors},
     });
-    if with_streams && !account.streams.is_empty() {
+    if options.streams && !account.streams.is_empty() {
         let streams: Vec<Value> = account
             .streams
             .iter()
@@ -232,8 +266,22 @@ fn account_detail(
                     "cluster": {"leader": server_name},
                     "state": serde_json::to_value(&stream.state).unwrap_or_default(),
                 });
-                if with_config {
+                if options.config {
                     document["config"] = serde_json::to_value(&stream.config).unwrap_or_default();
+                }
+                if options.consumers && !stream.consumers.is_empty() {
+                    let consumers: Vec<Value> = stream
+                        .consumers
+                        .iter()
+                        .map(|info| {
+                            let mut info = info.clone();
+                            if !options.config {
+                                info.config = None;
+                            }
+                            serde_json::to_value(&info).unwrap_or_default()
+                        })
+                        .collect();
+                    document["consumer_detail"] = json!(consumers);
                 }
                 document
             })

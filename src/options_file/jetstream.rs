@@ -119,8 +119,8 @@ impl Reader {
         }
     }
 
-    /// `jetstream { limits { ... } }`: the duplicate window is honored; the consumer and batch
-    /// limits belong to features Natrix does not have yet.
+    /// `jetstream { limits { ... } }`: the duplicate window and the default consumers per
+    /// stream are honored; the other consumer and batch limits are not supported yet.
     fn jetstream_limits(&mut self, entry: &Entry, jetstream: &mut JetStreamOptions) {
         let Some(map) = self.map(entry) else {
             return;
@@ -128,6 +128,7 @@ impl Reader {
         for field in &map.entries {
             match field.key.to_ascii_lowercase().as_str() {
                 "duplicate_window" => jetstream.duplicate_window_max = self.duration(field),
+                "default_max_consumers" => jetstream.default_max_consumers = self.integer(field),
                 "max_ack_pending" | "max_ha_assets" | "max_request_batch" | "batch" => {
                     self.not_supported(field, "jetstream limit")
                 }

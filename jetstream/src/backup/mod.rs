@@ -14,6 +14,7 @@
 //! stores. Both hold a bounded amount: about one compressed block, one entry.
 
 pub mod archive;
+pub mod consumers;
 pub mod s2;
 
 use bytes::Bytes;

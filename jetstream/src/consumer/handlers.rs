@@ -271,34 +271,51 @@ impl ConsumerSet {
         info
     }
 
-    /// `CONSUMER.NAMES.<stream>`.
-    pub fn names_request(&mut self, reply: &str, body: &[u8], actions: &mut Vec<Action>) {
-        let offset = match paging_offset(body) {
-            Ok(offset) => offset,
-            Err(error) => {
-                reply_json(actions, reply, &ConsumerNamesResponse::error(error));
-                return;
-            }
-        };
-        let names: Vec<String> = self
-            .consumers
+    /// Every consumer clients see (not direct ones), by name, as `CONSUMER.LIST` shows them
+    /// (monitoring's `consumer_detail`).
+    pub fn public_infos<S: StreamStore>(
+        &mut self,
+        cx: &Context<'_, S>,
+        actions: &mut Vec<Action>,
+    ) -> Vec<ConsumerInfo> {
+        let names = self.public_names();
+        names
+            .iter()
+            .filter_map(|name| self.info_shown(cx, name, false, actions))
+            .collect()
+    }
+
+    /// The names of the consumers clients see (direct ones are the server's own), sorted.
+    fn public_names(&self) -> Vec<String> {
+        self.consumers
             .iter()
             .filter(|(_, consumer)| !consumer.config.direct)
             .map(|(name, _)| name.clone())
-            .collect();
+            .collect()
+    }
+
+    /// The page of names a `NAMES` or `LIST` request asks for (from its `offset`, at most
+    /// `limit`), with the paging numbers of the reply.
+    fn paged_names(&self, body: &[u8], limit: usize) -> Result<(Vec<String>, ApiPaged), ApiError> {
+        let offset = paging_offset(body)?;
+        let names = self.public_names();
         let total = names.len();
         let offset = offset.min(total);
-        let page = names
-            .into_iter()
-            .skip(offset)
-            .take(CONSUMER_NAMES_LIMIT)
-            .collect();
         let paged = ApiPaged {
             total: total as u64,
             offset: offset as u64,
-            limit: CONSUMER_NAMES_LIMIT as u64,
+            limit: limit as u64,
         };
-        reply_json(actions, reply, &ConsumerNamesResponse::ok(page, paged));
+        Ok((names.into_iter().skip(offset).take(limit).collect(), paged))
+    }
+
+    /// `CONSUMER.NAMES.<stream>`.
+    pub fn names_request(&mut self, reply: &str, body: &[u8], actions: &mut Vec<Action>) {
+        let response = match self.paged_names(body, CONSUMER_NAMES_LIMIT) {
+            Ok((page, paged)) => ConsumerNamesResponse::ok(page, paged),
+            Err(error) => ConsumerNamesResponse::error(error),
+        };
+        reply_json(actions, reply, &response);
     }
 
     /// `CONSUMER.LIST.<stream>`.
@@ -309,33 +326,17 @@ impl ConsumerSet {
         body: &[u8],
         actions: &mut Vec<Action>,
     ) {
-        let offset = match paging_offset(body) {
-            Ok(offset) => offset,
-            Err(error) => {
-                reply_json(actions, reply, &ConsumerListResponse::error(error));
-                return;
+        let response = match self.paged_names(body, CONSUMER_LIST_LIMIT) {
+            Ok((page, paged)) => {
+                let infos = page
+                    .iter()
+                    .filter_map(|name| self.info_shown(cx, name, false, actions))
+                    .collect();
+                ConsumerListResponse::ok(infos, paged)
             }
+            Err(error) => ConsumerListResponse::error(error),
         };
-        let names: Vec<String> = self
-            .consumers
-            .iter()
-            .filter(|(_, consumer)| !consumer.config.direct)
-            .map(|(name, _)| name.clone())
-            .collect();
-        let total = names.len();
-        let offset = offset.min(total);
-        let infos = names
-            .iter()
-            .skip(offset)
-            .take(CONSUMER_LIST_LIMIT)
-            .filter_map(|name| self.info_shown(cx, name, false, actions))
-            .collect();
-        let paged = ApiPaged {
-            total: total as u64,
-            offset: offset as u64,
-            limit: CONSUMER_LIST_LIMIT as u64,
-        };
-        reply_json(actions, reply, &ConsumerListResponse::ok(infos, paged));
+        reply_json(actions, reply, &response);
     }
 
     /// `CONSUMER.DELETE.<stream>.<consumer>`.

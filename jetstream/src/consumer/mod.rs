@@ -60,7 +60,7 @@ mod handlers;
 pub mod ids;
 mod lifecycle;
 mod machine;
-mod persist;
+pub(crate) mod persist;
 pub mod pull;
 mod retention;
 mod set;

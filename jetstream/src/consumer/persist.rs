@@ -18,7 +18,7 @@ use crate::api::ConsumerConfig;
 use crate::time::Timestamp;
 
 /// The version of the metadata JSON.
-const METADATA_VERSION: u32 = 1;
+pub(crate) const METADATA_VERSION: u32 = 1;
 
 /// What the record's metadata holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,7 +12,7 @@ use super::machine::{Consumer, Env, RetentionAck, Shared, SECOND_NS};
 use super::persist::{RecordMetadata, RecoverError};
 use super::wire::{self, AckFormat};
 use super::{Action, Context, Token};
-use crate::api::{AckPolicy, RetentionPolicy, StreamConfig};
+use crate::api::{AckPolicy, ConsumerConfig, RetentionPolicy, StreamConfig};
 
 /// How often an interest stream compacts below every consumer's ack floor (Go checks its
 /// interest state every 2 minutes).
@@ -125,33 +125,53 @@ impl ConsumerSet {
     }
 
     /// The subjects the runtime subscribes to (in the stream's account) and hands to
-    /// [`ConsumerSet::ack`] and [`ConsumerSet::flow_control_reply`].
+    /// [`ConsumerSet::ack`] and [`ConsumerSet::flow_control_reply`]: both the 9-token and the
+    /// 11-token (and longer) forms whichever form deliveries carry, as Go 2.14+ subscribes to
+    /// both, so acks keep working across a change of the `js_ack_fc_v2` flag.
     pub fn subscriptions(&self) -> Vec<String> {
         let stream = &self.shared.stream.name;
-        let mut subjects = vec![
+        let (domain, account_hash) = match &self.shared.options.ack_format {
+            AckFormat::V2 {
+                domain,
+                account_hash,
+            } => (domain.clone(), account_hash.clone()),
+            AckFormat::V1 => {
+                let domain = &self.shared.options.domain;
+                let domain = if domain.is_empty() { "_" } else { domain };
+                (
+                    domain.to_owned(),
+                    wire::account_hash(&self.shared.options.account),
+                )
+            }
+        };
+        vec![
             format!("{}{stream}.*.*.*.*.*.*", wire::ACK_PREFIX),
             format!("{}{stream}.*.*", wire::FLOW_CONTROL_PREFIX),
-        ];
-        if let AckFormat::V2 {
-            domain,
-            account_hash,
-        } = &self.shared.options.ack_format
-        {
-            subjects.push(format!(
+            format!(
                 "{}{domain}.{account_hash}.{stream}.*.*.*.*.*.>",
                 wire::ACK_PREFIX
-            ));
-            subjects.push(format!(
+            ),
+            format!(
                 "{}{domain}.{account_hash}.{stream}.*.*",
                 wire::FLOW_CONTROL_PREFIX
-            ));
-        }
-        subjects
+            ),
+        ]
     }
 
     /// The names of the consumers, sorted.
     pub fn names(&self) -> Vec<String> {
         self.consumers.keys().cloned().collect()
+    }
+
+    /// Every consumer clients see (not direct ones) as a backup holds it: its configuration
+    /// as stored and its record as it is now (unsaved changes included, as Go's snapshot
+    /// takes the consumer's current state).
+    pub fn backup_records(&self) -> Vec<(String, ConsumerConfig, natrix_storage::ConsumerState)> {
+        self.consumers
+            .iter()
+            .filter(|(_, consumer)| !consumer.config.direct)
+            .map(|(name, consumer)| (name.clone(), consumer.config.clone(), consumer.record()))
+            .collect()
     }
 
     /// Number of consumers.

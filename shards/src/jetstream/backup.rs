@@ -3,7 +3,8 @@
 //! a backup made against either server restores into the other).
 //!
 //! Snapshot (`STREAM.SNAPSHOT.<stream>`, on the owner): the reply carries the configuration
-//! and state; then the backup goes to the request's `deliver_subject` in chunks of
+//! and state; the consumers' current records are taken (unless `no_consumers`); then the
+//! backup goes to the request's `deliver_subject` in chunks of
 //! `chunk_size`, each but the last with a reply subject
 //! `$JS.SNAPSHOT.ACK.<stream>.<id>.<len>.<index>` that the client answers; at most
 //! `window_size / chunk_size` chunks are unanswered. A header-only `204` ends it; `408 No Flow
@@ -14,7 +15,8 @@
 //! Restore (`STREAM.RESTORE.<stream>`: approved by the meta shard, carried out by the owner):
 //! the stream is created without capturing, and the reply names
 //! `$JS.SNAPSHOT.RESTORE.<stream>.<id>`; the client publishes the chunks there, each
-//! answered with an empty message once it is stored; an empty chunk ends it, the limits are
+//! answered with an empty message once it is stored (a consumer entry becomes the consumer's
+//! record in the store, which the stream's start recovers); an empty chunk ends it, the limits are
 //! applied, the stream starts capturing, and that last chunk is answered with a stream create
 //! reply (or the error). A restore that gets no chunk for 5 s is abandoned, as in Go.
 //!
@@ -29,8 +31,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use natrix_jetstream::api::{
-    StreamCreateResponse, StreamRestoreResponse, StreamSnapshotRequest, StreamSnapshotResponse,
-    StreamState,
+    ConsumerConfig, StreamCreateResponse, StreamRestoreResponse, StreamSnapshotRequest,
+    StreamSnapshotResponse, StreamState,
 };
 use natrix_jetstream::backup::{RestoreItem, RestoreReader, SnapshotWriter};
 use natrix_jetstream::config::store_config;
@@ -86,7 +88,18 @@ impl JetStream {
             tracing::info!("Starting snapshot for stream {label}");
             let started = Instant::now();
             let store_state = target.store.state();
-            let state = StreamState::from_store(&store_state);
+            let mut state = StreamState::from_store(&store_state);
+            // As Go's `FastState`, the reply counts the stream's consumers; the backup holds
+            // them (and says so in `state.json`) unless the request leaves them out.
+            state.consumer_count = target.consumers.count();
+            let consumers = if parsed.no_consumers {
+                Vec::new()
+            } else {
+                target
+                    .consumers
+                    .event(&target, &shard, |set, _, _| set.backup_records())
+                    .unwrap_or_default()
+            };
             let mut reply = StreamSnapshotResponse::ok();
             reply.config = Some(target.config());
             reply.state = Some(state.clone());
@@ -102,7 +115,7 @@ impl JetStream {
                     ..AdvisoryFields::default()
                 },
             );
-            let outcome = send_snapshot(&shard, &target, &parsed, &state).await;
+            let outcome = send_snapshot(&shard, &target, &parsed, &state, &consumers).await;
             js.backup_advisory(
                 &shard,
                 &target,
@@ -367,12 +380,17 @@ fn friendly_bytes(bytes: u64) -> String {
     )
 }
 
-/// Sends the backup of `stream`, as it was in `state`, to the request's deliver subject.
+/// A consumer as a backup holds it: name, configuration, record.
+type BackupConsumer = (String, ConsumerConfig, natrix_storage::ConsumerState);
+
+/// Sends the backup of `stream`, as it was in `state`, with `consumers`, to the request's
+/// deliver subject.
 async fn send_snapshot(
     shard: &Rc<Shard>,
     stream: &Stream,
     request: &StreamSnapshotRequest,
     state: &StreamState,
+    consumers: &[BackupConsumer],
 ) -> Result<(), String> {
     let chunk_size = match request.chunk_size {
         0 => 128 * 1024,
@@ -418,7 +436,7 @@ async fn send_snapshot(
         acked: &acked,
         index: 0,
     };
-    let outcome = sender.send_all(stream, chunk_size, state).await;
+    let outcome = sender.send_all(stream, chunk_size, state, consumers).await;
     let status: &[u8] = match &outcome {
         Ok(()) => b"NATS/1.0 204\r\n\r\n",
         Err(SendFailure::NoFlowResponse) => b"NATS/1.0 408 No Flow Response\r\n\r\n",
@@ -458,8 +476,16 @@ impl ChunkSender<'_> {
         stream: &Stream,
         chunk_size: usize,
         state: &StreamState,
+        consumers: &[BackupConsumer],
     ) -> Result<(), SendFailure> {
-        let mut writer = SnapshotWriter::new(state);
+        let mut header = state.clone();
+        header.consumer_count = consumers.len() as u64;
+        let mut writer = SnapshotWriter::new(&header);
+        for (name, config, record) in consumers {
+            let json =
+                natrix_jetstream::backup::consumers::consumer_entry(config, record, state.last_seq);
+            writer.consumer(name, &json);
+        }
         let mut seq = state.first_seq.max(1);
         while seq <= state.last_seq {
             let loaded = stream
@@ -629,10 +655,21 @@ impl Restore<'_> {
                             .map_err(ApiError::stream_restore)?;
                     }
                 }
-                RestoreItem::Consumer { name, .. } => {
-                    return Err(ApiError::stream_restore(format!(
-                        "backup holds consumer {name:?}: restoring consumers is not supported by Natrix yet"
-                    )));
+                RestoreItem::Consumer { name, json } => {
+                    // The record the consumer comes back from when the stream starts, as
+                    // after a restart; written now, before any message, as Go adds them.
+                    let record =
+                        natrix_jetstream::backup::consumers::restored_record(&name, &json, now)
+                            .map_err(ApiError::stream_restore)?;
+                    self.stream
+                        .store
+                        .update_consumer_state(&name, &record)
+                        .await
+                        .map_err(|error| {
+                            ApiError::stream_restore(format!(
+                                "failed to set consumer {name:?} state: {error}"
+                            ))
+                        })?;
                 }
                 RestoreItem::Message(message) => {
                     let size = message.headers.len() + message.payload.len();

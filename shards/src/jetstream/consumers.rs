@@ -505,20 +505,43 @@ impl Consumers {
 fn options(stream: &Stream, shard: &Shard, js: &JetStream) -> ConsumerSetOptions {
     let settings = js.settings();
     let account_limits = settings.account_limits(stream.account);
+    let options = &shard.config().options;
     ConsumerSetOptions {
         domain: settings.domain.clone(),
         account: stream.account_name.clone(),
-        ack_format: AckFormat::V1,
+        ack_format: ack_format(
+            options.feature_flags.get(ACK_FORMAT_V2_FLAG).copied(),
+            &settings.domain,
+            &stream.account_name,
+        ),
         server_version: settings.version.clone(),
         limits: ConsumerLimits {
             server_max_ack_pending: 0,
             server_max_request_batch: 0,
             account_max_ack_pending: account_limits.map_or(-1, |limits| limits.max_ack_pending),
             account_max_consumers: account_limits.map_or(-1, |limits| limits.max_consumers),
+            server_default_max_consumers: settings.default_max_consumers,
         },
         max_payload: i64::try_from(shard.config().options.max_payload).unwrap_or(i64::MAX),
         seed: rand::random(),
         ..ConsumerSetOptions::default()
+    }
+}
+
+/// The feature flag that turns on the 11-token ack and flow control subjects (Go 2.14's
+/// `FeatureFlagJsAckFormatV2`, off unless the config file's `feature_flags {}` sets it).
+const ACK_FORMAT_V2_FLAG: &str = "js_ack_fc_v2";
+
+/// The ack subject form deliveries carry: v2 (`$JS.ACK.<domain>.<account hash>.…`, the
+/// domain `_` when there is none) when the flag is set, else v1. Both forms are accepted
+/// either way, as in Go.
+fn ack_format(flag: Option<bool>, domain: &str, account: &str) -> AckFormat {
+    if flag != Some(true) {
+        return AckFormat::V1;
+    }
+    AckFormat::V2 {
+        domain: if domain.is_empty() { "_" } else { domain }.to_owned(),
+        account_hash: natrix_jetstream::consumer::wire::account_hash(account),
     }
 }
 

@@ -1,7 +1,7 @@
 //! What monitoring (`/jsz`) reads of JetStream on one shard: plain data copied out on the
 //! shard's thread, merged by the monitor.
 
-use natrix_jetstream::api::{StreamConfig, StreamState};
+use natrix_jetstream::api::{ConsumerInfo, StreamConfig, StreamState};
 
 use super::runtime;
 use crate::shard::Shard;
@@ -30,10 +30,14 @@ pub struct StreamSnapshot {
     pub state: StreamState,
     /// Memory storage (else file).
     pub memory: bool,
+    /// The consumers clients see (not direct ones), each as `CONSUMER.LIST` shows it; empty
+    /// unless asked for.
+    pub consumers: Vec<ConsumerInfo>,
 }
 
-/// The snapshot of `shard`; `None` when JetStream does not run.
-pub fn snapshot(shard: &Shard) -> Option<JetStreamSnapshot> {
+/// The snapshot of `shard`, with every stream's consumers when `with_consumers` (`/jsz
+/// ?consumers=true`); `None` when JetStream does not run.
+pub fn snapshot(shard: &Shard, with_consumers: bool) -> Option<JetStreamSnapshot> {
     let js = runtime(shard)?;
     let config = shard.config();
     let mut accounts: std::collections::BTreeMap<u16, AccountSnapshot> = Default::default();
@@ -42,7 +46,20 @@ pub fn snapshot(shard: &Shard) -> Option<JetStreamSnapshot> {
         entry.api_total = *total;
         entry.api_errors = *errors;
     }
-    for stream in js.streams.borrow().values() {
+    // A copy of the table: gathering consumer information may publish (expired pull requests
+    // get their 408 first, as for `CONSUMER.LIST`), which must not find the table borrowed.
+    let streams: Vec<_> = js.streams.borrow().values().cloned().collect();
+    for stream in &streams {
+        let consumers = if with_consumers {
+            stream
+                .consumers
+                .event(stream, shard, |set, cx, actions| {
+                    set.public_infos(cx, actions)
+                })
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         let mut state =
             StreamState::from_store(&natrix_storage::StreamStore::state(&*stream.store));
         state.consumer_count = stream.consumers.count();
@@ -55,6 +72,7 @@ pub fn snapshot(shard: &Shard) -> Option<JetStreamSnapshot> {
                 config: stream.config(),
                 state,
                 memory: stream.store.is_memory(),
+                consumers,
             });
     }
     let accounts = accounts

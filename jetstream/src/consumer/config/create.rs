@@ -216,6 +216,11 @@ pub fn decide_create(
         .filter(|consumer| !consumer.config.direct && !consumer.config.sourcing)
         .count() as i64;
     let mut max_consumers = stream.max_consumers;
+    // Go 2.15 puts its server default in place of every value that is not positive, so a
+    // stream's -1 ("unlimited") is capped too; only the server's own -1 lifts the cap.
+    if max_consumers <= 0 && limits.server_default_max_consumers > 0 {
+        max_consumers = limits.server_default_max_consumers;
+    }
     if max_consumers <= 0
         || (limits.account_max_consumers > 0 && limits.account_max_consumers < max_consumers)
     {

@@ -51,6 +51,9 @@ pub struct ConsumerLimits {
     pub account_max_ack_pending: i64,
     /// The account's `max_consumers` (per stream).
     pub account_max_consumers: i64,
+    /// The server's `jetstream { limits { default_max_consumers } }` (Go 2.15): the limit of
+    /// a stream whose `max_consumers` is 0 or less, -1 included.
+    pub server_default_max_consumers: i64,
 }
 
 fn pedantic(text: &str) -> ApiError {
