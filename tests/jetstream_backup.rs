@@ -9,36 +9,13 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use async_nats::HeaderMap;
 use bytes::Bytes;
-use common::TestServer;
+use common::{StoreDir, TestServer};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-
-/// A store directory of its own for one test, removed when dropped.
-struct StoreDir(PathBuf);
-
-impl StoreDir {
-    fn new(name: &str) -> StoreDir {
-        let dir = std::env::temp_dir().join(format!("natrix-jsb-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("store dir");
-        StoreDir(dir)
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().expect("utf-8 path")
-    }
-}
-
-impl Drop for StoreDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 async fn request(client: &async_nats::Client, subject: &str, body: Value) -> Value {
     let reply = client

@@ -5,35 +5,12 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{self, pull, AckPolicy};
 use async_nats::jetstream::{self, stream};
-use common::TestServer;
+use common::{StoreDir, TestServer};
 use futures_util::{StreamExt, TryStreamExt};
-
-struct StoreDir(PathBuf);
-
-impl StoreDir {
-    fn new(name: &str) -> StoreDir {
-        let dir =
-            std::env::temp_dir().join(format!("natrix-jsccrash-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("store dir");
-        StoreDir(dir)
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().expect("utf-8 path")
-    }
-}
-
-impl Drop for StoreDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn start(shards: usize, store: &StoreDir) -> TestServer {
     TestServer::natrix(shards, &["-js", "-sd", store.path()])

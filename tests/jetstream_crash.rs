@@ -13,23 +13,9 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
 use bytes::Bytes;
-use common::TestServer;
-
-struct StoreDir(PathBuf);
+use common::{StoreDir, TestServer};
 
 impl StoreDir {
-    fn new(name: &str) -> StoreDir {
-        let dir =
-            std::env::temp_dir().join(format!("natrix-jscrash-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("store dir");
-        StoreDir(dir)
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().expect("utf-8 path")
-    }
-
     /// The block files of stream `name` of the global account, in order.
     fn blocks(&self, name: &str) -> Vec<PathBuf> {
         let dir = self
@@ -43,12 +29,6 @@ impl StoreDir {
             .collect();
         blocks.sort();
         blocks
-    }
-}
-
-impl Drop for StoreDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

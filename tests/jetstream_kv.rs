@@ -33,9 +33,9 @@ where
     F: Fn(jetstream::Context) -> Fut,
     Fut: std::future::Future<Output = Transcript>,
 {
-    let natrix_store = StoreDir::new("natrix-kv", name);
+    let natrix_store = StoreDir::new(name);
     let natrix = TestServer::natrix(3, &["-js", "-sd", natrix_store.path()]);
-    let go_store = StoreDir::new("natrix-kv-go", name);
+    let go_store = StoreDir::new(&format!("{name}-go"));
     let go = TestServer::go(&["-js", "-sd", go_store.path()]);
     let mut transcripts = Vec::new();
     for server in [&natrix, &go] {
@@ -547,7 +547,7 @@ async fn every_object_store_call_behaves_as_on_the_go_server() {
 #[tokio::test]
 async fn deliveries_carry_the_stream_subject_not_the_deliver_subject() {
     use async_nats::jetstream::consumer::{pull, push};
-    let store = StoreDir::new("natrix-kv", "subjects");
+    let store = StoreDir::new("subjects");
     let server = TestServer::natrix(3, &["-js", "-sd", store.path()]);
     let client = async_nats::connect(server.url()).await.expect("connect");
     let js = jetstream::new(client.clone());
@@ -714,9 +714,9 @@ fn python_walk(server: &TestServer) -> String {
 /// Natrix (three shards) as on the Go server.
 #[test]
 fn the_python_kv_and_object_store_behave_as_on_the_go_server() {
-    let natrix_store = StoreDir::new("natrix-kv", "python");
+    let natrix_store = StoreDir::new("python");
     let natrix = TestServer::natrix(3, &["-js", "-sd", natrix_store.path()]);
-    let go_store = StoreDir::new("natrix-kv-go", "python");
+    let go_store = StoreDir::new("python-go");
     let go = TestServer::go(&["-js", "-sd", go_store.path()]);
     let on_natrix = python_walk(&natrix);
     let on_go = python_walk(&go);
@@ -736,10 +736,7 @@ fn the_python_kv_and_object_store_behave_as_on_the_go_server() {
 /// run on Natrix (three shards) and on the Go server, transcripts compared.
 #[tokio::test]
 async fn kv_is_used_across_accounts_through_imports_as_on_the_go_server() {
-    let dirs = [
-        StoreDir::new("natrix-kv", "xacc"),
-        StoreDir::new("natrix-kv-go", "xacc"),
-    ];
+    let dirs = [StoreDir::new("xacc"), StoreDir::new("xacc-go")];
     let mut transcripts = Vec::new();
     for (index, dir) in dirs.iter().enumerate() {
         let config = format!(

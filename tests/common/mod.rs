@@ -349,13 +349,17 @@ impl RawClient {
     }
 }
 
-/// A JetStream store directory of its own for one test, removed when dropped.
-pub struct StoreDir(std::path::PathBuf);
+/// A JetStream store directory of its own for one test, removed when dropped. Named after
+/// the test binary, the process and `name`, so that parallel tests never share one.
+pub struct StoreDir(pub std::path::PathBuf);
 
 impl StoreDir {
-    /// A fresh directory named after the test process, `prefix` and `name`.
-    pub fn new(prefix: &str, name: &str) -> StoreDir {
-        let dir = std::env::temp_dir().join(format!("{prefix}-{}-{name}", std::process::id()));
+    pub fn new(name: &str) -> StoreDir {
+        let dir = std::env::temp_dir().join(format!(
+            "natrix-{}-{}-{name}",
+            env!("CARGO_CRATE_NAME"),
+            std::process::id()
+        ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("store dir");
         StoreDir(dir)
