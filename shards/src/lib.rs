@@ -33,6 +33,7 @@ pub mod client;
 pub mod config;
 pub mod conn;
 pub mod interest;
+pub mod jwt;
 pub mod jetstream;
 pub mod lifecycle;
 pub mod local_sync;
