@@ -56,6 +56,9 @@ pub fn parse_decorated_seed(contents: &str) -> Option<&str> {
     contents.lines().map(str::trim).find(|line| {
         line.len() > 2
             && line.starts_with('S')
-            && matches!(line.as_bytes()[1], b'O' | b'A' | b'U' | b'N' | b'C' | b'X' | b'P')
+            && matches!(
+                line.as_bytes()[1],
+                b'O' | b'A' | b'U' | b'N' | b'C' | b'X' | b'P'
+            )
     })
 }

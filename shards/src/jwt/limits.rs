@@ -238,7 +238,12 @@ fn expand_list(
         let mut values: Vec<Vec<String>> = Vec::with_capacity(spans.len());
         for &(start, end) in &spans {
             let operation = entry[start + 2..end - 2].trim();
-            values.push(template_values(entry, operation, context, fail_on_bad_subject)?);
+            values.push(template_values(
+                entry,
+                operation,
+                context,
+                fail_on_bad_subject,
+            )?);
         }
         let mut combinations = 1usize;
         for value in &values {
@@ -295,7 +300,10 @@ fn template_values(
         _ => {}
     }
     let (tags, name) = if lower.starts_with("tag(") && lower.ends_with(')') {
-        (&user.nats.generic.tags[..], &operation[4..operation.len() - 1])
+        (
+            &user.nats.generic.tags[..],
+            &operation[4..operation.len() - 1],
+        )
     } else if lower.starts_with("account-tag(") && lower.ends_with(')') {
         (context.account_tags, &operation[12..operation.len() - 1])
     } else {

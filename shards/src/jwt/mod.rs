@@ -158,7 +158,11 @@ pub fn decode<C: Claim>(token: &str) -> Result<C, JwtError> {
     let data = decode_base64(payload)?;
     let identifier: Identifier = serde_json::from_slice(&data)
         .map_err(|error| JwtError::Json("payload", error.to_string()))?;
-    if identifier.kind.as_deref().is_some_and(|kind| !kind.is_empty()) {
+    if identifier
+        .kind
+        .as_deref()
+        .is_some_and(|kind| !kind.is_empty())
+    {
         return Err(JwtError::Version1);
     }
     let generic = identifier.nats.unwrap_or_default();

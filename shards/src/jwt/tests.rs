@@ -6,8 +6,7 @@ use serde_json::{json, Value};
 
 use super::claims::TimeRange;
 use super::limits::{
-    apply_template, server_permissions, source_allowed, time_window, validate_user,
-    TemplateContext,
+    apply_template, server_permissions, source_allowed, time_window, validate_user, TemplateContext,
 };
 use super::*;
 
@@ -242,5 +241,8 @@ fn creds_files_yield_the_jwt_and_the_seed() {
     );
     assert_eq!(creds::parse_decorated_jwt(&text), "eyJhbGc.eyJzdWIi.c2ln");
     assert_eq!(creds::parse_decorated_seed(&text), Some(seed.as_str()));
-    assert_eq!(creds::parse_decorated_jwt("  eyJabc.def.ghi\n"), "eyJabc.def.ghi");
+    assert_eq!(
+        creds::parse_decorated_jwt("  eyJabc.def.ghi\n"),
+        "eyJabc.def.ghi"
+    );
 }

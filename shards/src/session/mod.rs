@@ -42,8 +42,13 @@ pub async fn process_input(shard: &Rc<Shard>, client: &Rc<Client>, buffer: &mut 
         {
             break;
         }
+        // A JWT user's payload limit applies like the server's (Go: the client's `mpay`).
+        let jwt_payload = client
+            .jwt_limits
+            .get()
+            .and_then(|limits| usize::try_from(limits.payload).ok());
         let parser = Parser {
-            max_payload: limits.0,
+            max_payload: jwt_payload.map_or(limits.0, |jwt_payload| jwt_payload.min(limits.0)),
             max_control_line: limits.1,
             headers_enabled: client.headers(),
         };
