@@ -119,6 +119,14 @@ pub async fn process_input(shard: &Rc<Shard>, client: &Rc<Client>, buffer: &mut 
                     info.connect_info = true;
                     info.remote_account = config.accounts.get(client.account()).name.clone();
                     info.account_is_system = client.account() == config.accounts.system();
+                    // Go reports the client's own payload limit (a JWT's may be lower).
+                    if let Some(limit) = client
+                        .jwt_limits
+                        .get()
+                        .and_then(|limits| usize::try_from(limits.payload).ok())
+                    {
+                        info.max_payload = info.max_payload.min(limit);
+                    }
                     shard.send_info_update(client, info);
                 }
             }
