@@ -223,8 +223,21 @@ fn login(port: u16, jwt: &str, signer: Option<&KeyPair>, rest: &str) -> String {
         connect["sig"] = json!(b64(&signer.sign(nonce.as_bytes()).expect("sign")));
     }
     client.send(format!("CONNECT {connect}\r\n{rest}PING\r\n").as_bytes());
-    let (bytes, closed) = client.read_until_pong_or_close(Duration::from_secs(10));
-    normalize(&String::from_utf8_lossy(&bytes), closed)
+    // Up to the PONG (or the close), then whatever follows within a short quiet time (the
+    // INFO after the first PONG).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut reply = String::new();
+    while let Some(line) =
+        client.read_line(deadline.saturating_duration_since(std::time::Instant::now()))
+    {
+        reply.push_str(&line);
+        if line == "PONG\r\n" {
+            break;
+        }
+    }
+    let (rest, closed) = client.read_until_quiet(Duration::from_millis(150));
+    reply.push_str(&String::from_utf8_lossy(&rest));
+    normalize(&reply, closed)
 }
 
 /// The reply up to the first PONG; of the INFO the server sends after it (which names the
