@@ -110,6 +110,15 @@ impl Deployment {
     /// The config file: the operator JWT in a file of its own (armored, as `nsc` writes it),
     /// the system account, and every account preloaded.
     fn config(&self) -> PathBuf {
+        self.config_revoking(None)
+    }
+
+    /// The config, with `also_revoked` added to account A's revocations.
+    fn config_revoking(&self, also_revoked: Option<&KeyPair>) -> PathBuf {
+        let mut revocations = json!({self.revoked.public_key(): now() + 3600});
+        if let Some(user) = also_revoked {
+            revocations[user.public_key()] = json!(now() + 3600);
+        }
         let operator_jwt = encode(
             json!({"sub": self.operator.public_key(), "name": "OP",
                    "nats": {"type": "operator", "version": 2,
@@ -129,7 +138,7 @@ impl Deployment {
             "A",
             json!({
             "signing_keys": [self.a_signing.public_key()],
-            "revocations": {self.revoked.public_key(): now() + 3600},
+            "revocations": revocations,
             "imports": [
                 {"name": "time", "subject": "svc.time", "account": self.b.public_key(),
                  "type": "service"},
@@ -688,4 +697,41 @@ fn operator_configs_without_a_resolver_or_with_direct_users_are_refused_like_go(
             );
         }
     }
+}
+
+/// A revocation added to an account JWT and loaded by SIGHUP closes the revoked user's live
+/// connection with `-ERR 'Authorization Violation'`; other users stay.
+#[test]
+fn a_revocation_loaded_by_reload_closes_the_live_connection() {
+    let deployment = Deployment::new("reload");
+    let config = deployment.config();
+    let natrix = TestServer::natrix(2, &["-c", config.to_str().expect("utf-8")]);
+    let d = &deployment;
+    let doomed = KeyPair::new_user();
+    let kept = KeyPair::new_user();
+    let mut clients = Vec::new();
+    for user in [&doomed, &kept] {
+        let jwt = d.user_jwt(user, &d.a, json!({}), json!({}));
+        let mut client = RawClient::connect(natrix.port);
+        let nonce = client.info["nonce"].as_str().expect("nonce").to_string();
+        let sig = b64(&user.sign(nonce.as_bytes()).expect("sign"));
+        client.send(
+            format!(
+                "CONNECT {}\r\nPING\r\n",
+                json!({"verbose": false, "jwt": jwt, "sig": sig})
+            )
+            .as_bytes(),
+        );
+        client.expect(b"PONG\r\n");
+        clients.push(client);
+    }
+    d.config_revoking(Some(&doomed));
+    // SAFETY: kill(2) on our own child's pid; no memory is involved.
+    let result = unsafe { libc::kill(natrix.pid() as i32, libc::SIGHUP) };
+    assert_eq!(result, 0, "SIGHUP");
+    let line = clients[0].read_line(Duration::from_secs(5));
+    assert_eq!(line.as_deref(), Some("-ERR 'Authorization Violation'\r\n"));
+    assert!(clients[0].wait_closed(Duration::from_secs(2)));
+    clients[1].send(b"PING\r\n");
+    clients[1].expect(b"PONG\r\n");
 }
