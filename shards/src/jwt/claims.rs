@@ -309,14 +309,14 @@ where
     #[serde(untagged)]
     enum Entry {
         Key(String),
-        Scope(UserScope),
+        Scope(Box<UserScope>),
     }
     let entries = Option::<Vec<Entry>>::deserialize(deserializer)?.unwrap_or_default();
     Ok(entries
         .into_iter()
         .map(|entry| match entry {
             Entry::Key(key) => (key, None),
-            Entry::Scope(scope) => (scope.key.clone(), Some(scope)),
+            Entry::Scope(scope) => (scope.key.clone(), Some(*scope)),
         })
         .collect())
 }

@@ -280,7 +280,7 @@ fn jetstream_limits(claims: &AccountClaims) -> Option<AccountJetStreamLimits> {
     } else {
         limits.tiered_limits.get("R1")?
     };
-    tier.enabled().then(|| AccountJetStreamLimits {
+    tier.enabled().then_some(AccountJetStreamLimits {
         max_memory: tier.mem_storage,
         max_store: tier.disk_storage,
         max_streams: tier.streams,
