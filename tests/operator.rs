@@ -735,3 +735,126 @@ fn a_revocation_loaded_by_reload_closes_the_live_connection() {
     clients[1].send(b"PING\r\n");
     clients[1].expect(b"PONG\r\n");
 }
+
+/// The system account's connect and disconnect events of a JWT user: the same JSON fields
+/// and values as the Go server's (ids, times and server identity aside).
+#[tokio::test]
+async fn connect_and_disconnect_events_reach_the_system_account_like_go() {
+    let deployment = Deployment::new("events");
+    let config = deployment.config();
+    let (go, natrix) = start_both(&config);
+    let d = &deployment;
+    let admin = KeyPair::new_user();
+    let admin_creds = d.creds(
+        "admin",
+        &d.user_jwt(&admin, &d.sys, json!({}), json!({})),
+        &admin,
+    );
+    let user = KeyPair::new_user();
+    let user_creds = d.creds(
+        "user",
+        &d.user_jwt(
+            &user,
+            &d.a_signing,
+            json!({"issuer_account": d.a.public_key(),
+                                                 "tags": ["team:blue"]}),
+            json!({}),
+        ),
+        &user,
+    );
+    let mut events = Vec::new();
+    for server in [&go, &natrix] {
+        let system = async_nats::ConnectOptions::with_credentials_file(admin_creds.clone())
+            .await
+            .expect("creds")
+            .connect(server.url())
+            .await
+            .expect("system user connects");
+        let mut subscription = system
+            .subscribe(format!("$SYS.ACCOUNT.{}.*", d.a.public_key()))
+            .await
+            .expect("subscribe");
+        system.flush().await.expect("flush");
+        let client = async_nats::ConnectOptions::with_credentials_file(user_creds.clone())
+            .await
+            .expect("creds")
+            .name("events-test")
+            .connect(server.url())
+            .await
+            .expect("user connects");
+        client.flush().await.expect("flush");
+        drop(client);
+        let mut seen = Vec::new();
+        while seen.len() < 2 {
+            let message = tokio::time::timeout(Duration::from_secs(5), subscription.next())
+                .await
+                .expect("an event in time")
+                .expect("subscription open");
+            // Go also sends `.SERVER.CONNS` account summaries, which Natrix does not.
+            if message.subject.ends_with(".CONNECT") || message.subject.ends_with(".DISCONNECT") {
+                let event: Value = serde_json::from_slice(&message.payload).expect("JSON");
+                seen.push((message.subject.to_string(), event));
+            }
+        }
+        events.push(seen);
+    }
+    let account = d.a.public_key();
+    for (go_event, natrix_event) in events[0].iter().zip(&events[1]) {
+        assert_eq!(go_event.0, natrix_event.0);
+        assert!(
+            go_event.0 == format!("$SYS.ACCOUNT.{account}.CONNECT")
+                || go_event.0 == format!("$SYS.ACCOUNT.{account}.DISCONNECT")
+        );
+        let (go_json, natrix_json) = (&go_event.1, &natrix_event.1);
+        for key in ["type", "reason", "sent", "received"] {
+            assert_eq!(
+                go_json.get(key),
+                natrix_json.get(key),
+                "{key} in {}",
+                go_event.0
+            );
+        }
+        for key in [
+            "host",
+            "acc",
+            "user",
+            "name",
+            "lang",
+            "issuer_key",
+            "name_tag",
+            "kind",
+            "client_type",
+            "tags",
+            "jwt",
+        ] {
+            assert_eq!(
+                go_json["client"].get(key),
+                natrix_json["client"].get(key),
+                "client.{key} in {}",
+                go_event.0
+            );
+        }
+        let keys = |value: &Value| -> Vec<String> {
+            value
+                .as_object()
+                .map(|map| map.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        let mut go_server_keys = keys(&go_json["server"]);
+        go_server_keys.retain(|key| key != "feature_flags");
+        let mut natrix_server_keys = keys(&natrix_json["server"]);
+        natrix_server_keys.sort();
+        go_server_keys.sort();
+        assert_eq!(go_server_keys, natrix_server_keys);
+        let mut go_client_keys = keys(&go_json["client"]);
+        go_client_keys.retain(|key| key != "rtt");
+        go_client_keys.sort();
+        let mut natrix_client_keys = keys(&natrix_json["client"]);
+        natrix_client_keys.sort();
+        assert_eq!(go_client_keys, natrix_client_keys, "{}", go_event.0);
+    }
+    assert_eq!(
+        events[1][0].1["client"]["issuer_key"],
+        json!(d.a_signing.public_key())
+    );
+}

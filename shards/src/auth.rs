@@ -53,6 +53,20 @@ pub struct Identity {
     pub expiry: Option<Expiry>,
     /// A JWT user's limits (operator mode only).
     pub jwt_limits: Option<JwtLimits>,
+    /// What the system account's events say about a JWT user (operator mode only).
+    pub jwt_user: Option<Rc<JwtUser>>,
+}
+
+/// A JWT user, as the connect and disconnect events describe it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtUser {
+    /// The key that signed the user JWT: the account's, or its signing key (Go:
+    /// `issuerForClient`).
+    pub issuer_key: String,
+    /// The account JWT's `name` (Go: `name_tag`).
+    pub account_name: String,
+    /// The user JWT's tags.
+    pub tags: Vec<String>,
 }
 
 /// A JWT credential runs out: the connection closes with `-ERR 'User Authentication

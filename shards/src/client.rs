@@ -164,6 +164,8 @@ pub struct Client {
     pub(crate) jwt_limits: Cell<Option<crate::auth::JwtLimits>>,
     /// The JWT account this connection is counted in (against its `conn` limit).
     pub(crate) counted_account: RefCell<Option<String>>,
+    /// A JWT user's description for the system account's events.
+    pub(crate) jwt_user: RefCell<Option<std::rc::Rc<crate::auth::JwtUser>>>,
     /// Bumped at every login, so that an expiry timer of an earlier login does nothing.
     pub(crate) login_generation: Cell<u64>,
     /// Traffic counters and times for monitoring (plain cells).
@@ -211,6 +213,7 @@ impl Client {
             auth_user: RefCell::new(String::new()),
             jwt_limits: Cell::new(None),
             counted_account: RefCell::new(None),
+            jwt_user: RefCell::new(None),
             login_generation: Cell::new(0),
             stats: ConnectionStats::default(),
         }

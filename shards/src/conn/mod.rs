@@ -121,6 +121,7 @@ pub(crate) async fn serve_client(
             .get()
             .unwrap_or(CloseReason::ClientClosed);
         shard.record_closed(&client, reason);
+        crate::session::events::disconnect_event(&shard, &client, reason);
     }
 
     shard.remove_client_subscriptions(&client);

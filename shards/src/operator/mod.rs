@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use ahash::AHashMap;
 
-use crate::auth::{verify_nonce_signature, AuthFailure, Expiry, Identity, JwtLimits};
+use crate::auth::{verify_nonce_signature, AuthFailure, Expiry, Identity, JwtLimits, JwtUser};
 use crate::jwt::claims::{UserPermissionLimits, NO_LIMIT};
 use crate::jwt::limits::{
     apply_template, server_permissions, source_allowed, time_window, validate_user, TemplateContext,
@@ -208,6 +208,11 @@ impl OperatorAuth {
                 payload: min_limit(limits.payload, claims.nats.limits.payload),
                 account_connections: claims.nats.limits.conn,
             }),
+            jwt_user: Some(Rc::new(JwtUser {
+                issuer_key: user.claims.iss.clone(),
+                account_name: claims.claims.name.clone(),
+                tags: user.nats.generic.tags.clone(),
+            })),
         })
     }
 

@@ -163,8 +163,12 @@ pub(crate) fn handle_connect(shard: &Rc<Shard>, client: &Rc<Client>, json: &[u8]
     if options.verbose {
         shard.send_line(client, b"+OK\r\n");
     }
+    let first = !client.connect_received.get();
     *client.connect.borrow_mut() = options;
     client.connect_received.set(true);
+    if first {
+        super::events::connect_event(shard, client);
+    }
 }
 
 /// After a config reload: authenticates the connection again with the CONNECT it sent, as
@@ -303,6 +307,7 @@ fn set_identity(shard: &Shard, client: &Rc<Client>, identity: Identity) -> bool 
     client.bind_account(account, &config.accounts);
     *client.auth_user.borrow_mut() = identity.user;
     client.jwt_limits.set(identity.jwt_limits);
+    *client.jwt_user.borrow_mut() = identity.jwt_user;
     let generation = client.login_generation.get().wrapping_add(1);
     client.login_generation.set(generation);
     let Some(limits) = identity.jwt_limits else {

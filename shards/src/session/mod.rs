@@ -7,6 +7,7 @@
 //! (`conn`) call in with bytes and take out the outbound buffer.
 
 pub mod connect;
+pub(crate) mod events;
 pub mod publish;
 pub mod subscribe;
 
