@@ -570,11 +570,19 @@ async fn async_nats_with_a_creds_file_gets_its_account_imports_and_permissions()
     }
 }
 
-/// `nats-py` with `user_credentials=`: what Python users run.
+/// `nats-py` with `user_credentials=`: what Python users run, over the client port and the
+/// WebSocket port (a JWT limited to `WEBSOCKET` connections gets in only there).
 #[test]
 fn nats_py_connects_with_user_credentials_and_is_refused_with_a_revoked_user() {
     let deployment = Deployment::new("python");
-    let natrix = TestServer::natrix(2, &["-c", deployment.config().to_str().expect("utf-8")]);
+    let config = deployment.config();
+    let websocket_port = common::free_port();
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str(&format!(
+        "websocket {{ port: {websocket_port}, no_tls: true }}\n"
+    ));
+    std::fs::write(&config, text).expect("config");
+    let natrix = TestServer::natrix(2, &["-c", config.to_str().expect("utf-8")]);
     let d = &deployment;
     let user = KeyPair::new_user();
     let good = d.creds(
@@ -587,9 +595,33 @@ fn nats_py_connects_with_user_credentials_and_is_refused_with_a_revoked_user() {
         &d.user_jwt(&d.revoked, &d.a, json!({}), json!({})),
         &d.revoked,
     );
+    let websocket_only = d.creds(
+        "websocket",
+        &d.user_jwt(
+            &user,
+            &d.a,
+            json!({"allowed_connection_types": ["WEBSOCKET"]}),
+            json!({}),
+        ),
+        &user,
+    );
     let script = format!(
         r#"
 import asyncio, nats
+
+async def refused(url, creds):
+    errors = []
+    async def on_error(e):
+        errors.append(str(e))
+    try:
+        nc = await nats.connect(url, user_credentials=creds, allow_reconnect=False,
+                                max_reconnect_attempts=0, error_cb=on_error, connect_timeout=5)
+        await nc.close()
+        return False
+    except Exception as e:
+        errors.append(str(e))
+    assert any("authorization violation" in e.lower() for e in errors), errors
+    return True
 
 async def main():
     nc = await nats.connect("{url}", user_credentials="{good}")
@@ -598,24 +630,27 @@ async def main():
     msg = await sub.next_msg(timeout=5)
     assert msg.data == b"hello", msg.data
     await nc.close()
-    errors = []
-    async def on_error(e):
-        errors.append(str(e))
-    try:
-        await nats.connect("{url}", user_credentials="{revoked}", allow_reconnect=False,
-                           max_reconnect_attempts=0, error_cb=on_error, connect_timeout=5)
+    if not await refused("{url}", "{revoked}"):
         print("revoked user admitted")
         return
-    except Exception as e:
-        errors.append(str(e))
-    assert any("authorization violation" in e.lower() for e in errors), errors
+    ws = await nats.connect("{ws_url}", user_credentials="{websocket_only}")
+    sub = await ws.subscribe("py.ws")
+    await ws.publish("py.ws", b"over websocket")
+    msg = await sub.next_msg(timeout=5)
+    assert msg.data == b"over websocket", msg.data
+    await ws.close()
+    if not await refused("{url}", "{websocket_only}"):
+        print("websocket-only user admitted on the client port")
+        return
     print("ok")
 
 asyncio.run(main())
 "#,
         url = natrix.url(),
+        ws_url = format!("ws://127.0.0.1:{websocket_port}"),
         good = good.display(),
         revoked = revoked.display(),
+        websocket_only = websocket_only.display(),
     );
     let venv = std::env::var("NATRIX_VENV")
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv").to_owned());
