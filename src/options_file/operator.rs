@@ -192,6 +192,7 @@ impl Reader {
         }
         let mut config = state.config;
         config.system_account = settings.options.system_account.clone();
+        config.server_version = crate::bootstrap::GO_COMPATIBLE_VERSION.to_string();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |since| {

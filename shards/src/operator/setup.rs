@@ -27,6 +27,8 @@ pub struct OperatorConfig {
     pub preload: BTreeMap<String, String>,
     /// `system_account` from the file, if set.
     pub system_account: Option<String>,
+    /// The server version Natrix reports (`x.y.z`), for operators' `assert_server_version`.
+    pub server_version: String,
 }
 
 /// Operator mode ready to run.
@@ -65,6 +67,7 @@ pub fn load(config: &OperatorConfig, now: i64) -> Result<LoadedOperator, String>
             system_account = Some(named.clone());
         }
     }
+    check_server_versions(config)?;
     let mut trusted_keys = config.trusted_keys.clone();
     for operator in &config.operators {
         if !operator.nats.strict_signing_key_usage {
@@ -127,6 +130,55 @@ pub fn load(config: &OperatorConfig, now: i64) -> Result<LoadedOperator, String>
         system_account,
         warnings,
     })
+}
+
+/// Go's `ParseServerVersion`: empty is `0.0.0`.
+fn parse_version(version: &str) -> Result<(u64, u64, u64), String> {
+    if version.is_empty() {
+        return Ok((0, 0, 0));
+    }
+    let parts: Vec<&str> = version.split('.').collect();
+    let [major, minor, update] = parts.as_slice() else {
+        return Err("asserted server version must be of form <major>.<minor>.<update>".into());
+    };
+    let number = |text: &str, what: &str| {
+        text.parse::<u64>()
+            .map_err(|_| format!("asserted server version cant parse {what} {text}"))
+    };
+    Ok((
+        number(major, "major")?,
+        number(minor, "minor")?,
+        number(update, "update")?,
+    ))
+}
+
+/// Go's check of each operator's `assert_server_version` against the server's version.
+fn check_server_versions(config: &OperatorConfig) -> Result<(), String> {
+    let server = parse_version(&config.server_version).unwrap_or((0, 0, 0));
+    for operator in &config.operators {
+        let key = &operator.claims.sub;
+        let asserted = &operator.nats.assert_server_version;
+        let wanted = parse_version(asserted).map_err(|error| {
+            format!("operator {key} expects version {asserted} got error instead: {error}")
+        })?;
+        let names = ["major", "minor", "update"];
+        let wanted = [wanted.0, wanted.1, wanted.2];
+        let have = [server.0, server.1, server.2];
+        for index in 0..3 {
+            if wanted[index] > have[index] {
+                return Err(format!(
+                    "operator {key} expected {name} version {} > server {name} version {}",
+                    wanted[index],
+                    have[index],
+                    name = names[index]
+                ));
+            }
+            if have[index] > wanted[index] {
+                break;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn kind(kind: ExportType) -> ExportKind {

@@ -304,3 +304,31 @@ fn untrusted_accounts_are_not_loaded_and_conflicts_are_errors() {
     };
     assert!(load(&both, NOW).is_err());
 }
+
+#[test]
+fn an_operator_asserting_a_newer_server_version_is_refused() {
+    let world = World::new();
+    let operator = |version: &str| -> OperatorClaims {
+        crate::jwt::decode(&encode(
+            json!({"sub": world.operator.public_key(),
+                   "nats": {"type": "operator", "version": 2, "assert_server_version": version}}),
+            &world.operator,
+        ))
+        .expect("operator")
+    };
+    let config = |version: &str| OperatorConfig {
+        operators: vec![operator(version)],
+        server_version: "2.14.0".into(),
+        ..OperatorConfig::default()
+    };
+    assert!(load(&config("2.14.0"), NOW).is_ok());
+    assert!(load(&config("2.9.20"), NOW).is_ok());
+    assert!(load(&config("1.99.99"), NOW).is_ok());
+    let refused = load(&config("2.15.0"), NOW).expect_err("newer minor");
+    assert!(
+        refused.ends_with("expected minor version 15 > server minor version 14"),
+        "{refused}"
+    );
+    assert!(load(&config("3.0.0"), NOW).is_err());
+    assert!(load(&config("2.14"), NOW).is_err());
+}
