@@ -605,6 +605,7 @@ fn nats_py_connects_with_user_credentials_and_is_refused_with_a_revoked_user() {
         ),
         &user,
     );
+    let ws_url = format!("ws://127.0.0.1:{websocket_port}");
     let script = format!(
         r#"
 import asyncio, nats
@@ -647,7 +648,7 @@ async def main():
 asyncio.run(main())
 "#,
         url = natrix.url(),
-        ws_url = format!("ws://127.0.0.1:{websocket_port}"),
+        ws_url = ws_url,
         good = good.display(),
         revoked = revoked.display(),
         websocket_only = websocket_only.display(),
