@@ -408,7 +408,9 @@ fn server_info(
         tls_available: options.tls.as_ref().is_some_and(|tls| tls.allow_non_tls),
         // As in the Go server, a `no_auth_user` makes INFO say auth is not required (clients
         // without credentials are let in as that user).
-        auth_required: options.auth.required() && options.auth.no_auth_user.is_none(),
+        // Operator mode always requires a user JWT.
+        auth_required: (options.auth.required() && options.auth.no_auth_user.is_none())
+            || options.operator.is_some(),
         max_payload: options.max_payload,
         client_id: 0,
         client_ip: String::new(),

@@ -308,24 +308,29 @@ fn bad_tuning_values_are_errors_with_their_position() {
     assert!(text.contains("3:9: bad CPU range"), "{text}");
 }
 
-/// Settings whose loss would open the server (issue 16 builds them): each one stops `-t` and
-/// start-up with exit code 1 and an error that names it, instead of a server without the
-/// authentication the file asks for.
+/// Settings whose loss would open the server (the parts of operator mode not built yet, auth
+/// callout...): each one stops `-t` and start-up with exit code 1 and an error that names
+/// it, instead of a server without the authentication the file asks for.
 #[test]
 fn settings_that_would_weaken_authentication_refuse_check_and_start() {
     let dir = temp_dir("failclosed");
-    let user_nkey = "UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4";
+    let operator_key = nkeys::KeyPair::new_operator().public_key();
+    let account_key = nkeys::KeyPair::new_account().public_key();
     let cases: &[(&str, String, &str)] = &[
-        ("operator", "operator: \"eyJ0eXAiOiJKV1QifQ.e30.sig\"\n".into(), "operator"),
         (
-            "resolver",
-            "resolver: MEMORY\nresolver_preload: { ACC: \"eyJ0eXAiOiJKV1QifQ.e30.sig\" }\n".into(),
+            "url_resolver",
+            format!("trusted_keys: [\"{operator_key}\"]\nresolver: \"URL(http://127.0.0.1:9/accounts/)\"\n"),
             "resolver",
         ),
         (
-            "trusted_keys",
-            format!("trusted_keys: [\"{user_nkey}\"]\n"),
-            "trusted_keys",
+            "full_resolver",
+            format!("trusted_keys: [\"{operator_key}\"]\nresolver {{ type: full, dir: \"/tmp/natrix-jwt\" }}\n"),
+            "resolver",
+        ),
+        (
+            "pinned_accounts",
+            format!("trusted_keys: [\"{operator_key}\"]\nresolver: MEMORY\nresolver_pinned_accounts: [\"{account_key}\"]\n"),
+            "resolver_pinned_accounts",
         ),
         (
             "auth_callout",

@@ -6,10 +6,13 @@
 //! permissions once ([`PermissionRules`]), so a CONNECT only looks a user up and checks a
 //! password or a signature. Pure logic: no I/O.
 //!
-//! Not supported (the Go server's other methods): JWTs and operators, auth callouts, custom
+//! In operator mode (JWT users) the checks are [`crate::operator`]'s; this module dispatches
+//! to it. Not supported (the Go server's other methods): auth callouts, custom
 //! authenticators, trusted proxies.
 
+use std::borrow::Cow;
 use std::rc::Rc;
+use std::time::Duration;
 
 use ahash::AHashMap;
 use base64::Engine;
@@ -46,6 +49,43 @@ pub struct Identity {
     pub permissions: Option<Rc<PermissionRules>>,
     /// The user name or nkey, for logs (Go: `getRawAuthUser`); empty for no credentials.
     pub user: String,
+    /// When the connection must close (a JWT's expiry, the end of its connect window).
+    pub expiry: Option<Expiry>,
+    /// A JWT user's limits (operator mode only).
+    pub jwt_limits: Option<JwtLimits>,
+    /// What the system account's events say about a JWT user (operator mode only).
+    pub jwt_user: Option<Rc<JwtUser>>,
+}
+
+/// A JWT user, as the connect and disconnect events describe it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtUser {
+    /// The key that signed the user JWT: the account's, or its signing key (Go:
+    /// `issuerForClient`).
+    pub issuer_key: String,
+    /// The account JWT's `name` (Go: `name_tag`).
+    pub account_name: String,
+    /// The user JWT's tags.
+    pub tags: Vec<String>,
+}
+
+/// A JWT credential runs out: the connection closes with `-ERR 'User Authentication
+/// Expired'`, or `'Account Authentication Expired'` when the account JWT ran out first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expiry {
+    pub after: Duration,
+    pub account: bool,
+}
+
+/// The limits a user JWT and its account JWT set on a connection; -1 is no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JwtLimits {
+    /// Subscriptions on this connection (the lower of the user's and the account's).
+    pub subscriptions: i64,
+    /// The largest message (headers and payload).
+    pub payload: i64,
+    /// Connections of the account, server-wide (the account's `conn`).
+    pub account_connections: i64,
 }
 
 /// A refused CONNECT. The connection gets `-ERR 'Authorization Violation'` and is closed.
@@ -54,7 +94,10 @@ pub struct AuthFailure {
     /// Who the client claimed to be, as the Go server logs it (`User "bob"`), if anyone.
     pub claimed: Option<String>,
     /// Why, for the debug log.
-    pub reason: &'static str,
+    pub reason: Cow<'static, str>,
+    /// A line the Go server logs at error level before the authentication error (`Bad src
+    /// Ip ...`), if any.
+    pub logged: Option<String>,
 }
 
 /// The shard's view of the authentication options.
@@ -69,6 +112,8 @@ pub struct Authenticator {
     no_auth_user: Option<String>,
     /// The connection type users' `allowed_connection_types` must list (when they list any).
     connection_type: &'static str,
+    /// Operator mode: JWT users only.
+    operator: Option<Rc<crate::operator::OperatorAuth>>,
 }
 
 /// A configured user or nkey with its effective permissions compiled.
@@ -130,7 +175,27 @@ impl Authenticator {
             nkeys,
             no_auth_user: options.no_auth_user.clone().filter(|name| !name.is_empty()),
             connection_type: CONNECTION_TYPE_STANDARD,
+            operator: None,
         }
+    }
+
+    /// Puts the authenticator in operator mode: every client needs a user JWT.
+    pub fn with_operator(mut self, operator: Option<&crate::options::OperatorOptions>) -> Self {
+        if let Some(operator) = operator {
+            self.operator = Some(Rc::new(crate::operator::OperatorAuth::new(operator)));
+            self.required = true;
+        }
+        self
+    }
+
+    /// The operator-mode authenticator, when the server runs in operator mode.
+    pub fn operator(&self) -> Option<&crate::operator::OperatorAuth> {
+        self.operator.as_deref()
+    }
+
+    /// `STANDARD` or `WEBSOCKET`: the port's connection type.
+    pub fn connection_type(&self) -> &'static str {
+        self.connection_type
     }
 
     /// The authenticator of WebSocket clients (Go's `processClientOrLeafAuthentication` for
@@ -163,7 +228,7 @@ impl Authenticator {
 
     /// Whether INFO carries a nonce for nkey signatures.
     pub fn nonce_required(&self) -> bool {
-        !self.nkeys.is_empty()
+        !self.nkeys.is_empty() || self.operator.is_some()
     }
 
     /// A fresh nonce for one connection's INFO: 11 random bytes, base64url without padding.
@@ -317,6 +382,7 @@ impl AuthUser {
             account: self.account.clone(),
             permissions: self.permissions.clone(),
             user: self.name.clone(),
+            ..Identity::default()
         }
     }
 }
@@ -571,7 +637,11 @@ fn failure(username: &str, nkey: &str, token: &str, reason: &'static str) -> Aut
     } else {
         None
     };
-    AuthFailure { claimed, reason }
+    AuthFailure {
+        claimed,
+        reason: Cow::Borrowed(reason),
+        logged: None,
+    }
 }
 
 fn constant_time_equal(left: &[u8], right: &[u8]) -> bool {

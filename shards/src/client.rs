@@ -45,6 +45,14 @@ pub enum CloseReason {
     AuthenticationViolation,
     /// The connection's input was unreadable (a WebSocket protocol error, for instance).
     ReadError,
+    /// The user JWT expired (or its connect window ended).
+    UserAuthenticationExpired,
+    /// The account JWT of the user expired.
+    AccountAuthenticationExpired,
+    /// The JWT account already has its `conn` limit of connections.
+    MaxAccountConnectionsExceeded,
+    /// A JWT limit of zero subscriptions.
+    MaxSubscriptionsExceeded,
 }
 
 impl CloseReason {
@@ -62,6 +70,11 @@ impl CloseReason {
             CloseReason::AuthenticationTimeout => "Authentication Timeout",
             CloseReason::AuthenticationViolation => "Authentication Failure",
             CloseReason::ReadError => "Read Error",
+            CloseReason::UserAuthenticationExpired | CloseReason::AccountAuthenticationExpired => {
+                "Authentication Expired"
+            }
+            CloseReason::MaxAccountConnectionsExceeded => "Maximum Account Connections Exceeded",
+            CloseReason::MaxSubscriptionsExceeded => "Maximum Subscriptions Exceeded",
         }
     }
 
@@ -73,6 +86,16 @@ impl CloseReason {
             CloseReason::MaxConnectionsExceeded => Some(ClientError::MaximumConnectionsExceeded),
             CloseReason::AuthenticationTimeout => Some(ClientError::AuthenticationTimeout),
             CloseReason::AuthenticationViolation => Some(ClientError::AuthorizationViolation),
+            CloseReason::UserAuthenticationExpired => Some(ClientError::UserAuthenticationExpired),
+            CloseReason::AccountAuthenticationExpired => {
+                Some(ClientError::AccountAuthenticationExpired)
+            }
+            CloseReason::MaxAccountConnectionsExceeded => {
+                Some(ClientError::MaximumAccountConnectionsExceeded)
+            }
+            CloseReason::MaxSubscriptionsExceeded => {
+                Some(ClientError::MaximumSubscriptionsExceeded)
+            }
             _ => None,
         }
     }
@@ -137,6 +160,14 @@ pub struct Client {
     pub(crate) permissions: RefCell<Option<ClientPermissions>>,
     /// The authenticated user name or nkey, for logs; empty without credentials.
     pub(crate) auth_user: RefCell<String>,
+    /// A JWT user's subscription, payload and account connection limits.
+    pub(crate) jwt_limits: Cell<Option<crate::auth::JwtLimits>>,
+    /// The JWT account this connection is counted in (against its `conn` limit).
+    pub(crate) counted_account: RefCell<Option<String>>,
+    /// A JWT user's description for the system account's events.
+    pub(crate) jwt_user: RefCell<Option<std::rc::Rc<crate::auth::JwtUser>>>,
+    /// Bumped at every login, so that an expiry timer of an earlier login does nothing.
+    pub(crate) login_generation: Cell<u64>,
     /// Traffic counters and times for monitoring (plain cells).
     pub stats: ConnectionStats,
 }
@@ -180,6 +211,10 @@ impl Client {
             awaiting_connect: Cell::new(false),
             permissions: RefCell::new(None),
             auth_user: RefCell::new(String::new()),
+            jwt_limits: Cell::new(None),
+            counted_account: RefCell::new(None),
+            jwt_user: RefCell::new(None),
+            login_generation: Cell::new(0),
             stats: ConnectionStats::default(),
         }
     }

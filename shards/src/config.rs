@@ -97,7 +97,8 @@ impl ShardConfig {
     /// reading them never touches a reference count shared between threads).
     pub fn new(configuration: &Configuration) -> Self {
         ShardConfig {
-            auth: Authenticator::new(&configuration.options.auth),
+            auth: Authenticator::new(&configuration.options.auth)
+                .with_operator(configuration.options.operator.as_ref()),
             options: Rc::new(ServerOptions::clone(&configuration.options)),
             info: configuration.info.clone(),
             accounts: Arc::clone(&configuration.accounts),
@@ -109,7 +110,8 @@ impl ShardConfig {
                     auth: Authenticator::for_websocket(
                         &configuration.options.auth,
                         &config.options,
-                    ),
+                    )
+                    .with_operator(configuration.options.operator.as_ref()),
                     config: Arc::clone(config),
                 }),
             jetstream: configuration.jetstream.clone(),

@@ -13,7 +13,8 @@
 //!    [`protocol`] (parser, documents, error table), [`sublist`] (the generic subject index),
 //!    [`interest`] (the interest summary), [`message`] (a message's shape at each stage),
 //!    [`outbound`], [`mesh`] (queues and doorbells, generic in what they carry), [`options`],
-//!    [`mapping`], [`account`], [`auth`], [`permissions`], [`tls`], [`monitor`] (snapshot
+//!    [`mapping`], [`account`], [`jwt`] (NATS JWTs), [`auth`], [`operator`] (JWT users),
+//!    [`permissions`], [`tls`], [`monitor`] (snapshot
 //!    data), [`config`], [`local_sync`], [`memory`] (returning freed memory to the kernel),
 //!    [`websocket`] (upgrade, frames, compression).
 //! 2. [`client`]: one connection's state, shared by its tasks and by deliveries.
@@ -34,6 +35,7 @@ pub mod config;
 pub mod conn;
 pub mod interest;
 pub mod jetstream;
+pub mod jwt;
 pub mod lifecycle;
 pub mod local_sync;
 pub mod mapping;
@@ -41,6 +43,7 @@ pub mod memory;
 pub mod mesh;
 pub mod message;
 pub mod monitor;
+pub mod operator;
 pub mod options;
 pub mod outbound;
 pub mod permissions;

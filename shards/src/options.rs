@@ -36,6 +36,9 @@ pub struct ServerOptions {
     pub mappings: Vec<SubjectMapping>,
     /// The system account's name (`system_account`); `$SYS` when not set.
     pub system_account: Option<String>,
+    /// Operator mode (`operator`, `trusted`, `resolver: MEMORY`, `resolver_preload`): users
+    /// authenticate with JWTs; `None` otherwise.
+    pub operator: Option<OperatorOptions>,
     /// `http`/`http_port`/`https_port`/`http_base_path` (`-m`, `-ms`): the monitoring server.
     pub monitoring: MonitoringOptions,
     /// `jetstream {}` (`-js`, `-sd`): JetStream on this server, when enabled.
@@ -69,6 +72,26 @@ impl MonitoringOptions {
         self.max_closed_clients
             .unwrap_or(crate::monitor::DEFAULT_MAX_CLOSED_CLIENTS)
     }
+}
+
+/// Operator mode, as the config file set it up: the keys trusted to sign accounts, and the
+/// account JWTs of the `MEMORY` resolver, each already verified (signature, trusted issuer,
+/// subject equal to its key). The accounts also appear in [`ServerOptions::accounts`], under
+/// their public keys, with their exports, imports and mappings.
+#[derive(Debug, Clone, Default)]
+pub struct OperatorOptions {
+    /// Operator keys (Go's `TrustedKeys` after `validateTrustedOperators`).
+    pub trusted_keys: Vec<String>,
+    pub accounts: Vec<JwtAccount>,
+}
+
+/// One account JWT the resolver holds.
+#[derive(Debug, Clone)]
+pub struct JwtAccount {
+    /// The account's public key (its name in the account table).
+    pub public_key: String,
+    pub jwt: String,
+    pub claims: std::sync::Arc<crate::jwt::AccountClaims>,
 }
 
 /// `jetstream {}`, `-js` and `-sd` as the Go server reads them.
@@ -342,6 +365,7 @@ impl Default for ServerOptions {
             accounts: Vec::new(),
             mappings: Vec::new(),
             system_account: None,
+            operator: None,
             monitoring: MonitoringOptions::default(),
             jetstream: None,
             cluster: None,

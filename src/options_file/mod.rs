@@ -11,7 +11,8 @@
 //!
 //! One module per config block, each an `impl Reader` block: `server` (top-level keys, listen
 //! addresses, monitoring ports), `auth` (`authorization {}`, users, permissions), `tls`,
-//! `accounts` (accounts, exports, imports), `mappings`, `jetstream`, `cluster`, `websocket`,
+//! `accounts` (accounts, exports, imports), `operator` (operator mode: `operator`, `trusted`,
+//! `resolver`, `resolver_preload`), `mappings`, `jetstream`, `cluster`, `websocket`,
 //! `tuning` (Natrix's own block); `values` has the typed readers every block uses, Go's durations, and
 //! the one walk over an "array of maps with a type" (exports and imports, later JetStream
 //! sources and cluster routes).
@@ -21,6 +22,7 @@ mod auth;
 mod cluster;
 mod jetstream;
 mod mappings;
+mod operator;
 mod server;
 mod tls;
 mod tuning;
@@ -70,12 +72,15 @@ struct Reader {
     authorization_pos: Option<Pos>,
     /// The top-level `allow_non_tls`, which may come before or after `tls {}`.
     allow_non_tls: Option<bool>,
+    /// Operator mode's keys, checked together at the end.
+    operator: operator::OperatorState,
 }
 
 impl Reader {
     /// Checks and settings that involve several top-level keys, which may come in any order.
     pub(super) fn finish(&mut self, settings: &mut Settings) {
         self.check_auth_consistency(settings);
+        self.finish_operator(settings);
         // A top-level option in Go, outside the TLS settings: it applies to TLS from `tls {}`
         // here, and to TLS from the `--tls*` flags when those replace it (see `flags`).
         if let Some(allow_non_tls) = self.allow_non_tls {

@@ -215,10 +215,10 @@ fn go_options_not_implemented_yet_are_warnings_that_name_them() {
 #[test]
 fn settings_that_would_weaken_auth_are_errors_and_harmless_forms_are_not() {
     for text in [
-        "operator: x",
-        "trusted: [x]",
-        "resolver: MEMORY",
-        "resolver_preload: { A: x }",
+        "resolver: \"URL(http://127.0.0.1:9090/jwt/v1/accounts/)\"",
+        "resolver { type: full, dir: /tmp/jwt }",
+        "resolver_pinned_accounts: [x]",
+        "default_sentinel: x",
         "authorization { auth_callout { issuer: x } }",
         "authorization { users: [{user: a, password: b, proxy_required: true}] }",
         "tls { cert_file: c, key_file: k, ocsp_peer: true }",
@@ -228,6 +228,21 @@ fn settings_that_would_weaken_auth_are_errors_and_harmless_forms_are_not() {
             errors
                 .iter()
                 .any(|error| error.contains("would weaken authentication")),
+            "{text}: {errors:?}"
+        );
+    }
+    // Operator mode's keys with bad values are errors too (never an open server).
+    for (text, expected) in [
+        ("operator: x", "error parsing operator JWT"),
+        (
+            "trusted: [x]",
+            "required to be a valid public operator nkey",
+        ),
+        ("resolver_preload: { A: x }", "invalid account JWT"),
+    ] {
+        let errors = read(text).unwrap_err();
+        assert!(
+            errors.iter().any(|error| error.contains(expected)),
             "{text}: {errors:?}"
         );
     }

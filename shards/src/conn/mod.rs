@@ -121,9 +121,11 @@ pub(crate) async fn serve_client(
             .get()
             .unwrap_or(CloseReason::ClientClosed);
         shard.record_closed(&client, reason);
+        crate::session::events::disconnect_event(&shard, &client, reason);
     }
 
     shard.remove_client_subscriptions(&client);
+    crate::session::connect::release_account_connection(&shard, &client);
     shard.clients.borrow_mut().remove(&id);
     shard.flush_dirty();
     // Wait for the writer to send what is left (an error line, say) and close the socket.

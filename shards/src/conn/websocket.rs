@@ -239,7 +239,9 @@ async fn run_client(
         tls: config.tls.is_some(),
     };
     // Go copies the server's INFO without the client port's `no_auth_user` adjustment.
-    info.auth_required = shard_config.options.auth.required() || config.options.auth_override();
+    info.auth_required = shard_config.options.auth.required()
+        || config.options.auth_override()
+        || shard_config.options.operator.is_some();
     drop(shard_config);
 
     let upgrade = start.upgrade;

@@ -30,6 +30,12 @@ pub enum ClientError {
     AuthorizationViolation,
     /// The client could not keep up with its outbound data; closed.
     SlowConsumer,
+    /// The user JWT expired while connected; closed.
+    UserAuthenticationExpired,
+    /// The user's account JWT expired while connected; closed.
+    AccountAuthenticationExpired,
+    /// The JWT account has as many connections as its limit allows; closed.
+    MaximumAccountConnectionsExceeded,
 }
 
 impl ClientError {
@@ -49,6 +55,11 @@ impl ClientError {
             ClientError::AuthenticationTimeout => "Authentication Timeout",
             ClientError::AuthorizationViolation => "Authorization Violation",
             ClientError::SlowConsumer => "Slow Consumer",
+            ClientError::UserAuthenticationExpired => "User Authentication Expired",
+            ClientError::AccountAuthenticationExpired => "Account Authentication Expired",
+            ClientError::MaximumAccountConnectionsExceeded => {
+                "maximum account active connections exceeded"
+            }
         }
     }
 

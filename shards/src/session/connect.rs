@@ -3,13 +3,14 @@
 //! connection after a config reload.
 
 use std::rc::{Rc, Weak};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
 use crate::account::GLOBAL_ACCOUNT;
-use crate::auth::{AuthFailure, Identity};
+use crate::auth::{AuthFailure, Authenticator, Expiry, Identity};
 use crate::client::{Client, CloseReason};
+use crate::operator::ConnectContext;
 use crate::permissions::ClientPermissions;
 use crate::protocol::errors::{go_quote, removed_subscription};
 use crate::protocol::handshake::MAX_CLIENT_PROTOCOL;
@@ -69,8 +70,7 @@ pub(crate) fn log_in_without_connect(shard: &Rc<Shard>, client: &Rc<Client>) -> 
     if authenticator.allows_operations_before_connect() {
         let anonymous = ConnectOptions::default();
         if let Ok(identity) = authenticator.authenticate(&anonymous, &client.nonce, None) {
-            set_identity(shard, client, identity);
-            return true;
+            return set_identity(shard, client, identity);
         }
     }
     authorization_violation(shard, client, None);
@@ -80,6 +80,9 @@ pub(crate) fn log_in_without_connect(shard: &Rc<Shard>, client: &Rc<Client>) -> 
 /// Refuses the connection's credentials: `-ERR 'Authorization Violation'` and close, logged
 /// as the Go server logs it.
 fn authorization_violation(shard: &Shard, client: &Rc<Client>, failure: Option<&AuthFailure>) {
+    if let Some(logged) = failure.and_then(|failure| failure.logged.as_deref()) {
+        tracing::error!("{} - {logged}", client.log_prefix());
+    }
     match failure.and_then(|failure| failure.claimed.as_deref()) {
         Some(claimed) => {
             tracing::error!("{} - authentication error - {claimed}", client.log_prefix())
@@ -111,16 +114,7 @@ pub(crate) fn handle_connect(shard: &Rc<Shard>, client: &Rc<Client>, json: &[u8]
         // Cookies of the upgrade request stand in for credentials CONNECT leaves out.
         websocket.cookies.fill_in(&mut options);
     }
-    // With `verify_and_map`, the verified client certificate names the user.
-    let config = shard.config();
-    let identities = config
-        .maps_certificates(client.is_websocket())
-        .then(|| client.tls_identities());
-    let identity = match config.authenticator(client.is_websocket()).authenticate(
-        &options,
-        &client.nonce,
-        identities.as_deref(),
-    ) {
+    let identity = match authenticate(shard, client, &options) {
         Ok(identity) => identity,
         Err(failure) => {
             authorization_violation(shard, client, Some(&failure));
@@ -138,12 +132,15 @@ pub(crate) fn handle_connect(shard: &Rc<Shard>, client: &Rc<Client>, json: &[u8]
             (!identity.user.is_empty()).then(|| format!("User {}", go_quote(&identity.user)));
         let failure = AuthFailure {
             claimed,
-            reason: "account designation in CONNECT",
+            reason: "account designation in CONNECT".into(),
+            logged: None,
         };
         authorization_violation(shard, client, Some(&failure));
         return;
     }
-    set_identity(shard, client, identity);
+    if !set_identity(shard, client, identity) {
+        return;
+    }
     if !(0..=MAX_CLIENT_PROTOCOL).contains(&options.protocol) {
         shard.close_client(
             client,
@@ -166,8 +163,12 @@ pub(crate) fn handle_connect(shard: &Rc<Shard>, client: &Rc<Client>, json: &[u8]
     if options.verbose {
         shard.send_line(client, b"+OK\r\n");
     }
+    let first = !client.connect_received.get();
     *client.connect.borrow_mut() = options;
     client.connect_received.set(true);
+    if first {
+        super::events::connect_event(shard, client);
+    }
 }
 
 /// After a config reload: authenticates the connection again with the CONNECT it sent, as
@@ -180,9 +181,6 @@ pub fn recheck_after_reload(shard: &Shard, client: &Rc<Client>) {
         return;
     }
     let config = shard.config();
-    let identities = config
-        .maps_certificates(client.is_websocket())
-        .then(|| client.tls_identities());
     let connect = client.connect.borrow().clone();
     let authenticator = config.authenticator(client.is_websocket());
     // As the Go server does, a client whose user is gone or now belongs to another account is
@@ -202,15 +200,16 @@ pub fn recheck_after_reload(shard: &Shard, client: &Rc<Client>) {
             return;
         }
     }
-    let identity = match authenticator.authenticate(&connect, &client.nonce, identities.as_deref())
-    {
+    let identity = match authenticate(shard, client, &connect) {
         Ok(identity) => identity,
         Err(failure) => {
             authorization_violation(shard, client, Some(&failure));
             return;
         }
     };
-    set_identity(shard, client, identity);
+    if !set_identity(shard, client, identity) {
+        return;
+    }
     let refused: Vec<(Bytes, Bytes, Option<Bytes>)> = {
         let permissions = client.permissions.borrow();
         let Some(permissions) = permissions.as_ref() else {
@@ -235,8 +234,63 @@ pub fn recheck_after_reload(shard: &Shard, client: &Rc<Client>) {
     }
 }
 
-/// Takes on the identity a successful authentication produced.
-fn set_identity(shard: &Shard, client: &Client, identity: Identity) {
+/// Checks a CONNECT's credentials with the connection's authenticator: a user JWT in
+/// operator mode, else users, nkeys, tokens (with `verify_and_map`, the verified client
+/// certificate names the user).
+fn authenticate(
+    shard: &Shard,
+    client: &Client,
+    options: &ConnectOptions,
+) -> Result<Identity, AuthFailure> {
+    let config = shard.config();
+    let authenticator = config.authenticator(client.is_websocket());
+    if let Some(operator) = authenticator.operator() {
+        return operator.authenticate(
+            options,
+            &client.nonce,
+            &connect_context(client, authenticator),
+        );
+    }
+    let identities = config
+        .maps_certificates(client.is_websocket())
+        .then(|| client.tls_identities());
+    authenticator.authenticate(options, &client.nonce, identities.as_deref())
+}
+
+/// The connection and the clock, as operator mode checks them.
+fn connect_context(client: &Client, authenticator: &Authenticator) -> ConnectContext {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| {
+            i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
+        });
+    ConnectContext {
+        peer: client.peer.ip(),
+        connection_type: authenticator.connection_type(),
+        now,
+        local_seconds_of_day: local_seconds_of_day(now),
+    }
+}
+
+/// Seconds since midnight in the server's time zone (Go's `time.Local`, which JWT `times`
+/// without a `times_location` use).
+fn local_seconds_of_day(now: i64) -> i64 {
+    let time = now as libc::time_t;
+    // SAFETY: `tm` is plain data (integers and a pointer), for which all zeroes is valid.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid for the call; `localtime_r` writes only into `tm`.
+    let converted = unsafe { libc::localtime_r(&time, &mut tm) };
+    if converted.is_null() {
+        return now.rem_euclid(24 * 60 * 60);
+    }
+    i64::from(tm.tm_hour) * 3600 + i64::from(tm.tm_min) * 60 + i64::from(tm.tm_sec)
+}
+
+/// Takes on the identity a successful authentication produced. For a JWT user, also the
+/// account's connection limit (refused: `-ERR 'maximum account active connections
+/// exceeded'`), a zero subscription limit, and the expiry timer. Returns whether the
+/// connection goes on.
+fn set_identity(shard: &Shard, client: &Rc<Client>, identity: Identity) -> bool {
     *client.permissions.borrow_mut() = identity.permissions.map(ClientPermissions::new);
     let config = shard.config();
     // Options validation made sure every user's account exists.
@@ -252,4 +306,80 @@ fn set_identity(shard: &Shard, client: &Client, identity: Identity) {
     }
     client.bind_account(account, &config.accounts);
     *client.auth_user.borrow_mut() = identity.user;
+    client.jwt_limits.set(identity.jwt_limits);
+    *client.jwt_user.borrow_mut() = identity.jwt_user;
+    let generation = client.login_generation.get().wrapping_add(1);
+    client.login_generation.set(generation);
+    let Some(limits) = identity.jwt_limits else {
+        release_account_connection(shard, client);
+        return true;
+    };
+    let account_key = identity.account.unwrap_or_default();
+    let already_counted = client.counted_account.borrow().as_deref() == Some(account_key.as_str());
+    if !already_counted {
+        release_account_connection(shard, client);
+        if !shard
+            .shared
+            .admit_account_connection(&account_key, limits.account_connections)
+        {
+            tracing::error!(
+                "{} - {}",
+                client.log_prefix(),
+                ClientError::MaximumAccountConnectionsExceeded.text()
+            );
+            shard.close_client(client, CloseReason::MaxAccountConnectionsExceeded);
+            return false;
+        }
+        *client.counted_account.borrow_mut() = Some(account_key);
+    }
+    if limits.subscriptions == 0 {
+        // Go's `applyAccountLimits`: a limit of none is at its limit at once.
+        tracing::error!(
+            "{} - {}",
+            client.log_prefix(),
+            ClientError::MaximumSubscriptionsExceeded.text()
+        );
+        shard.close_client(client, CloseReason::MaxSubscriptionsExceeded);
+        return false;
+    }
+    if let Some(expiry) = identity.expiry {
+        start_expiry_timer(client, expiry, generation);
+    }
+    true
+}
+
+/// Forgets the connection's place in its JWT account's connection count, if it has one.
+pub(crate) fn release_account_connection(shard: &Shard, client: &Client) {
+    if let Some(account) = client.counted_account.borrow_mut().take() {
+        shard.shared.release_account_connection(&account);
+    }
+}
+
+/// Closes the connection when its credentials run out (Go: `setExpirationTimer`), unless
+/// it has logged in again since.
+fn start_expiry_timer(client: &Rc<Client>, expiry: Expiry, generation: u64) {
+    let client: Weak<Client> = Rc::downgrade(client);
+    compio::runtime::spawn(async move {
+        compio::time::sleep(expiry.after).await;
+        let Some(client) = client.upgrade() else {
+            return;
+        };
+        if client.is_closed() || client.login_generation.get() != generation {
+            return;
+        }
+        let (error, reason) = if expiry.account {
+            (
+                ClientError::AccountAuthenticationExpired,
+                CloseReason::AccountAuthenticationExpired,
+            )
+        } else {
+            (
+                ClientError::UserAuthenticationExpired,
+                CloseReason::UserAuthenticationExpired,
+            )
+        };
+        tracing::debug!("{} - {}", client.log_prefix(), error.text());
+        client.close(reason);
+    })
+    .detach();
 }

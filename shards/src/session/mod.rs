@@ -7,6 +7,7 @@
 //! (`conn`) call in with bytes and take out the outbound buffer.
 
 pub mod connect;
+pub(crate) mod events;
 pub mod publish;
 pub mod subscribe;
 
@@ -42,8 +43,13 @@ pub async fn process_input(shard: &Rc<Shard>, client: &Rc<Client>, buffer: &mut 
         {
             break;
         }
+        // A JWT user's payload limit applies like the server's (Go: the client's `mpay`).
+        let jwt_payload = client
+            .jwt_limits
+            .get()
+            .and_then(|limits| usize::try_from(limits.payload).ok());
         let parser = Parser {
-            max_payload: limits.0,
+            max_payload: jwt_payload.map_or(limits.0, |jwt_payload| jwt_payload.min(limits.0)),
             max_control_line: limits.1,
             headers_enabled: client.headers(),
         };
@@ -114,6 +120,14 @@ pub async fn process_input(shard: &Rc<Shard>, client: &Rc<Client>, buffer: &mut 
                     info.connect_info = true;
                     info.remote_account = config.accounts.get(client.account()).name.clone();
                     info.account_is_system = client.account() == config.accounts.system();
+                    // Go reports the client's own payload limit (a JWT's may be lower).
+                    if let Some(limit) = client
+                        .jwt_limits
+                        .get()
+                        .and_then(|limits| usize::try_from(limits.payload).ok())
+                    {
+                        info.max_payload = info.max_payload.min(limit);
+                    }
                     shard.send_info_update(client, info);
                 }
             }

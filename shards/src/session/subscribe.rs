@@ -50,7 +50,13 @@ pub(crate) fn handle_subscribe(
         return false;
     }
     let max = shard.config().options.max_subscriptions;
-    if max > 0 && client.subscriptions.borrow().len() >= max {
+    let count = client.subscriptions.borrow().len();
+    // A JWT user's limit (the lower of the user's and the account's) applies as well.
+    let jwt_max = client
+        .jwt_limits
+        .get()
+        .and_then(|limits| usize::try_from(limits.subscriptions).ok());
+    if (max > 0 && count >= max) || jwt_max.is_some_and(|jwt_max| count >= jwt_max) {
         tracing::error!(
             "{} - {}",
             client.log_prefix(),

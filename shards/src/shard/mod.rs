@@ -79,6 +79,38 @@ pub enum InvariantViolation {
 #[derive(Default)]
 pub struct SharedState {
     pub connections: AtomicUsize,
+    /// Connections of each JWT account with a connection limit, by account public key
+    /// (Go: the account's client count against `conn`). Touched at CONNECT and close only.
+    pub account_connections: std::sync::Mutex<AHashMap<String, usize>>,
+}
+
+impl SharedState {
+    /// Counts a connection in `account` unless it already has `limit` (-1: no limit).
+    /// Returns whether it was admitted.
+    pub fn admit_account_connection(&self, account: &str, limit: i64) -> bool {
+        let Ok(mut counts) = self.account_connections.lock() else {
+            return false;
+        };
+        let count = counts.entry(account.to_string()).or_insert(0);
+        if limit >= 0 && *count as i64 >= limit {
+            return false;
+        }
+        *count += 1;
+        true
+    }
+
+    /// Forgets a connection [`admit_account_connection`](Self::admit_account_connection)
+    /// counted.
+    pub fn release_account_connection(&self, account: &str) {
+        if let Ok(mut counts) = self.account_connections.lock() {
+            if let Some(count) = counts.get_mut(account) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    counts.remove(account);
+                }
+            }
+        }
+    }
 }
 
 /// Counters a shard keeps for itself; monitoring reads them through snapshots.

@@ -263,7 +263,11 @@ pub fn close_status_and_text(reason: CloseReason) -> (u16, &'static str) {
         | CloseReason::AuthenticationViolation
         | CloseReason::SlowConsumerPendingBytes
         | CloseReason::SlowConsumerWriteDeadline
-        | CloseReason::MaxConnectionsExceeded => {
+        | CloseReason::MaxConnectionsExceeded
+        | CloseReason::UserAuthenticationExpired
+        | CloseReason::AccountAuthenticationExpired
+        | CloseReason::MaxAccountConnectionsExceeded
+        | CloseReason::MaxSubscriptionsExceeded => {
             (close_status::POLICY_VIOLATION, reason.description())
         }
         CloseReason::ProtocolViolation(Some(ClientError::MaximumControlLineExceeded)) => (
