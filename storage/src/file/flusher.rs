@@ -2,6 +2,15 @@
 //! went to (one `fdatasync` per block per round, however many calls queued records), and then
 //! wakes every waiting call. The next round starts as soon as a sync returns, so latency stays
 //! at one sync under low load and throughput grows with concurrency under high load.
+//!
+//! Preallocation: an append past the end of a file changes its size, and `fdatasync` must
+//! then commit the file system's journal as well as the data (on ext4 measured at 1.3-1.8 ms
+//! mean on the development VM, against 0.13-0.19 ms for an overwrite inside the file, with
+//! other processes writing). So when a write reaches past the zeros already written ahead, the
+//! flusher writes the records followed by more zeros, doubling the block's file from 64 KiB up
+//! to the block size limit: a block of 8 MiB costs 8 journal commits instead of one per round.
+//! Zeros are written, not `fallocate`d: writing into unwritten extents converts them, which is
+//! a journal commit again.
 
 use super::*;
 
@@ -94,6 +103,27 @@ pub(super) async fn run_flusher(shared: Rc<RefCell<State>>) {
     }
 }
 
+/// The smallest step a block file grows by when preallocating.
+const PREALLOCATION_MIN_BYTES: u64 = 64 * 1024;
+
+/// The size a block file must be extended to (with zeros) when a write ends at `end` and the
+/// file is `allocated_len` long; `None` when the write fits or preallocation is off. The file
+/// doubles, at least by [`PREALLOCATION_MIN_BYTES`], and never past the block size limit (the
+/// record that crosses the limit seals the block and ends exactly at the file's end).
+fn preallocation_target(
+    allocated_len: u64,
+    end: u64,
+    (preallocate, block_size_max): (bool, u64),
+) -> Option<u64> {
+    if !preallocate || end <= allocated_len {
+        return None;
+    }
+    let target = end
+        .saturating_add(end.max(PREALLOCATION_MIN_BYTES))
+        .min(block_size_max);
+    (target > end).then_some(target)
+}
+
 /// Writes the segments, then (when due) syncs every block written since the last sync.
 async fn flush(
     shared: &Rc<RefCell<State>>,
@@ -103,10 +133,15 @@ async fn flush(
 ) -> Result<()> {
     let mut created_block = false;
     for segment in segments {
-        let (path, existing_file) = {
+        let (path, existing_file, allocated_len, options) = {
             let state = shared.borrow();
             match state.blocks.get(&segment.block_id) {
-                Some(block) => (block.path.clone(), block.file.clone()),
+                Some(block) => (
+                    block.path.clone(),
+                    block.file.clone(),
+                    block.allocated_len,
+                    (state.options.preallocate, state.options.block_size_max_bytes),
+                ),
                 None => continue,
             }
         };
@@ -125,11 +160,20 @@ async fn flush(
             }
         };
         let len = segment.bytes.len() as u64;
-        let compio::BufResult(written, _) = file.write_all_at(segment.bytes, segment.offset).await;
+        let end = segment.offset + len;
+        let mut bytes = segment.bytes;
+        if let Some(target) = preallocation_target(allocated_len, end, options) {
+            // Zeros after the records, in the same write: this round's sync pays the one
+            // journal commit that the size change needs, and the next rounds none.
+            bytes.resize(usize::try_from(target - segment.offset).unwrap_or(bytes.len()), 0);
+        }
+        let file_end = segment.offset + bytes.len() as u64;
+        let compio::BufResult(written, _) = file.write_all_at(bytes, segment.offset).await;
         written.map_err(|error| StoreError::io("write block", &path, error))?;
         let mut state = shared.borrow_mut();
         if let Some(block) = state.blocks.get_mut(&segment.block_id) {
-            block.written_len = segment.offset + len;
+            block.written_len = end;
+            block.allocated_len = block.allocated_len.max(file_end);
             block.file.get_or_insert(file);
         }
         state.unsynced_blocks.insert(segment.block_id);
