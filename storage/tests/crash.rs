@@ -933,7 +933,11 @@ fn preallocated_block_files_never_grow_past_the_block_size_limit() {
         let files = block_files(dir.path());
         assert!(files.len() >= 4, "{} blocks", files.len());
         for file in &files {
-            assert!(file_len(file) < limit + 3100, "{file:?}: {}", file_len(file));
+            assert!(
+                file_len(file) < limit + 3100,
+                "{file:?}: {}",
+                file_len(file)
+            );
         }
         // Sealed blocks end with their last record: the one crossing the limit.
         for file in &files[..files.len() - 1] {

@@ -1,7 +1,14 @@
 //! The flusher: the one task per store that writes the queued records, syncs the blocks they
 //! went to (one `fdatasync` per block per round, however many calls queued records), and then
-//! wakes every waiting call. The next round starts as soon as a sync returns, so latency stays
-//! at one sync under low load and throughput grows with concurrency under high load.
+//! wakes every waiting call (group commit).
+//!
+//! Rounds overlap: once a round's writes are handed to the kernel, its syncs run in a task of
+//! their own and the flusher takes the next queue at once, up to [`ROUNDS_IN_FLIGHT_MAX`]
+//! rounds. A record queued while a sync is in flight so waits for one sync of its own, not for
+//! the end of the one in flight and then its own (1.5 syncs on average with serial rounds).
+//! Each round's `fdatasync` is issued after its own writes and every earlier round's writes
+//! returned, and a round is acknowledged only when it and every earlier round are done, so
+//! `durable` never passes a byte that is not on stable storage.
 //!
 //! Preallocation: an append past the end of a file changes its size, and `fdatasync` must
 //! then commit the file system's journal as well as the data (on ext4 measured at 1.3-1.8 ms
@@ -24,6 +31,10 @@ pub(super) fn wake_flusher(shared: &Rc<RefCell<State>>) {
     }
 }
 
+/// Sync rounds that may be in flight at once. Two already take a record's wait from one and a
+/// half syncs to one; more only queue behind the device's cache flush.
+const ROUNDS_IN_FLIGHT_MAX: usize = 2;
+
 /// Resolves when the flusher has something to do.
 struct FlusherWork {
     shared: Rc<RefCell<State>>,
@@ -37,10 +48,11 @@ impl std::future::Future for FlusherWork {
         context: &mut std::task::Context<'_>,
     ) -> std::task::Poll<()> {
         let mut state = self.shared.borrow_mut();
-        if !state.queue.is_empty()
-            || state.closing
-            || state.failure.is_some()
-            || state.sync_requested
+        let idle = state.rounds_in_flight.is_empty();
+        let room = state.rounds_in_flight.len() < ROUNDS_IN_FLIGHT_MAX;
+        if state.failure.is_some()
+            || (state.closing && idle)
+            || (room && (!state.queue.is_empty() || state.sync_requested))
         {
             return std::task::Poll::Ready(());
         }
@@ -49,7 +61,7 @@ impl std::future::Future for FlusherWork {
     }
 }
 
-/// The store's one flusher: write the queue, sync, acknowledge, repeat.
+/// The store's one flusher: write the queue, start its sync, repeat.
 pub(super) async fn run_flusher(shared: Rc<RefCell<State>>) {
     let mut last_sync = Instant::now();
     loop {
@@ -70,7 +82,8 @@ pub(super) async fn run_flusher(shared: Rc<RefCell<State>>) {
         let (segments, ticket, stop, sync_requested) = {
             let mut state = shared.borrow_mut();
             let segments = std::mem::take(&mut state.queue);
-            let stop = state.failure.is_some() || (state.closing && segments.is_empty());
+            let idle = state.rounds_in_flight.is_empty();
+            let stop = state.failure.is_some() || (state.closing && segments.is_empty() && idle);
             let sync_requested = std::mem::take(&mut state.sync_requested);
             (segments, state.appended, stop, sync_requested)
         };
@@ -78,19 +91,31 @@ pub(super) async fn run_flusher(shared: Rc<RefCell<State>>) {
             None => true,
             Some(interval) => last_sync.elapsed() >= interval || stop || sync_requested,
         };
-        let outcome = flush(&shared, segments, ticket, sync_due).await;
-        if sync_due {
-            last_sync = Instant::now();
-        }
-        if let Err(error) = outcome {
-            let mut state = shared.borrow_mut();
-            if state.failure.is_none() {
-                state.failure = Some(error.to_string());
+        let outcome = match write_round(&shared, segments, ticket).await {
+            Ok(created_block) if sync_due => {
+                last_sync = Instant::now();
+                let round = start_round(&shared, ticket, created_block);
+                if stop {
+                    // The last round: finish it here, so that the flusher ends after it.
+                    sync_round(Rc::clone(&shared), round).await;
+                } else {
+                    compio::runtime::spawn(sync_round(Rc::clone(&shared), round)).detach();
+                }
+                Ok(())
             }
+            Ok(_) => Ok(()),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = outcome {
+            fail(&shared, &error);
         }
         let finished = {
             let state = shared.borrow();
-            state.failure.is_some() || (state.closing && state.queue.is_empty() && stop)
+            state.failure.is_some()
+                || (state.closing
+                    && state.queue.is_empty()
+                    && state.rounds_in_flight.is_empty()
+                    && stop)
         };
         if finished {
             shared.borrow_mut().flusher_done = true;
@@ -100,6 +125,14 @@ pub(super) async fn run_flusher(shared: Rc<RefCell<State>>) {
         }
         wake_all(&shared);
         wake_completed(&shared);
+    }
+}
+
+/// Records the store's first failure; it refuses changes from then on.
+fn fail(shared: &Rc<RefCell<State>>, error: &StoreError) {
+    let mut state = shared.borrow_mut();
+    if state.failure.is_none() {
+        state.failure = Some(error.to_string());
     }
 }
 
@@ -124,13 +157,13 @@ fn preallocation_target(
     (target > end).then_some(target)
 }
 
-/// Writes the segments, then (when due) syncs every block written since the last sync.
-async fn flush(
+/// Writes the segments (the records up to `ticket`) to their blocks; returns whether a block
+/// file was created, whose directory entry the round's sync must make durable too.
+async fn write_round(
     shared: &Rc<RefCell<State>>,
     segments: Vec<WriteSegment>,
     ticket: u64,
-    sync_due: bool,
-) -> Result<()> {
+) -> Result<bool> {
     let mut created_block = false;
     for segment in segments {
         let (path, existing_file, allocated_len, options) = {
@@ -140,7 +173,10 @@ async fn flush(
                     block.path.clone(),
                     block.file.clone(),
                     block.allocated_len,
-                    (state.options.preallocate, state.options.block_size_max_bytes),
+                    (
+                        state.options.preallocate,
+                        state.options.block_size_max_bytes,
+                    ),
                 ),
                 None => continue,
             }
@@ -165,7 +201,10 @@ async fn flush(
         if let Some(target) = preallocation_target(allocated_len, end, options) {
             // Zeros after the records, in the same write: this round's sync pays the one
             // journal commit that the size change needs, and the next rounds none.
-            bytes.resize(usize::try_from(target - segment.offset).unwrap_or(bytes.len()), 0);
+            bytes.resize(
+                usize::try_from(target - segment.offset).unwrap_or(bytes.len()),
+                0,
+            );
         }
         let file_end = segment.offset + bytes.len() as u64;
         let compio::BufResult(written, _) = file.write_all_at(bytes, segment.offset).await;
@@ -178,57 +217,120 @@ async fn flush(
         }
         state.unsynced_blocks.insert(segment.block_id);
     }
-    if created_block {
+    shared.borrow_mut().written = ticket;
+    Ok(created_block)
+}
+
+/// What one sync round must do.
+pub(super) struct Round {
+    ticket: u64,
+    created_block: bool,
+    /// The blocks written since the last round: id, handle (if open) and path.
+    blocks: Vec<(u32, Option<compio::fs::File>, PathBuf)>,
+}
+
+/// Takes the blocks written since the last round into a new round, registered in flight.
+fn start_round(shared: &Rc<RefCell<State>>, ticket: u64, created_block: bool) -> Round {
+    let mut state = shared.borrow_mut();
+    let block_ids = std::mem::take(&mut state.unsynced_blocks);
+    let mut blocks = Vec::with_capacity(block_ids.len());
+    for block_id in block_ids {
+        let Some(block) = state.blocks.get_mut(&block_id) else {
+            continue;
+        };
+        block.syncs_in_flight += 1;
+        let (file, path) = (block.file.clone(), block.path.clone());
+        // A block written to in this session keeps its writer's handle until synced, so
+        // the cache is only a fallback here (fdatasync works on a read-only descriptor).
+        let file = file.or_else(|| state.read_files.get(block_id));
+        blocks.push((block_id, file, path));
+    }
+    state.rounds_in_flight.push_back((ticket, false));
+    Round {
+        ticket,
+        created_block,
+        blocks,
+    }
+}
+
+/// Syncs a round's blocks (and the blocks directory when a block was created), then
+/// acknowledges every round that is done in order.
+async fn sync_round(shared: Rc<RefCell<State>>, round: Round) {
+    let block_ids: Vec<u32> = round.blocks.iter().map(|(id, _, _)| *id).collect();
+    let outcome = sync_blocks(&shared, &round).await;
+    let mut state = shared.borrow_mut();
+    for block_id in block_ids {
+        if let Some(block) = state.blocks.get_mut(&block_id) {
+            block.syncs_in_flight = block.syncs_in_flight.saturating_sub(1);
+        }
+    }
+    if let Some(entry) = state
+        .rounds_in_flight
+        .iter_mut()
+        .find(|(ticket, _)| *ticket == round.ticket)
+    {
+        entry.1 = true;
+    }
+    match outcome {
+        Err(error) => {
+            if state.failure.is_none() {
+                state.failure = Some(error.to_string());
+            }
+            state.rounds_in_flight.clear();
+        }
+        Ok(()) => {
+            while let Some((ticket, true)) = state.rounds_in_flight.front().copied() {
+                state.rounds_in_flight.pop_front();
+                state.durable = state.durable.max(ticket);
+                state.sync_rounds += 1;
+            }
+            hand_over_sealed_blocks(&mut state);
+        }
+    }
+    drop(state);
+    wake_all(&shared);
+    wake_completed(&shared);
+    wake_flusher(&shared);
+}
+
+async fn sync_blocks(shared: &Rc<RefCell<State>>, round: &Round) -> Result<()> {
+    if round.created_block {
         let blocks_dir = shared.borrow().dir.join("blocks");
         sync_dir(&blocks_dir).await?;
     }
-    shared.borrow_mut().written = ticket;
-    if !sync_due {
-        return Ok(());
-    }
-    let to_sync = {
-        let mut state = shared.borrow_mut();
-        let block_ids = std::mem::take(&mut state.unsynced_blocks);
-        let mut to_sync = Vec::with_capacity(block_ids.len());
-        for block_id in &block_ids {
-            let Some(block) = state.blocks.get(block_id) else {
-                continue;
-            };
-            let (file, path) = (block.file.clone(), block.path.clone());
-            // A block written to in this session keeps its writer's handle until synced, so
-            // the cache is only a fallback here (fdatasync works on a read-only descriptor).
-            let file = file.or_else(|| state.read_files.get(*block_id));
-            to_sync.push((file, path));
-        }
-        to_sync
-    };
-    for (file, path) in to_sync {
+    for (_, file, path) in &round.blocks {
         let file = match file {
-            Some(file) => file,
-            None => compio::fs::File::open(&path)
+            Some(file) => file.clone(),
+            None => compio::fs::File::open(path)
                 .await
-                .map_err(|error| StoreError::io("open block for fdatasync", &path, error))?,
+                .map_err(|error| StoreError::io("open block for fdatasync", path, error))?,
         };
         file.sync_data()
             .await
-            .map_err(|error| StoreError::io("fdatasync block", &path, error))?;
+            .map_err(|error| StoreError::io("fdatasync block", path, error))?;
     }
-    let mut state = shared.borrow_mut();
-    state.durable = ticket;
-    state.sync_rounds += 1;
-    // Blocks sealed before this round are done being written: hand their writer handles to
-    // the bounded read cache. They form a run just below the active block (earlier ones were
-    // handed over in earlier rounds), so the walk stops at the first block without one.
+    Ok(())
+}
+
+/// Blocks sealed and synced are done being written: hand their writer handles to the bounded
+/// read cache. They form a run just below the active block (earlier ones were handed over
+/// before), so the walk stops at the first block without one.
+fn hand_over_sealed_blocks(state: &mut State) {
     let active_block_id = state.active_block_id;
     let mut sealed = Vec::new();
+    let unsynced = &state.unsynced_blocks;
     for (block_id, block) in state.blocks.range_mut(..active_block_id).rev() {
-        match block.file.take() {
-            Some(file) => sealed.push((*block_id, file)),
-            None => break,
+        if block.file.is_none() {
+            break;
+        }
+        if block.syncs_in_flight > 0 || unsynced.contains(block_id) {
+            continue;
+        }
+        if let Some(file) = block.file.take() {
+            sealed.push((*block_id, file));
         }
     }
     for (block_id, file) in sealed.into_iter().rev() {
         state.read_files.insert(block_id, file);
     }
-    Ok(())
 }

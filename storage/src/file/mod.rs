@@ -174,6 +174,9 @@ struct Block {
     len: u64,
     /// Bytes handed to the kernel.
     written_len: u64,
+    /// Sync rounds in flight that sync this block: its writer handle stays with it until
+    /// they are done.
+    syncs_in_flight: u32,
     /// The file's size: `written_len` plus the zeros written ahead of the records.
     allocated_len: u64,
     live_messages: u64,
@@ -210,11 +213,15 @@ struct State {
     flusher_done: bool,
     flusher_waker: Option<Waker>,
     waiters: Vec<Waker>,
-    ticket_waiters: BTreeMap<u64, Vec<Waker>>,
+    ticket_waiters: std::collections::VecDeque<(u64, Waker)>,
     consumers: BTreeMap<String, ConsumerState>,
     temp_file_counter: u64,
     /// Completed fdatasync rounds, for tests and benchmarks to see group commit at work.
     sync_rounds: u64,
+    /// Sync rounds started and not yet complete, oldest first: the ticket each makes durable
+    /// and whether its syncs have returned (a later round may finish first; `durable` only
+    /// moves over a run of finished rounds from the oldest).
+    rounds_in_flight: std::collections::VecDeque<(u64, bool)>,
     /// A caller needs a sync now, even under the interval policy.
     sync_requested: bool,
     /// The store's record salt, mixed into every record checksum (see `codec::SNAPSHOT_SALT`).
@@ -256,7 +263,7 @@ impl Wakers for State {
         &mut self.waiters
     }
 
-    fn ticket_waiters(&mut self) -> &mut BTreeMap<u64, Vec<Waker>> {
+    fn ticket_waiters(&mut self) -> &mut std::collections::VecDeque<(u64, Waker)> {
         &mut self.ticket_waiters
     }
 
@@ -396,10 +403,11 @@ impl FileStore {
             flusher_done: false,
             flusher_waker: None,
             waiters: Vec::new(),
-            ticket_waiters: BTreeMap::new(),
+            ticket_waiters: std::collections::VecDeque::new(),
             consumers: BTreeMap::new(),
             temp_file_counter: 0,
             sync_rounds: 0,
+            rounds_in_flight: std::collections::VecDeque::new(),
             sync_requested: false,
             salt: resolve_salt(&dir, &mut report).await?,
             read_files: BlockFileCache {
@@ -884,6 +892,7 @@ impl State {
                 file: None,
                 len,
                 written_len: 0,
+                syncs_in_flight: 0,
                 allocated_len: 0,
                 live_messages: 0,
                 removal_records: 0,
