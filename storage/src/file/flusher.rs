@@ -223,7 +223,7 @@ async fn write_round(
 
 /// What one sync round must do.
 pub(super) struct Round {
-    ticket: u64,
+    number: u64,
     created_block: bool,
     /// The blocks written since the last round: id, handle (if open) and path.
     blocks: Vec<(u32, Option<compio::fs::File>, PathBuf)>,
@@ -245,9 +245,11 @@ fn start_round(shared: &Rc<RefCell<State>>, ticket: u64, created_block: bool) ->
         let file = file.or_else(|| state.read_files.get(block_id));
         blocks.push((block_id, file, path));
     }
-    state.rounds_in_flight.push_back((ticket, false));
+    state.rounds_started += 1;
+    let number = state.rounds_started;
+    state.rounds_in_flight.push_back((number, ticket, false));
     Round {
-        ticket,
+        number,
         created_block,
         blocks,
     }
@@ -267,9 +269,9 @@ async fn sync_round(shared: Rc<RefCell<State>>, round: Round) {
     if let Some(entry) = state
         .rounds_in_flight
         .iter_mut()
-        .find(|(ticket, _)| *ticket == round.ticket)
+        .find(|(number, _, _)| *number == round.number)
     {
-        entry.1 = true;
+        entry.2 = true;
     }
     match outcome {
         Err(error) => {
@@ -279,7 +281,7 @@ async fn sync_round(shared: Rc<RefCell<State>>, round: Round) {
             state.rounds_in_flight.clear();
         }
         Ok(()) => {
-            while let Some((ticket, true)) = state.rounds_in_flight.front().copied() {
+            while let Some((_, ticket, true)) = state.rounds_in_flight.front().copied() {
                 state.rounds_in_flight.pop_front();
                 state.durable = state.durable.max(ticket);
                 state.sync_rounds += 1;

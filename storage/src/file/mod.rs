@@ -218,10 +218,13 @@ struct State {
     temp_file_counter: u64,
     /// Completed fdatasync rounds, for tests and benchmarks to see group commit at work.
     sync_rounds: u64,
-    /// Sync rounds started and not yet complete, oldest first: the ticket each makes durable
-    /// and whether its syncs have returned (a later round may finish first; `durable` only
-    /// moves over a run of finished rounds from the oldest).
-    rounds_in_flight: std::collections::VecDeque<(u64, bool)>,
+    /// Sync rounds started and not yet complete, oldest first: the round's number, the ticket
+    /// it makes durable and whether its syncs have returned (a later round may finish first;
+    /// `durable` only moves over a run of finished rounds from the oldest). Two rounds can
+    /// share a ticket (a sync asked for with nothing new queued), so rounds go by number.
+    rounds_in_flight: std::collections::VecDeque<(u64, u64, bool)>,
+    /// Sync rounds started since open; numbers the rounds.
+    rounds_started: u64,
     /// A caller needs a sync now, even under the interval policy.
     sync_requested: bool,
     /// The store's record salt, mixed into every record checksum (see `codec::SNAPSHOT_SALT`).
@@ -408,6 +411,7 @@ impl FileStore {
             temp_file_counter: 0,
             sync_rounds: 0,
             rounds_in_flight: std::collections::VecDeque::new(),
+            rounds_started: 0,
             sync_requested: false,
             salt: resolve_salt(&dir, &mut report).await?,
             read_files: BlockFileCache {
