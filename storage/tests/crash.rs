@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use bytes::Bytes;
-use common::{message, open_file_store, run, small_block_options};
+use common::{exact_length_options, message, open_file_store, run, small_block_options};
 use natrix_storage::{
     ConsumerState, FileStore, FileStoreOptions, NewMessage, SequencePair, StoreConfig, StoreError,
     StreamStore, SyncPolicy,
@@ -59,9 +59,11 @@ fn varied_message(tag: u64) -> NewMessage {
 #[test]
 fn cutting_the_last_block_at_every_byte_keeps_every_complete_record() {
     let source = tempfile::tempdir().unwrap();
+    // Record ends are read from the file's length.
     let options = FileStoreOptions {
         block_size_max_bytes: 1 << 20,
         sync: SyncPolicy::Always,
+        preallocate: false,
         ..FileStoreOptions::default()
     };
     // Record end offsets, read from the file after each acknowledgement.
@@ -127,6 +129,7 @@ fn a_bit_flip_anywhere_loses_at_most_the_damaged_record_and_is_reported() {
     let options = FileStoreOptions {
         block_size_max_bytes: 300,
         sync: SyncPolicy::Always,
+        preallocate: false,
         ..FileStoreOptions::default()
     };
     let messages: Vec<NewMessage> = (1..=9).map(varied_message).collect();
@@ -291,7 +294,7 @@ fn records_embedded_in_a_payload_are_not_replayed_when_the_record_around_them_is
             other.store_msg(message("other", tag)).await.unwrap();
         }
         let snapshot = Bytes::from(other.snapshot().await.unwrap());
-        let store = open_file_store(dir.path(), small_block_options()).await;
+        let store = open_file_store(dir.path(), exact_length_options()).await;
         store.store_msg(message("a", 1)).await.unwrap();
         let carrier_offset = std::fs::metadata(block_path(dir.path(), 1)).unwrap().len();
         let mut carrier = message("backup", 2);
@@ -305,7 +308,7 @@ fn records_embedded_in_a_payload_are_not_replayed_when_the_record_around_them_is
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[carrier_offset as usize] ^= 0xFF;
         std::fs::write(&path, &bytes).unwrap();
-        let reopened = open_file_store(dir.path(), small_block_options()).await;
+        let reopened = open_file_store(dir.path(), exact_length_options()).await;
         assert!(!reopened.recovery_report().corrupt_ranges.is_empty());
         let state = reopened.state();
         assert_eq!((state.msgs, state.last_seq), (2, 3));
@@ -319,7 +322,7 @@ fn records_embedded_in_a_payload_are_not_replayed_when_the_record_around_them_is
 fn damage_in_an_acknowledged_record_after_open_is_an_error_on_load_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     run(async {
-        let store = open_file_store(dir.path(), small_block_options()).await;
+        let store = open_file_store(dir.path(), exact_length_options()).await;
         store.store_msg(message("a", 1)).await.unwrap();
         store.store_msg(message("a", 2)).await.unwrap();
         let path = block_path(dir.path(), 1);
@@ -823,5 +826,128 @@ fn concurrent_stores_and_removals_recover_to_the_same_state() {
                 "seq {seq}"
             );
         }
+    });
+}
+
+fn file_len(path: &Path) -> u64 {
+    std::fs::metadata(path).unwrap().len()
+}
+
+#[test]
+fn appends_write_zeros_ahead_of_the_records_and_a_clean_close_cuts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = block_path(dir.path(), 1);
+    run(async {
+        let store = open_file_store(dir.path(), FileStoreOptions::default()).await;
+        store.store_msg(message("ahead", 1)).await.unwrap();
+        let padded = file_len(&path);
+        assert!(padded >= 64 * 1024, "block file is {padded} bytes");
+        let bytes = std::fs::read(&path).unwrap();
+        let data_end = bytes.iter().rposition(|byte| *byte != 0).unwrap() + 1;
+        assert!(data_end < 200, "records end at {data_end}");
+        // Many more appends fit in the zeros: the file does not grow with each round.
+        for tag in 2..=100 {
+            store.store_msg(message("ahead", tag)).await.unwrap();
+        }
+        assert_eq!(file_len(&path), padded);
+        store.close().await.unwrap();
+    });
+    let closed_len = file_len(&path);
+    let bytes = std::fs::read(&path).unwrap();
+    assert_ne!(bytes.last(), Some(&0), "the zeros outlived the close");
+    assert!(closed_len < 64 * 1024);
+    run(async {
+        let reopened = open_file_store(dir.path(), FileStoreOptions::default()).await;
+        let report = reopened.recovery_report().clone();
+        assert!(report.index_used && report.is_clean(), "{report:?}");
+        assert_eq!(reopened.state().msgs, 100);
+    });
+}
+
+#[test]
+fn zeros_ahead_of_the_records_after_a_crash_are_not_reported_as_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = block_path(dir.path(), 1);
+    run(async {
+        let store = open_file_store(dir.path(), FileStoreOptions::default()).await;
+        for tag in 1..=10 {
+            store.store_msg(message("crashed", tag)).await.unwrap();
+        }
+        // Dropped without close, as after a crash: the zeros stay.
+        drop(store);
+    });
+    assert!(file_len(&path) >= 64 * 1024);
+    run(async {
+        let reopened = open_file_store(dir.path(), FileStoreOptions::default()).await;
+        let report = reopened.recovery_report().clone();
+        assert!(!report.index_used && report.is_clean(), "{report:?}");
+        assert_eq!(reopened.state().msgs, 10);
+        assert!(file_len(&path) < 64 * 1024, "recovery keeps the zeros");
+        let seq = reopened.store_msg(message("crashed", 11)).await.unwrap();
+        assert_eq!(seq, 11);
+        drop(reopened);
+        let again = open_file_store(dir.path(), FileStoreOptions::default()).await;
+        assert!(again.recovery_report().is_clean());
+        assert_eq!(
+            again.load_msg(11).await.unwrap().unwrap().payload,
+            message("crashed", 11).payload
+        );
+    });
+}
+
+#[test]
+fn a_last_block_that_is_only_zeros_is_dropped_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    run(async {
+        let store = open_file_store(dir.path(), small_block_options()).await;
+        for tag in 0..30 {
+            store.store_msg(message("zero.block", tag)).await.unwrap();
+        }
+        drop(store);
+        // A crash after the new block's size reached the disk and before its header did.
+        let next_block = block_files(dir.path()).len() as u32 + 1;
+        std::fs::write(block_path(dir.path(), next_block), vec![0u8; 4096]).unwrap();
+        let reopened = open_file_store(dir.path(), small_block_options()).await;
+        let report = reopened.recovery_report().clone();
+        assert!(report.is_clean(), "{report:?}");
+        assert_eq!(reopened.state().msgs, 30);
+        assert!(!block_path(dir.path(), next_block).exists());
+    });
+}
+
+#[test]
+fn preallocated_block_files_never_grow_past_the_block_size_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let limit = 200 * 1024;
+    let options = FileStoreOptions {
+        block_size_max_bytes: limit,
+        ..FileStoreOptions::default()
+    };
+    run(async {
+        let store = open_file_store(dir.path(), options.clone()).await;
+        let mut big = message("limit", 0);
+        big.payload = Bytes::from(vec![b'p'; 3000]);
+        for _ in 0..300 {
+            store.store_msg(big.clone()).await.unwrap();
+        }
+        let files = block_files(dir.path());
+        assert!(files.len() >= 4, "{} blocks", files.len());
+        for file in &files {
+            assert!(
+                file_len(file) < limit + 3100,
+                "{file:?}: {}",
+                file_len(file)
+            );
+        }
+        // Sealed blocks end with their last record: the one crossing the limit.
+        for file in &files[..files.len() - 1] {
+            assert!(file_len(file) >= limit, "{file:?}: {}", file_len(file));
+            assert_ne!(std::fs::read(file).unwrap().last(), Some(&0));
+        }
+        drop(store);
+        let reopened = open_file_store(dir.path(), options).await;
+        assert!(reopened.recovery_report().is_clean());
+        assert_eq!(reopened.state().msgs, 300);
+        reopened.validate().unwrap();
     });
 }

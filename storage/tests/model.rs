@@ -91,6 +91,7 @@ fn file_options(lazy: bool) -> FileStoreOptions {
             SyncPolicy::Always
         },
         open_block_files_max: 2,
+        preallocate: true,
     }
 }
 

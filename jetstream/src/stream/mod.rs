@@ -173,6 +173,9 @@ struct PendingRepublish {
 pub struct StreamMachine {
     config: StreamConfig,
     domain: String,
+    /// The start of every PubAck of this stream, up to the sequence:
+    /// `{"stream":"S","domain":"D","seq":` (JSON-escaped once, not per message).
+    ack_prefix: String,
     limits: MachineLimits,
     next_token: u64,
     /// The sequence the next store will get.
@@ -200,9 +203,11 @@ impl StreamMachine {
         store: &impl StreamStore,
     ) -> StreamMachine {
         let state = store.state();
+        let ack_prefix = ack_prefix(&config.name, domain);
         StreamMachine {
             config,
             domain: domain.to_owned(),
+            ack_prefix,
             limits,
             next_token: 1,
             next_seq: state.last_seq + 1,
@@ -225,6 +230,7 @@ impl StreamMachine {
     /// Replaces the configuration (after a checked `STREAM.UPDATE`). The runtime applies the
     /// new limits to the store with `update_config` itself.
     pub fn set_config(&mut self, config: StreamConfig) {
+        self.ack_prefix = ack_prefix(&config.name, &self.domain);
         self.config = config;
     }
 
@@ -333,12 +339,15 @@ impl StreamMachine {
                 if let Some(value) = entry.counter_value {
                     self.remember_counter(&entry.subject, seq, value);
                 }
-                if let Some(reply) = &entry.reply {
+                if let Some(reply) = entry.reply.filter(|reply| !reply.is_empty()) {
                     let ack = match &entry.batch {
                         Some((id, count)) => self.batch_ack(seq, id, *count),
                         None => self.pub_ack(seq, entry.counter_value, false),
                     };
-                    push_reply(actions, reply, ack);
+                    actions.push(Action::Reply {
+                        subject: reply,
+                        payload: ack,
+                    });
                 }
                 for reply in &entry.duplicate_replies {
                     let ack = self.pub_ack(seq, None, true);
@@ -468,21 +477,15 @@ impl StreamMachine {
     /// The PubAck as the Go server writes it (`{"stream":"S","seq":5}`, with `domain`,
     /// `val` or `"duplicate": true` — with Go's space — when they apply).
     fn pub_ack(&self, seq: u64, counter: Option<i128>, duplicate: bool) -> Bytes {
-        let mut out = String::with_capacity(48 + self.config.name.len());
-        out.push_str("{\"stream\":");
-        out.push_str(&crate::json::to_string(&self.config.name));
-        if !self.domain.is_empty() {
-            out.push_str(",\"domain\":");
-            out.push_str(&crate::json::to_string(&self.domain));
-        }
-        out.push_str(",\"seq\":");
-        out.push_str(&seq.to_string());
+        use std::fmt::Write;
+        let mut out = String::with_capacity(self.ack_prefix.len() + 48);
+        out.push_str(&self.ack_prefix);
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{seq}");
         if duplicate {
             out.push_str(",\"duplicate\": true}");
         } else if let Some(value) = counter {
-            out.push_str(",\"val\":\"");
-            out.push_str(&value.to_string());
-            out.push_str("\"}");
+            let _ = write!(out, ",\"val\":\"{value}\"}}");
         } else {
             out.push('}');
         }
@@ -550,6 +553,19 @@ impl StreamMachine {
             push_reply(actions, reply, self.error_ack(&error));
         }
     }
+}
+
+/// The PubAck's start for stream `name` in `domain` (Go's field order: stream, domain, seq).
+fn ack_prefix(name: &str, domain: &str) -> String {
+    let mut prefix = String::with_capacity(32 + name.len() + domain.len());
+    prefix.push_str("{\"stream\":");
+    prefix.push_str(&crate::json::to_string(name));
+    if !domain.is_empty() {
+        prefix.push_str(",\"domain\":");
+        prefix.push_str(&crate::json::to_string(domain));
+    }
+    prefix.push_str(",\"seq\":");
+    prefix
 }
 
 fn push_reply(actions: &mut Vec<Action>, reply: &str, payload: Bytes) {

@@ -251,14 +251,14 @@ impl Stream {
                     natrix_jetstream::subject::is_valid_literal_subject(destination)
                 })
                 .map(|destination| String::from_utf8_lossy(&destination).into_owned());
-            (String::from_utf8_lossy(&subject).into_owned(), republish_to)
+            (utf8_string(subject), republish_to)
         };
         let publish = Publish {
             subject,
             reply: message
                 .reply
                 .as_ref()
-                .map(|reply| String::from_utf8_lossy(reply).into_owned()),
+                .map(|reply| utf8_string(reply.to_vec())),
             headers: message.payload.slice(..header_len),
             payload: message.payload.slice(header_len..),
             now_ns: now,
@@ -629,6 +629,12 @@ impl Stream {
             );
         }
     }
+}
+
+/// `bytes` as a string, without a second copy when they are valid UTF-8 (the common case).
+fn utf8_string(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes)
+        .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
 }
 
 /// Go's `GetSeqFromTime`: the first sequence stored at or after `time_ns` (the last

@@ -73,6 +73,11 @@ pub struct FileStoreOptions {
     /// How many sealed block files stay open for reads (least recently used are closed). The
     /// active block is always open. Bounds file descriptors for large stores.
     pub open_block_files_max: usize,
+    /// Whether the active block is extended ahead of its records with written zeros (see
+    /// `flusher`): an `fdatasync` after an overwrite inside the file's size needs no journal
+    /// commit, which makes group-commit rounds several times shorter on ext4 and XFS. The zero
+    /// tail is cut at a clean close; recovery takes an all-zero tail as the end of the block.
+    pub preallocate: bool,
 }
 
 impl Default for FileStoreOptions {
@@ -81,6 +86,7 @@ impl Default for FileStoreOptions {
             block_size_max_bytes: 8 * 1024 * 1024,
             sync: SyncPolicy::Always,
             open_block_files_max: 64,
+            preallocate: true,
         }
     }
 }
@@ -168,6 +174,11 @@ struct Block {
     len: u64,
     /// Bytes handed to the kernel.
     written_len: u64,
+    /// Sync rounds in flight that sync this block: its writer handle stays with it until
+    /// they are done.
+    syncs_in_flight: u32,
+    /// The file's size: `written_len` plus the zeros written ahead of the records.
+    allocated_len: u64,
     live_messages: u64,
     removal_records: u64,
 }
@@ -202,11 +213,18 @@ struct State {
     flusher_done: bool,
     flusher_waker: Option<Waker>,
     waiters: Vec<Waker>,
-    ticket_waiters: BTreeMap<u64, Vec<Waker>>,
+    ticket_waiters: std::collections::VecDeque<(u64, Waker)>,
     consumers: BTreeMap<String, ConsumerState>,
     temp_file_counter: u64,
     /// Completed fdatasync rounds, for tests and benchmarks to see group commit at work.
     sync_rounds: u64,
+    /// Sync rounds started and not yet complete, oldest first: the round's number, the ticket
+    /// it makes durable and whether its syncs have returned (a later round may finish first;
+    /// `durable` only moves over a run of finished rounds from the oldest). Two rounds can
+    /// share a ticket (a sync asked for with nothing new queued), so rounds go by number.
+    rounds_in_flight: std::collections::VecDeque<(u64, u64, bool)>,
+    /// Sync rounds started since open; numbers the rounds.
+    rounds_started: u64,
     /// A caller needs a sync now, even under the interval policy.
     sync_requested: bool,
     /// The store's record salt, mixed into every record checksum (see `codec::SNAPSHOT_SALT`).
@@ -248,7 +266,7 @@ impl Wakers for State {
         &mut self.waiters
     }
 
-    fn ticket_waiters(&mut self) -> &mut BTreeMap<u64, Vec<Waker>> {
+    fn ticket_waiters(&mut self) -> &mut std::collections::VecDeque<(u64, Waker)> {
         &mut self.ticket_waiters
     }
 
@@ -388,10 +406,12 @@ impl FileStore {
             flusher_done: false,
             flusher_waker: None,
             waiters: Vec::new(),
-            ticket_waiters: BTreeMap::new(),
+            ticket_waiters: std::collections::VecDeque::new(),
             consumers: BTreeMap::new(),
             temp_file_counter: 0,
             sync_rounds: 0,
+            rounds_in_flight: std::collections::VecDeque::new(),
+            rounds_started: 0,
             sync_requested: false,
             salt: resolve_salt(&dir, &mut report).await?,
             read_files: BlockFileCache {
@@ -478,7 +498,47 @@ impl FileStore {
         // The flusher's last round syncs everything (also under the interval policy); if that
         // failed, the caller must know, and no index may claim the blocks are complete.
         self.check_writable()?;
+        self.cut_preallocated_tails().await?;
         self.write_index().await
+    }
+
+    /// Cuts the zeros written ahead of the records, so that every block file ends with its
+    /// last record, as the index describes it.
+    async fn cut_preallocated_tails(&self) -> Result<()> {
+        let padded: Vec<(u32, u64)> = {
+            let state = self.shared.borrow();
+            state
+                .blocks
+                .iter()
+                .filter(|(_, block)| block.allocated_len > block.len)
+                .map(|(block_id, block)| (*block_id, block.len))
+                .collect()
+        };
+        for (block_id, len) in padded {
+            let Some((file, path)) = self.block_file(block_id).await? else {
+                continue;
+            };
+            // The read handle cached for sealed blocks is read-only: truncate through a
+            // writable one.
+            let file = match file.set_len(len).await {
+                Ok(()) => file,
+                Err(_) => {
+                    let writable = open_block(&path).await?;
+                    writable
+                        .set_len(len)
+                        .await
+                        .map_err(|error| StoreError::io("cut preallocated tail", &path, error))?;
+                    writable
+                }
+            };
+            file.sync_data()
+                .await
+                .map_err(|error| StoreError::io("fdatasync block", &path, error))?;
+            if let Some(block) = self.shared.borrow_mut().blocks.get_mut(&block_id) {
+                block.allocated_len = len;
+            }
+        }
+        Ok(())
     }
 
     async fn write_index(&self) -> Result<()> {
@@ -836,6 +896,8 @@ impl State {
                 file: None,
                 len,
                 written_len: 0,
+                syncs_in_flight: 0,
+                allocated_len: 0,
                 live_messages: 0,
                 removal_records: 0,
             },

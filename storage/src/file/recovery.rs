@@ -146,6 +146,8 @@ pub(super) async fn load_index(state: &mut State, report: &mut RecoveryReport) -
                 file: is_last.then_some(file),
                 len,
                 written_len: len,
+                syncs_in_flight: 0,
+                allocated_len: len,
                 live_messages: 0,
                 removal_records: indexed.removal_records,
             },
@@ -214,9 +216,11 @@ pub(super) async fn recover_blocks(state: &mut State, report: &mut RecoveryRepor
         report.blocks_scanned += 1;
         report.bytes_scanned += data.len() as u64;
         let is_last = Some(block_id) == last_block_id;
-        if data.len() < codec::BLOCK_HEADER_LEN && is_last {
+        // All zero: preallocated by a batch whose header never reached the disk.
+        let all_zero = data.iter().all(|byte| *byte == 0);
+        if (data.len() < codec::BLOCK_HEADER_LEN || all_zero) && is_last {
             // Created by a batch that never completed, so nothing in it was acknowledged.
-            if !data.is_empty() {
+            if !all_zero {
                 report.truncated_tails.push(DamagedRange {
                     path: path.clone(),
                     offset: 0,
@@ -294,7 +298,12 @@ pub(super) async fn recover_blocks(state: &mut State, report: &mut RecoveryRepor
             });
         }
         let mut len = data.len() as u64;
-        if outcome.valid_end < len {
+        if outcome.zero_tail {
+            // Zeros written ahead of the records: cut them quietly, so the block file ends
+            // with its last record again (the index and the appends expect that).
+            cut_block(&path, outcome.valid_end).await?;
+            len = outcome.valid_end;
+        } else if outcome.valid_end < len {
             let damaged = DamagedRange {
                 path: path.clone(),
                 offset: outcome.valid_end,
@@ -302,17 +311,7 @@ pub(super) async fn recover_blocks(state: &mut State, report: &mut RecoveryRepor
             };
             if is_last {
                 // Appends continue here, so the tail must go before anything follows it.
-                let file = compio::fs::OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .await
-                    .map_err(|error| StoreError::io("open block", &path, error))?;
-                file.set_len(outcome.valid_end)
-                    .await
-                    .map_err(|error| StoreError::io("truncate torn tail", &path, error))?;
-                file.sync_all()
-                    .await
-                    .map_err(|error| StoreError::io("fsync truncated block", &path, error))?;
+                cut_block(&path, outcome.valid_end).await?;
                 len = outcome.valid_end;
                 report.truncated_tails.push(damaged);
             } else {
@@ -333,6 +332,8 @@ pub(super) async fn recover_blocks(state: &mut State, report: &mut RecoveryRepor
                 file,
                 len,
                 written_len: len,
+                syncs_in_flight: 0,
+                allocated_len: len,
                 live_messages: 0,
                 removal_records,
             },
@@ -347,6 +348,21 @@ pub(super) async fn recover_blocks(state: &mut State, report: &mut RecoveryRepor
         block.live_messages = live.get(block_id).copied().unwrap_or(0);
     }
     Ok(())
+}
+
+/// Truncates a block file to `len` durably.
+async fn cut_block(path: &Path, len: u64) -> Result<()> {
+    let file = compio::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .await
+        .map_err(|error| StoreError::io("open block", path, error))?;
+    file.set_len(len)
+        .await
+        .map_err(|error| StoreError::io("truncate block", path, error))?;
+    file.sync_all()
+        .await
+        .map_err(|error| StoreError::io("fsync truncated block", path, error))
 }
 
 pub(super) async fn recover_consumers(

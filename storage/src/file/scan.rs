@@ -1,6 +1,7 @@
 //! Scanning a block's bytes during recovery: decode records one after another, step over
 //! damage to the next valid record, and tell a torn tail (nothing valid after the damage) from
-//! corruption in the middle (good records follow, and are kept). Pure.
+//! corruption in the middle (good records follow, and are kept), and both from the zeros
+//! preallocated after the last record (the end of the data). Pure.
 
 use crate::codec::{self, Record};
 
@@ -9,8 +10,12 @@ use crate::codec::{self, Record};
 pub(crate) struct ScanOutcome {
     /// Damaged byte ranges (offset, length) followed by at least one valid record.
     pub corrupt_ranges: Vec<(u64, u64)>,
-    /// Where the valid data ends; bytes from here on are a torn or damaged tail.
+    /// Where the valid data ends; bytes from here on are a torn or damaged tail, or the
+    /// zeros preallocated ahead of the records.
     pub valid_end: u64,
+    /// Everything from `valid_end` on is zero: the file was extended ahead of its records
+    /// (see `flusher`), which is no damage.
+    pub zero_tail: bool,
 }
 
 /// Decodes every record of `data` from `start`, calling `on_record(offset, record, len)`.
@@ -27,6 +32,12 @@ pub(crate) fn scan_records<'a>(
             Ok((record, len)) => {
                 on_record(position as u64, record, len);
                 position += len;
+            }
+            // Preallocated zeros: the end of what was written, not damage. A torn record
+            // is never all zero (its magic is written with it, in the same page or before).
+            Err(_) if data[position..].iter().all(|byte| *byte == 0) => {
+                outcome.zero_tail = true;
+                break;
             }
             Err(_) => match codec::find_next_record(data, position + 1, salt) {
                 Some(next) => {
@@ -105,6 +116,24 @@ mod tests {
             assert_eq!(outcome.valid_end, starts[2] as u64);
             assert!(outcome.corrupt_ranges.is_empty());
         }
+    }
+
+    #[test]
+    fn zeros_after_the_last_record_end_the_data_without_damage() {
+        let (mut data, starts) = three_records();
+        let end = data.len();
+        data.resize(end + 70_000, 0);
+        let (seqs, outcome) = scanned_seqs(&data);
+        assert_eq!(seqs, vec![1, 2, 3]);
+        assert_eq!(outcome.valid_end, end as u64);
+        assert!(outcome.zero_tail && outcome.corrupt_ranges.is_empty());
+        // A torn record followed by zeros is still a torn tail.
+        let mut torn = data[..starts[2] + 5].to_vec();
+        torn.resize(torn.len() + 100, 0);
+        let (seqs, outcome) = scanned_seqs(&torn);
+        assert_eq!(seqs, vec![1, 2]);
+        assert_eq!(outcome.valid_end, starts[2] as u64);
+        assert!(!outcome.zero_tail);
     }
 
     #[test]

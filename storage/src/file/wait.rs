@@ -3,10 +3,12 @@
 //! Calls that wait for their own write (the common case: every append) wait by ticket, and a
 //! flusher round wakes exactly the tickets it completed: with a thousand appends in flight,
 //! waking all of them every round (and each re-registering) would cost a quadratic amount of
-//! work per round.
+//! work per round. Ticket waiters are kept in ticket order in a deque: appends register in the
+//! order they took their tickets, so registering is a push at the back and waking pops from
+//! the front, with no allocation per call.
 
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -16,8 +18,8 @@ use std::task::{Context, Poll, Waker};
 pub(crate) trait Wakers {
     fn waiters(&mut self) -> &mut Vec<Waker>;
 
-    /// Tasks waiting for a ticket, by ticket.
-    fn ticket_waiters(&mut self) -> &mut BTreeMap<u64, Vec<Waker>>;
+    /// Tasks waiting for a ticket, in ticket order.
+    fn ticket_waiters(&mut self) -> &mut VecDeque<(u64, Waker)>;
 
     /// Every ticket up to this one is complete; `None` when every waiter must look again
     /// (the store failed or stopped).
@@ -42,29 +44,38 @@ impl<S: Wakers> Future for TicketWait<S> {
         }
         // A ticket waiter is polled again only once woken, which removes its entry, so no
         // search for an earlier registration is needed.
-        state
-            .ticket_waiters()
-            .entry(this.ticket)
-            .or_default()
-            .push(context.waker().clone());
+        let waiters = state.ticket_waiters();
+        let waker = context.waker().clone();
+        match waiters.back() {
+            Some((last, _)) if *last > this.ticket => {
+                // Rare: a call that took its ticket before the last registered one.
+                let position = waiters.partition_point(|(ticket, _)| *ticket <= this.ticket);
+                waiters.insert(position, (this.ticket, waker));
+            }
+            _ => waiters.push_back((this.ticket, waker)),
+        }
         Poll::Pending
     }
 }
 
 /// Wakes the ticket waiters whose tickets are complete (all of them after a failure).
 pub(crate) fn wake_completed<S: Wakers>(shared: &Rc<RefCell<S>>) {
-    let woken = {
+    let woken: Vec<Waker> = {
         let mut state = shared.borrow_mut();
         match state.completed_ticket() {
-            None => std::mem::take(state.ticket_waiters()),
+            None => state
+                .ticket_waiters()
+                .drain(..)
+                .map(|(_, waker)| waker)
+                .collect(),
             Some(completed) => {
                 let waiters = state.ticket_waiters();
-                let later = waiters.split_off(&completed.saturating_add(1));
-                std::mem::replace(waiters, later)
+                let done = waiters.partition_point(|(ticket, _)| *ticket <= completed);
+                waiters.drain(..done).map(|(_, waker)| waker).collect()
             }
         }
     };
-    for waker in woken.into_values().flatten() {
+    for waker in woken {
         waker.wake();
     }
 }

@@ -20,6 +20,16 @@ pub fn small_block_options() -> FileStoreOptions {
         sync: SyncPolicy::Always,
         // Few open files, so that tests also read through opening and evicting handles.
         open_block_files_max: 2,
+        preallocate: true,
+    }
+}
+
+/// Small blocks whose files end with their last record at every moment (no zeros written
+/// ahead), for tests that find records by the file's length.
+pub fn exact_length_options() -> FileStoreOptions {
+    FileStoreOptions {
+        preallocate: false,
+        ..small_block_options()
     }
 }
 
