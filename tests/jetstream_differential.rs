@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::TestServer;
+use common::{StoreDir, TestServer};
 use futures_util::StreamExt;
 
 /// Keys whose scalar value is replaced by `*` before comparing.
@@ -980,4 +980,89 @@ async fn subject_transforms_and_republish_match_the_go_server() {
         "{actual:#?}"
     );
     assert!(actual[11].contains(r#""subject":"in.x""#), "{actual:#?}");
+}
+
+/// The stored subject of one message published to `subject` into a stream whose
+/// `subject_transform` maps `source` to `destination`; or the create error.
+async fn transformed_subject(
+    client: &async_nats::Client,
+    index: usize,
+    source: &str,
+    destination: &str,
+    subject: &str,
+) -> String {
+    let name = format!("FN{index}");
+    let config = serde_json::json!({
+        "name": name,
+        "subjects": [format!("fn{index}.>")],
+        "subject_transform": {"src": source, "dest": destination},
+    });
+    let create = client
+        .request(
+            format!("$JS.API.STREAM.CREATE.{name}"),
+            Bytes::from(config.to_string()),
+        )
+        .await
+        .expect("create");
+    let created: serde_json::Value = serde_json::from_slice(&create.payload).expect("JSON");
+    if let Some(error) = created.get("error") {
+        return format!("create error {error}");
+    }
+    client
+        .request(subject.to_owned(), Bytes::from_static(b"x"))
+        .await
+        .expect("publish");
+    let reply = client
+        .request(
+            format!("$JS.API.STREAM.MSG.GET.{name}"),
+            Bytes::from_static(br#"{"seq":1}"#),
+        )
+        .await
+        .expect("get");
+    let got: serde_json::Value = serde_json::from_slice(&reply.payload).expect("JSON");
+    got["message"]["subject"].to_string()
+}
+
+/// Every mapping function of the Go server (split, splitFromLeft/Right, sliceFromLeft/Right,
+/// left, right, partition with and without token indexes) in a stream's subject transform:
+/// the stored subjects are the Go server's. (Malformed function arguments are refused on
+/// both, with other descriptions: see the README.)
+#[tokio::test]
+async fn mapping_functions_in_subject_transforms_match_the_go_server() {
+    let cases = [
+        ("fn0.*", "r.{{split(1,-)}}", "fn0.a-b--c"),
+        ("fn1.*", "r.{{splitFromLeft(1,2)}}", "fn1.abcdef"),
+        ("fn2.*", "r.{{splitFromRight(1,2)}}", "fn2.abcdef"),
+        ("fn3.*", "r.{{sliceFromLeft(1,2)}}", "fn3.abcde"),
+        ("fn4.*", "r.{{sliceFromRight(1,2)}}", "fn4.abcde"),
+        ("fn5.*", "r.{{left(1,3)}}", "fn5.abcde"),
+        ("fn6.*", "r.{{right(1,3)}}", "fn6.abcde"),
+        ("fn7.*.*", "r.{{partition(5)}}.$2", "fn7.a.b"),
+        ("fn8.*.*", "r.{{partition(5,2,1)}}", "fn8.key.other"),
+        (
+            "fn9.*",
+            "r.{{left(1,99)}}.{{SplitFromLeft(1, 1)}}",
+            "fn9.ab",
+        ),
+    ];
+    let mut views = Vec::new();
+    let dirs = [StoreDir::new("fn-natrix"), StoreDir::new("fn-go")];
+    for (side, dir) in dirs.iter().enumerate() {
+        let server = if side == 0 {
+            TestServer::natrix(2, &["-js", "-sd", dir.path()])
+        } else {
+            TestServer::go(&["-js", "-sd", dir.path()])
+        };
+        let client = async_nats::connect(server.url()).await.expect("connect");
+        let mut view = Vec::new();
+        for (index, (source, destination, subject)) in cases.iter().enumerate() {
+            view.push(format!(
+                "{destination} of {subject}: {}",
+                transformed_subject(&client, index, source, destination, subject).await
+            ));
+        }
+        views.push(view);
+    }
+    assert_eq!(views[0], views[1], "left Natrix, right Go");
+    assert!(views[0][0].ends_with("\"r.a.b.c\""), "{:?}", views[0]);
 }

@@ -520,21 +520,35 @@ async fn async_nats_with_a_creds_file_gets_its_account_imports_and_permissions()
         }
     });
     in_b.flush().await.expect("flush");
-    let answer = tokio::time::timeout(Duration::from_secs(5), in_a.request("svc.time", "".into()))
-        .await
-        .expect("in time")
-        .expect("service import answers");
+    // async-nats' flush writes but does not wait for the server (no PING), so the
+    // subscriptions above may not be registered yet when the other client publishes: retry
+    // for up to 5 s, as a client would.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let answer = loop {
+        match in_a.request("svc.time", "".into()).await {
+            Ok(answer) => break answer,
+            Err(error) if std::time::Instant::now() < deadline => {
+                let _ = error;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(error) => panic!("service import answers: {error}"),
+        }
+    };
     assert_eq!(&answer.payload[..], b"noon");
     let mut feed = in_a.subscribe("feed.>").await.expect("subscribe");
     in_a.flush().await.expect("flush");
-    in_b.publish("feed.prices", "42".into())
-        .await
-        .expect("publish");
-    in_b.flush().await.expect("flush");
-    let message = tokio::time::timeout(Duration::from_secs(5), feed.next())
-        .await
-        .expect("in time")
-        .expect("stream import delivers");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let message = loop {
+        in_b.publish("feed.prices", "42".into())
+            .await
+            .expect("publish");
+        in_b.flush().await.expect("flush");
+        match tokio::time::timeout(Duration::from_millis(100), feed.next()).await {
+            Ok(message) => break message.expect("stream import delivers"),
+            Err(_) if std::time::Instant::now() < deadline => continue,
+            Err(_) => panic!("the stream import delivered nothing in 5 s"),
+        }
+    };
     assert_eq!(message.subject.as_str(), "feed.prices");
     // Alice may not subscribe outside her allow list: the server refuses, and nothing
     // published there reaches her.

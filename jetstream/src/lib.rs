@@ -41,9 +41,8 @@
 //!   refused inside a batch ("atomic publish unsupported header used: Nats-Incr") and no
 //!   `batch_abandoned` advisory is published.
 //!   Subject transforms and republish run (the runtime applies the transforms and passes
-//!   the republish destination in [`stream::Publish`]); the shard's transform engine knows
-//!   `wildcard` and `partition`, and the runtime refuses destinations with other mapping
-//!   functions.
+//!   the republish destination in [`stream::Publish`]); the shard's transform engine runs
+//!   every mapping function of the Go server.
 //! - Publishes are pipelined (see `stream`): a publish whose outcome depends on sequences
 //!   waits while a store that may fail is in flight. Removals that the store makes for its
 //!   limits while other stores are in flight are not seen by `-Last-Subject-Sequence` checks

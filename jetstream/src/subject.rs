@@ -50,7 +50,9 @@ pub fn validate_transform(source: &str, destination: &str) -> Result<(), Transfo
             seen_full = true;
             continue;
         }
-        if token.contains(['\t', '\n', '\x0c', '\r', ' ']) {
+        // Spaces may separate a function's arguments (`{{left(1, 3)}}`), as in Go.
+        let is_function = token.starts_with("{{") && token.ends_with("}}");
+        if !is_function && token.contains(['\t', '\n', '\x0c', '\r', ' ']) {
             return Err(TransformError::InvalidDestination);
         }
         if let Some(index) = token.strip_prefix('$') {
@@ -87,7 +89,8 @@ fn check_function(call: &str, wildcards: usize) -> Result<(), TransformError> {
     match name.trim().to_ascii_lowercase().as_str() {
         "wildcard" => index_in_range(arguments.first().copied().unwrap_or_default()),
         "partition" => {
-            if arguments.len() < 2 || arguments[0].parse::<u32>().is_err() {
+            // `partition(n)` alone hashes the whole subject (Go's shorthand).
+            if arguments[0].parse::<u32>().is_err() {
                 return Err(TransformError::InvalidDestination);
             }
             arguments[1..]

@@ -3,7 +3,11 @@
 //!
 //! Templates follow the Go server: literal tokens, `$N` or `{{wildcard(N)}}` (the N-th `*` of
 //! the source, 1-based), `{{partition(BUCKETS,N...)}}` (a stable hash of those tokens, modulo
-//! BUCKETS) and a trailing `>` that takes whatever the source's `>` matched.
+//! BUCKETS; of the whole subject when no token is named), `{{random(N)}}`, the token functions
+//! `{{split(N,DELIM)}}`, `{{splitFromLeft(N,POS)}}`, `{{splitFromRight(N,POS)}}`,
+//! `{{sliceFromLeft(N,SIZE)}}`, `{{sliceFromRight(N,SIZE)}}`, `{{left(N,LEN)}}` and
+//! `{{right(N,LEN)}}` (which may write several tokens), and a trailing `>` that takes whatever
+//! the source's `>` matched.
 
 use rand::Rng;
 
@@ -21,11 +25,42 @@ enum DestToken {
     Literal(Vec<u8>),
     /// Index into the source's `*` tokens, 0-based.
     Wildcard(usize),
+    /// A stable hash modulo `buckets` of the named wildcards' tokens, concatenated; of the
+    /// whole subject when none is named (Go's `partition(n)` shorthand).
     Partition {
         buckets: u32,
         wildcards: Vec<usize>,
     },
+    /// A random number below `buckets`.
+    Random {
+        buckets: u32,
+    },
+    /// A function of one wildcard's token that may write several tokens.
+    Token {
+        wildcard: usize,
+        function: TokenFunction,
+    },
     Rest,
+}
+
+/// The Go server's mapping functions of one token. Sizes and positions outside the token
+/// leave it whole, as in Go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TokenFunction {
+    /// Tokens between the occurrences of the delimiter (empty pieces dropped).
+    Split(Vec<u8>),
+    /// Two tokens: the first `position` bytes and the rest.
+    SplitFromLeft(i64),
+    /// Two tokens: all but the last `position` bytes and those.
+    SplitFromRight(i64),
+    /// Tokens of `size` bytes from the left; the last one takes the remainder.
+    SliceFromLeft(i64),
+    /// Tokens of `size` bytes from the right; the first one takes the remainder.
+    SliceFromRight(i64),
+    /// The first `length` bytes.
+    Left(i64),
+    /// The last `length` bytes.
+    Right(i64),
 }
 
 /// A compiled `source -> destination` rewrite.
@@ -72,6 +107,10 @@ pub enum MappingError {
     InvalidPartitionCount(String),
     #[error("mapping function {0:?} is not supported by Natrix yet")]
     UnsupportedFunction(String),
+    #[error("{0:?} takes a wildcard index and one more argument")]
+    FunctionArguments(String),
+    #[error("invalid mapping function argument {0:?}")]
+    InvalidFunctionArgument(String),
 }
 
 /// Checks a mapping the way the config loader needs: `Err` carries the reason.
@@ -169,12 +208,23 @@ impl SubjectTransform {
                     buckets,
                     wildcards: positions,
                 } => {
-                    let mut key = Vec::new();
-                    for position in positions {
-                        key.extend_from_slice(wildcards.get(*position)?);
-                    }
-                    let bucket = fnv1a32(&key) % buckets;
+                    let bucket = if positions.is_empty() {
+                        fnv1a32(subject) % buckets
+                    } else {
+                        let mut key = Vec::new();
+                        for position in positions {
+                            key.extend_from_slice(wildcards.get(*position)?);
+                        }
+                        fnv1a32(&key) % buckets
+                    };
                     mapped.extend_from_slice(bucket.to_string().as_bytes());
+                }
+                DestToken::Random { buckets } => {
+                    let bucket = rand::rng().random_range(0..*buckets);
+                    mapped.extend_from_slice(bucket.to_string().as_bytes());
+                }
+                DestToken::Token { wildcard, function } => {
+                    function.write(wildcards.get(*wildcard)?, &mut mapped)
                 }
                 DestToken::Rest => mapped.extend_from_slice(rest),
             }
@@ -269,13 +319,11 @@ fn parse_dest_token(part: &str, wildcard_count: usize) -> Result<DestToken, Mapp
             let (buckets, indexes) = arguments
                 .split_first()
                 .ok_or(MappingError::PartitionWithoutCount)?;
-            let buckets: u32 = buckets
-                .parse()
-                .ok()
-                .filter(|&count| count > 0)
-                .ok_or_else(|| MappingError::InvalidPartitionCount(buckets.to_string()))?;
-            let wildcards = if indexes.is_empty() {
-                (0..wildcard_count).collect()
+            let buckets = bucket_count(buckets)?;
+            // As Go: with no `*` in the source the named tokens are ignored and the whole
+            // subject is hashed.
+            let wildcards = if indexes.is_empty() || wildcard_count == 0 {
+                Vec::new()
             } else {
                 indexes
                     .iter()
@@ -284,8 +332,149 @@ fn parse_dest_token(part: &str, wildcard_count: usize) -> Result<DestToken, Mapp
             };
             Ok(DestToken::Partition { buckets, wildcards })
         }
+        "random" => match arguments.as_slice() {
+            [buckets] => Ok(DestToken::Random {
+                buckets: bucket_count(buckets)?,
+            }),
+            _ => Err(MappingError::FunctionArguments(name.to_string())),
+        },
+        function @ ("split" | "splitfromleft" | "splitfromright" | "slicefromleft"
+        | "slicefromright" | "left" | "right") => {
+            let [index, argument] = arguments.as_slice() else {
+                return Err(MappingError::FunctionArguments(name.to_string()));
+            };
+            let wildcard = wildcard_index(index)?;
+            let number = || -> Result<i64, MappingError> {
+                argument
+                    .parse::<i32>()
+                    .map(i64::from)
+                    .map_err(|_| MappingError::InvalidFunctionArgument(argument.to_string()))
+            };
+            let function = match function {
+                "split" => {
+                    if argument.contains(' ') || argument.contains('.') {
+                        return Err(MappingError::InvalidFunctionArgument(argument.to_string()));
+                    }
+                    TokenFunction::Split(argument.as_bytes().to_vec())
+                }
+                "splitfromleft" => TokenFunction::SplitFromLeft(number()?),
+                "splitfromright" => TokenFunction::SplitFromRight(number()?),
+                "slicefromleft" => TokenFunction::SliceFromLeft(number()?),
+                "slicefromright" => TokenFunction::SliceFromRight(number()?),
+                "left" => TokenFunction::Left(number()?),
+                _ => TokenFunction::Right(number()?),
+            };
+            Ok(DestToken::Token { wildcard, function })
+        }
         other => Err(MappingError::UnsupportedFunction(other.to_string())),
     }
+}
+
+/// A bucket count of `partition` or `random`: a positive 32-bit number.
+fn bucket_count(text: &str) -> Result<u32, MappingError> {
+    text.parse::<u32>()
+        .ok()
+        .filter(|&count| count > 0 && i32::try_from(count).is_ok())
+        .ok_or_else(|| MappingError::InvalidPartitionCount(text.to_string()))
+}
+
+impl TokenFunction {
+    /// Writes the function of `token` (one or more tokens, dot-separated) to `out`, as Go's
+    /// `TransformTokenizedSubject` does.
+    fn write(&self, token: &[u8], out: &mut Vec<u8>) {
+        let length = token.len() as i64;
+        // A size or position usable on this token, as an index into it.
+        let inside = |value: i64| (value > 0 && value < length).then_some(value as usize);
+        match *self {
+            TokenFunction::Split(ref delimiter) => write_split(token, delimiter, out),
+            TokenFunction::SplitFromLeft(position) => match inside(position) {
+                Some(at) => join(out, &[&token[..at], &token[at..]]),
+                None => out.extend_from_slice(token),
+            },
+            TokenFunction::SplitFromRight(position) => match inside(position) {
+                Some(from_end) => {
+                    let at = token.len() - from_end;
+                    join(out, &[&token[..at], &token[at..]]);
+                }
+                None => out.extend_from_slice(token),
+            },
+            TokenFunction::SliceFromLeft(size) => match inside(size) {
+                Some(size) => {
+                    let pieces: Vec<&[u8]> = token.chunks(size).collect();
+                    join(out, &pieces);
+                }
+                None => out.extend_from_slice(token),
+            },
+            TokenFunction::SliceFromRight(size) => match inside(size) {
+                Some(size) => {
+                    let remainder = token.len() % size;
+                    let mut pieces: Vec<&[u8]> = Vec::new();
+                    if remainder > 0 {
+                        pieces.push(&token[..remainder]);
+                    }
+                    pieces.extend(token[remainder..].chunks(size));
+                    join(out, &pieces);
+                }
+                None => out.extend_from_slice(token),
+            },
+            TokenFunction::Left(size) => match inside(size) {
+                Some(size) => out.extend_from_slice(&token[..size]),
+                None => out.extend_from_slice(token),
+            },
+            TokenFunction::Right(size) => match inside(size) {
+                Some(size) => out.extend_from_slice(&token[token.len() - size..]),
+                None => out.extend_from_slice(token),
+            },
+        }
+    }
+}
+
+/// Writes `pieces` separated by dots.
+fn join(out: &mut Vec<u8>, pieces: &[&[u8]]) {
+    for (index, piece) in pieces.iter().enumerate() {
+        if index > 0 {
+            out.push(b'.');
+        }
+        out.extend_from_slice(piece);
+    }
+}
+
+/// Go's `split`: the pieces between delimiters, empty ones dropped, joined with dots. An
+/// empty delimiter splits between characters, as Go's `strings.Split`.
+fn write_split(token: &[u8], delimiter: &[u8], out: &mut Vec<u8>) {
+    let pieces: Vec<&[u8]> = if delimiter.is_empty() {
+        match std::str::from_utf8(token) {
+            Ok(text) => text
+                .char_indices()
+                .map(|(at, character)| &token[at..at + character.len_utf8()])
+                .collect(),
+            Err(_) => token.chunks(1).collect(),
+        }
+    } else {
+        let mut pieces = Vec::new();
+        let mut rest = token;
+        while let Some(at) = find(rest, delimiter) {
+            pieces.push(&rest[..at]);
+            rest = &rest[at + delimiter.len()..];
+        }
+        pieces.push(rest);
+        pieces
+    };
+    // Go's loop, as it is: each non-empty piece, and a dot after a piece when the next one is
+    // non-empty, unless this is an empty first piece.
+    for (index, piece) in pieces.iter().enumerate() {
+        out.extend_from_slice(piece);
+        let next_is_written = pieces.get(index + 1).is_some_and(|next| !next.is_empty());
+        if next_is_written && !(index == 0 && piece.is_empty()) {
+            out.push(b'.');
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
 }
 
 /// FNV-1a, 32 bits: the hash the Go server uses for partitions.
@@ -395,6 +584,66 @@ mod tests {
         );
         let bucket: u32 = first.trim_start_matches("q.").parse().expect("number");
         assert!(bucket < 4);
+    }
+
+    #[test]
+    fn token_functions_split_and_slice_as_the_go_server() {
+        let cases = [
+            ("{{split(1,-)}}", "a-b--c", "a.b.c"),
+            ("{{split(1,-)}}", "-a", "a"),
+            ("{{split(1,-)}}", "--a", ".a"),
+            ("{{split(1,-)}}", "nodash", "nodash"),
+            ("{{splitFromLeft(1,2)}}", "abcdef", "ab.cdef"),
+            ("{{splitFromLeft(1,6)}}", "abcdef", "abcdef"),
+            ("{{splitFromRight(1,2)}}", "abcdef", "abcd.ef"),
+            ("{{splitFromRight(1,0)}}", "abcdef", "abcdef"),
+            ("{{sliceFromLeft(1,2)}}", "abcde", "ab.cd.e"),
+            ("{{sliceFromLeft(1,2)}}", "abcd", "ab.cd"),
+            ("{{sliceFromRight(1,2)}}", "abcde", "a.bc.de"),
+            ("{{sliceFromRight(1,9)}}", "abcde", "abcde"),
+            ("{{left(1,3)}}", "abcde", "abc"),
+            ("{{right(1,3)}}", "abcde", "cde"),
+            ("{{right(1,-1)}}", "abcde", "abcde"),
+        ];
+        for (function, token, expected) in cases {
+            let destination = format!("out.{function}");
+            let subject = format!("in.{token}");
+            assert_eq!(
+                map("in.*", &destination, &subject).as_deref(),
+                Some(format!("out.{expected}").as_str()),
+                "{function} of {token}"
+            );
+        }
+    }
+
+    #[test]
+    fn partition_shorthand_hashes_the_whole_subject_and_random_stays_in_range() {
+        // Go's partition(n) hashes the subject's tokens joined with dots.
+        let expected = fnv1a32(b"p.a.b") % 7;
+        assert_eq!(
+            map("p.*.*", "q.{{partition(7)}}", "p.a.b"),
+            Some(format!("q.{expected}"))
+        );
+        assert_eq!(
+            map("p.a.b", "q.{{partition(7,1)}}", "p.a.b"),
+            Some(format!("q.{expected}"))
+        );
+        for _ in 0..50 {
+            let bucket: u32 = map("r.*", "{{random(3)}}.$1", "r.x")
+                .and_then(|mapped| mapped.split('.').next()?.parse().ok())
+                .expect("a number");
+            assert!(bucket < 3);
+        }
+    }
+
+    #[test]
+    fn token_functions_check_their_arguments() {
+        assert!(check_destination("a.*", "b.{{split(1)}}").is_err());
+        assert!(check_destination("a.*", "b.{{split(1,.)}}").is_err());
+        assert!(check_destination("a.*", "b.{{left(2,1)}}").is_err());
+        assert!(check_destination("a.*", "b.{{left(1,x)}}").is_err());
+        assert!(check_destination("a.*", "b.{{random(0)}}").is_err());
+        assert!(check_destination("a.*", "b.{{SplitFromLeft(1, 3)}}").is_ok());
     }
 
     #[test]
