@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, stream};
@@ -742,21 +741,7 @@ asyncio.run(main())
 "#,
         url = server.url()
     );
-    // The repository's virtual environment (`.ci/test.sh` installs nats-py there).
-    let venv = std::env::var("NATRIX_VENV")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv").to_owned());
-    let python = Path::new(&venv).join("bin/python");
-    let output = std::process::Command::new(python)
-        .args(["-c", &script])
-        .output()
-        .expect("python runs");
-    assert!(
-        output.status.success(),
-        "nats-py failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "ok");
+    assert_eq!(common::run_nats_py(&script, &[]).trim(), "ok");
 }
 
 #[tokio::test]

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::consumer::{self, pull, push, AckPolicy, DeliverPolicy};
@@ -681,20 +680,7 @@ async fn interest_streams_keep_messages_until_every_consumer_acknowledged() {
 
 /// Runs a `nats-py` script (from the repository's virtual environment) that prints `ok`.
 fn run_python(script: &str) {
-    let venv = std::env::var("NATRIX_VENV")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv").to_owned());
-    let python = Path::new(&venv).join("bin/python");
-    let output = std::process::Command::new(python)
-        .args(["-c", script])
-        .output()
-        .expect("python runs");
-    assert!(
-        output.status.success(),
-        "nats-py failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "ok");
+    assert_eq!(common::run_nats_py(script, &[]).trim(), "ok");
 }
 
 /// `nats-py`'s consumers against Natrix: pull subscriptions with fetch, push subscriptions

@@ -693,20 +693,7 @@ asyncio.run(main(sys.argv[1]))
 "#;
 
 fn python_walk(server: &TestServer) -> String {
-    let venv = std::env::var("NATRIX_VENV")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv").to_owned());
-    let python = std::path::Path::new(&venv).join("bin/python");
-    let output = std::process::Command::new(python)
-        .args(["-c", PYTHON_WALK, &server.url()])
-        .output()
-        .expect("python runs");
-    assert!(
-        output.status.success(),
-        "nats-py failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    common::run_nats_py(PYTHON_WALK, &[&server.url()])
 }
 
 /// `nats-py`'s KV and object store (put, get, create, update, delete, purge, keys, history,

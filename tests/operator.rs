@@ -667,20 +667,7 @@ asyncio.run(main())
         revoked = revoked.display(),
         websocket_only = websocket_only.display(),
     );
-    let venv = std::env::var("NATRIX_VENV")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv").to_owned());
-    let python = Path::new(&venv).join("bin/python");
-    let output = std::process::Command::new(python)
-        .args(["-c", &script])
-        .output()
-        .expect("python runs");
-    assert!(
-        output.status.success(),
-        "nats-py failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "ok");
+    assert_eq!(common::run_nats_py(&script, &[]).trim(), "ok");
 }
 
 /// Operator configs the Go server refuses are refused with its words, exit code 1.

@@ -375,3 +375,25 @@ impl Drop for StoreDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Runs a Python script with the repository's virtual environment (`NATRIX_VENV`, else
+/// `.venv`, where `.ci/test.sh` installs nats-py), with `args` after it; asserts that it
+/// succeeded and returns what it printed.
+pub fn run_nats_py(script: &str, args: &[&str]) -> String {
+    let venv = std::env::var("NATRIX_VENV")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv").to_owned());
+    let python = std::path::Path::new(&venv).join("bin/python");
+    let output = Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python runs");
+    assert!(
+        output.status.success(),
+        "nats-py failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
